@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Builds the lab's Kubernetes parts from Go modules into a versioned cache outside the
+# work tree: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok.
+# Idempotent (a complete cache is left alone) and locked against concurrent runs.
+set -euo pipefail
+
+K8S_VERSION="${TAICHU_LAB_K8S_VERSION:-v1.36.3}"
+KWOK_VERSION="${TAICHU_LAB_KWOK_VERSION:-v0.8.0}"
+CACHE_ROOT="${TAICHU_LAB_CACHE:-$HOME/.cache/taichu-lab}"
+LAB_DIR="$CACHE_ROOT/k8s-$K8S_VERSION-kwok-$KWOK_VERSION"
+BIN_DIR="$LAB_DIR/bin"
+STAGE_DIR="$LAB_DIR/stages"
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+
+say() { printf '[lab-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# The stage set the lab loads: kwokctl's "fast" node and pod stages plus lease heartbeats.
+# Copied by explicit path because kustomize/stage also holds testdata inputs, chaos stages
+# (which fail pods) and a "general" pod set whose file names collide with the fast ones.
+STAGES=(node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease
+  node/heartbeat/node-heartbeat pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete)
+STAGE_MARK="$STAGE_DIR/.kwok-$KWOK_VERSION-fast"
+
+binaries_built() {
+  for b in "${BINARIES[@]}"; do [ -x "$BIN_DIR/$b" ] || return 1; done
+}
+complete() { binaries_built && [ -f "$STAGE_MARK" ]; }
+
+copy_stages() {
+  local kwok_dir tmp
+  kwok_dir=$(cd "$CACHE_ROOT" && GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+    go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -d "$kwok_dir/kustomize/stage" ] || die "kwok $KWOK_VERSION source not found in the module cache"
+  tmp="$STAGE_DIR.tmp"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  for s in "${STAGES[@]}"; do cp "$kwok_dir/kustomize/stage/$s.yaml" "$tmp/"; done
+  chmod -R u+w "$tmp"
+  touch "$tmp/.kwok-$KWOK_VERSION-fast"
+  rm -rf "$STAGE_DIR"; mv "$tmp" "$STAGE_DIR"
+}
+
+if complete; then say "cached: $BIN_DIR"; echo "$LAB_DIR"; exit 0; fi
+
+command -v go >/dev/null || die "Go is not installed (need Go 1.26+ with access to the Go module proxy)"
+command -v flock >/dev/null || die "flock is missing (Debian package util-linux)"
+mkdir -p "$BIN_DIR" "$STAGE_DIR"
+exec 9>"$CACHE_ROOT/build.lock"
+say "waiting for the build lock $CACHE_ROOT/build.lock"
+flock 9
+if complete; then say "built by another process: $BIN_DIR"; echo "$LAB_DIR"; exit 0; fi
+# A cache from before the stage list existed: keep the binaries, replace the stages.
+if binaries_built; then say "refreshing kwok stages"; copy_stages; echo "$LAB_DIR"; exit 0; fi
+
+export CGO_ENABLED=0 GOFLAGS="-mod=mod" GOTOOLCHAIN=local
+start=$(date +%s)
+
+# --- Kubernetes (and etcd, at the version k8s.io/apiserver pins) -----------------------
+K8S_MOD_DIR="$LAB_DIR/src/kubernetes"
+mkdir -p "$K8S_MOD_DIR"
+say "resolving k8s.io/kubernetes@$K8S_VERSION"
+k8s_gomod=$(cd "$K8S_MOD_DIR" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
+  | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+[ -f "$k8s_gomod" ] || die "could not download k8s.io/kubernetes@$K8S_VERSION (is the Go module proxy reachable?)"
+staging_version="v0${K8S_VERSION#v1}"
+{
+  echo "module taichu.local/lab/kubernetes"
+  echo
+  grep -E '^(go|godebug) ' "$k8s_gomod"
+  echo
+  echo "require k8s.io/kubernetes $K8S_VERSION"
+  echo
+  # Staging modules are required at v0.0.0 upstream; pin them to the matching release.
+  grep -oE '^\s*k8s.io/[a-z0-9-]+ => ./staging' "$k8s_gomod" | awk '{print $1}' | sort -u \
+    | while read -r m; do echo "replace $m => $m $staging_version"; done
+} >"$K8S_MOD_DIR/go.mod"
+cat >"$K8S_MOD_DIR/tools.go" <<'GO'
+//go:build tools
+
+package tools
+GO
+
+cd "$K8S_MOD_DIR"
+say "fetching Kubernetes command packages (first run downloads several hundred modules)"
+go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
+  "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" \
+  "k8s.io/kubernetes/cmd/kube-scheduler@$K8S_VERSION" \
+  "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" 2>&1 | tail -3 >&2
+etcd_version=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+go get "go.etcd.io/etcd/server/v3@$etcd_version" 2>&1 | tail -3 >&2
+
+minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+stamp="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
+ -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \
+ -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION \
+ -X k8s.io/component-base/version.gitTreeState=clean \
+ -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  [ -x "$BIN_DIR/$cmd" ] && { say "$cmd already built"; continue; }
+  say "building $cmd"
+  go build -trimpath -tags selinux,notest -ldflags "-s -w $stamp" -o "$BIN_DIR/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
+  mv "$BIN_DIR/$cmd.tmp" "$BIN_DIR/$cmd"
+done
+if [ ! -x "$BIN_DIR/etcd" ]; then
+  say "building etcd $etcd_version"
+  go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/etcd.tmp" go.etcd.io/etcd/server/v3
+  mv "$BIN_DIR/etcd.tmp" "$BIN_DIR/etcd"
+fi
+
+# --- kwok, in its own module so its dependencies do not move Kubernetes' ---------------
+if [ ! -x "$BIN_DIR/kwok" ]; then
+  say "building kwok $KWOK_VERSION"
+  GOBIN="$BIN_DIR" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+fi
+[ -f "$STAGE_MARK" ] || { say "copying kwok stages"; copy_stages; }
+
+complete || die "build finished but binaries are missing in $BIN_DIR"
+say "done in $(( $(date +%s) - start ))s: $BIN_DIR"
+echo "$LAB_DIR"

@@ -1,0 +1,42 @@
+"""Operations behind `taichu admin` and `taichu audit` commands."""
+
+from __future__ import annotations
+
+from taichu.audit.service import AuditEntry, ChainBreak, append, verify_chain
+from taichu.auth.passwords import hash_password
+from taichu.config import Settings
+from taichu.context import AppContext
+from taichu.db.session import transaction
+from taichu.errors import TaichuError
+from taichu.users.service import check_password_strength, find_by_username
+
+
+async def reset_password(settings: Settings, username: str, password: str) -> str | None:
+    """Returns an error message, or None on success."""
+    ctx = AppContext.create(settings)
+    try:
+        check_password_strength(password, settings.auth.password_min_length)
+        async with transaction(ctx.sessions) as session:
+            user = await find_by_username(session, username)
+            if user is None:
+                return f"user '{username}' not found"
+            user.password_hash = hash_password(password)
+            user.password_change_required = False
+            await append(session, AuditEntry(
+                event_type="user", action="password", resource="user", result="success",
+                resource_id=user.id, user="cli", details={"via": "taichu admin reset-password"},
+            ))
+        return None
+    except TaichuError as e:
+        return e.message
+    finally:
+        await ctx.close()
+
+
+async def verify_audit(settings: Settings) -> tuple[int, ChainBreak | None]:
+    ctx = AppContext.create(settings)
+    try:
+        async with ctx.sessions() as session:
+            return await verify_chain(session)
+    finally:
+        await ctx.close()

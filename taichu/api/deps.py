@@ -1,0 +1,69 @@
+"""Request dependencies: the context, the request's transaction, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taichu.audit import context as audit
+from taichu.auth import service as auth_service
+from taichu.auth.principal import Principal
+from taichu.context import AppContext
+from taichu.errors import Forbidden, Unauthorized
+
+
+def get_ctx(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+async def db_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed when the handler returns, rolled back when it
+    raises. Scope "function" commits before the response is sent."""
+    async with ctx.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
+
+bearer_scheme = HTTPBearer(auto_error=False, description="JWT from /api/v1/auth/login")
+
+
+async def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Authentication required: send Authorization: Bearer <token>")
+    return credentials.credentials
+
+
+async def current_principal(
+    ctx: Ctx, token: Annotated[str, Depends(bearer_token)]
+) -> Principal:
+    async with ctx.sessions() as session:
+        principal = await auth_service.authenticate(session, ctx.jwt_key, token)
+    audit.note(user=principal.username, user_id=principal.user_id)
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+async def require_admin(principal: CurrentUser) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("Admin role required")
+    return principal
+
+
+AdminUser = Annotated[Principal, Depends(require_admin)]

@@ -1,0 +1,95 @@
+"""The FastAPI application: both API families, middleware, and the lifespan that
+migrates (SQLite), bootstraps the admin and runs the job workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from taichu import __version__
+from taichu.api.errors import install_error_handlers
+from taichu.audit.middleware import AuditMiddleware
+from taichu.audit.routes import router as audit_router
+from taichu.auth.routes import router as auth_router
+from taichu.auth.routes import runtime_router as runtime_auth_router
+from taichu.config import Settings, get_settings
+from taichu.context import AppContext
+from taichu.db.migrate import upgrade_async
+from taichu.db.session import transaction
+from taichu.errors import TaichuError
+from taichu.jobs.registry import default_registry
+from taichu.jobs.runner import JobRunner
+from taichu.system.metrics import Metrics, MetricsMiddleware
+from taichu.system.routes import router as system_router
+from taichu.users import service as users_service
+from taichu.users.routes import router as users_router
+
+log = logging.getLogger("taichu")
+
+DESCRIPTION = """Taichu (太初): multi-cluster Kubernetes management.
+
+* `/api/v1/...` answers in the envelope `{"code": 0, "message": "success", "data": ...}`.
+* `/api/...` (runtime family) answers plain JSON; errors are `{"detail": "..."}`.
+* Authenticate with `Authorization: Bearer <token>` from `POST /api/v1/auth/login`.
+"""
+
+
+async def _check_schema(ctx: AppContext) -> None:
+    """PostgreSQL is migrated by `taichu migrate`, never implicitly by a replica."""
+    try:
+        async with ctx.engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except Exception as e:
+        raise TaichuError("database schema missing: run `taichu migrate` first") from e
+    if version is None:
+        raise TaichuError("database schema missing: run `taichu migrate` first")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = AppContext.create(settings)
+        ctx.extras["metrics"] = metrics
+        if settings.is_sqlite:
+            await upgrade_async(settings.resolved_database_url)
+        else:
+            await _check_schema(ctx)
+        async with transaction(ctx.sessions) as session:
+            await users_service.ensure_admin(session, settings)
+        app.state.ctx = ctx
+        runner = JobRunner(ctx, default_registry())
+        ctx.jobs = runner
+        if settings.jobs.enabled:
+            await runner.start()
+        try:
+            yield
+        finally:
+            if settings.jobs.enabled:
+                await runner.stop()
+            await ctx.close()
+
+    app = FastAPI(
+        title="Taichu",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url="/api/redoc",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    # Order: metrics outermost (times everything), audit inside it.
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for router in (
+        system_router, auth_router, runtime_auth_router, users_router, audit_router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,120 @@
+"""Writes one audit record for every mutating API request, after the response, in a
+transaction of its own (so refusals and failures are recorded too)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taichu.audit.context import AuditScope, begin_scope, end_scope
+from taichu.audit.service import AuditEntry, append
+from taichu.db.session import transaction
+
+log = logging.getLogger("taichu.audit")
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# Path segments that name an action rather than a resource.
+_VERBS = {
+    "login", "logout", "register", "refresh", "password", "restore", "bind", "command",
+    "import", "create", "status", "expansion", "cancel", "retry",
+}
+_SINGULAR = {
+    "users": "user", "clusters": "cluster", "machines": "machine", "backups": "backup",
+    "imports": "import", "nodes": "node", "backup-schedules": "backup_schedule",
+    "create-tasks": "create_task", "blacklist": "blacklist", "accounts": "account",
+}
+_METHOD_ACTION = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+
+
+def classify(method: str, template: str) -> tuple[str, str, str]:
+    """(event_type, action, resource) from the route template, e.g.
+    POST /api/v1/clusters/{id}/backups -> (cluster, create, backup)."""
+    parts = [p for p in template.strip("/").split("/") if p]
+    if parts[:2] == ["api", "v1"]:
+        parts = parts[2:]
+    elif parts[:1] == ["api"]:
+        parts = parts[1:]
+        if parts and parts[0] in ("runtime", "state"):
+            parts = parts[1:] or parts
+    static = [p for p in parts if not p.startswith("{")]
+    if not static:
+        return "api", _METHOD_ACTION.get(method, method.lower()), "api"
+    event_type = _SINGULAR.get(static[0], static[0])
+    action = _METHOD_ACTION.get(method, method.lower())
+    resource = event_type
+    for part in static[1:]:
+        if part in _VERBS:
+            action = part
+        else:
+            resource = _SINGULAR.get(part, part)
+    if static[0] in _VERBS:
+        action = static[0]
+    return event_type, action, resource
+
+
+class AuditMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in MUTATING
+            or not scope["path"].startswith("/api/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        audit = AuditScope(ip_address=client[0] if client else None)
+        status_holder: dict[str, int] = {"status": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            await send(message)
+
+        token = begin_scope(audit)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            end_scope(token)
+            await self._write(scope, audit, status_holder["status"])
+
+    async def _write(self, scope: Scope, audit: AuditScope, status: int) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or scope["path"]
+        event_type, action, resource = classify(scope["method"], template)
+        params: dict[str, Any] = scope.get("path_params") or {}
+        resource_id = audit.resource_id or params.get("id") or params.get("importId")
+        cluster_id = audit.cluster_id
+        if cluster_id is None and event_type == "cluster" and "id" in params:
+            cluster_id = str(params["id"])
+        entry = AuditEntry(
+            event_type=audit.event_type or event_type,
+            action=audit.action or action,
+            resource=audit.resource or resource,
+            resource_id=str(resource_id) if resource_id is not None else None,
+            cluster_id=cluster_id,
+            user=audit.user,
+            user_id=audit.user_id,
+            ip_address=audit.ip_address,
+            method=scope["method"],
+            path=scope["path"],
+            status_code=status,
+            old_value=audit.old_value,
+            new_value=audit.new_value,
+            details=audit.details,
+            result=audit.result or ("success" if status < 400 else "failure"),
+        )
+        app = scope.get("app")
+        ctx = getattr(getattr(app, "state", None), "ctx", None)
+        if ctx is None:
+            return
+        try:
+            async with transaction(ctx.sessions) as session:
+                await append(session, entry)
+        except Exception:
+            # The request already happened; losing its audit record must be loud.
+            log.exception("could not write audit record for %s %s", scope["method"], template)

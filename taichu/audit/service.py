@@ -1,0 +1,188 @@
+"""The hash-chained audit log: append, query, verify."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taichu.audit.context import redact
+from taichu.audit.models import AuditRecord
+from taichu.db.base import new_id
+from taichu.timeutil import utcnow
+
+GENESIS_HASH = "0" * 64
+# Any constant works; it names the lock that serialises appends across replicas on PostgreSQL.
+_PG_CHAIN_LOCK = 7_274_201
+
+
+def _canonical(record: AuditRecord) -> str:
+    fields = {
+        "id": record.id,
+        "seq": record.seq,
+        "event_type": record.event_type,
+        "action": record.action,
+        "resource": record.resource,
+        "resource_id": record.resource_id,
+        "cluster_id": record.cluster_id,
+        "user": record.user,
+        "user_id": record.user_id,
+        "ip_address": record.ip_address,
+        "method": record.method,
+        "path": record.path,
+        "status_code": record.status_code,
+        "old_value": record.old_value,
+        "new_value": record.new_value,
+        "details": record.details,
+        "result": record.result,
+        "timestamp": record.timestamp.isoformat(timespec="microseconds"),
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def record_hash(prev_hash: str, record: AuditRecord) -> str:
+    return hashlib.sha256((prev_hash + _canonical(record)).encode()).hexdigest()
+
+
+@dataclass
+class AuditEntry:
+    event_type: str
+    action: str
+    resource: str
+    result: str
+    resource_id: str | None = None
+    cluster_id: str | None = None
+    user: str | None = None
+    user_id: str | None = None
+    ip_address: str | None = None
+    method: str | None = None
+    path: str | None = None
+    status_code: int | None = None
+    old_value: dict[str, Any] | None = None
+    new_value: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+
+
+async def append(session: AsyncSession, entry: AuditEntry) -> AuditRecord:
+    """Append one record to the chain. Call inside a short transaction of its own."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
+    last = (
+        await session.execute(
+            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+        )
+    ).first()
+    prev_seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+    record = AuditRecord(
+        id=new_id(),
+        seq=prev_seq + 1,
+        event_type=entry.event_type,
+        action=entry.action,
+        resource=entry.resource,
+        resource_id=entry.resource_id,
+        cluster_id=entry.cluster_id,
+        user=entry.user,
+        user_id=entry.user_id,
+        ip_address=entry.ip_address,
+        method=entry.method,
+        path=entry.path,
+        status_code=entry.status_code,
+        old_value=redact(entry.old_value) if entry.old_value is not None else None,
+        new_value=redact(entry.new_value) if entry.new_value is not None else None,
+        details=redact(entry.details or {}),
+        result=entry.result,
+        timestamp=utcnow(),
+        prev_hash=prev_hash,
+        hash="",
+    )
+    record.hash = record_hash(prev_hash, record)
+    session.add(record)
+    await session.flush()
+    return record
+
+
+@dataclass
+class AuditFilter:
+    event_type: str | None = None
+    action: str | None = None
+    user: str | None = None
+    result: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    cluster_id: str | None = None
+    resource: str | None = None
+    resource_id: str | None = None
+
+
+def _filtered(query: Select[Any], flt: AuditFilter) -> Select[Any]:
+    for column, value in (
+        (AuditRecord.event_type, flt.event_type),
+        (AuditRecord.action, flt.action),
+        (AuditRecord.user, flt.user),
+        (AuditRecord.result, flt.result),
+        (AuditRecord.cluster_id, flt.cluster_id),
+        (AuditRecord.resource, flt.resource),
+        (AuditRecord.resource_id, flt.resource_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if flt.start_time is not None:
+        query = query.where(AuditRecord.timestamp >= flt.start_time)
+    if flt.end_time is not None:
+        query = query.where(AuditRecord.timestamp <= flt.end_time)
+    return query
+
+
+async def list_records(
+    session: AsyncSession, flt: AuditFilter, offset: int, limit: int
+) -> tuple[list[AuditRecord], int]:
+    total = await session.scalar(_filtered(select(func.count(AuditRecord.id)), flt))
+    rows = await session.scalars(
+        _filtered(select(AuditRecord), flt)
+        .order_by(AuditRecord.seq.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), int(total or 0)
+
+
+@dataclass
+class ChainBreak:
+    seq: int
+    record_id: str | None
+    reason: str
+
+
+async def verify_chain(session: AsyncSession, batch: int = 1000) -> tuple[int, ChainBreak | None]:
+    """Walk the chain in order; return how many records were checked and the first break."""
+    expected_seq, expected_prev, checked = 1, GENESIS_HASH, 0
+    while True:
+        rows = list(
+            await session.scalars(
+                select(AuditRecord)
+                .where(AuditRecord.seq >= expected_seq)
+                .order_by(AuditRecord.seq)
+                .limit(batch)
+            )
+        )
+        if not rows:
+            return checked, None
+        for record in rows:
+            if record.seq != expected_seq:
+                return checked, ChainBreak(
+                    expected_seq, None, f"record {expected_seq} is missing (removed)"
+                )
+            if record.prev_hash != expected_prev:
+                return checked, ChainBreak(
+                    record.seq, record.id, "previous-hash link does not match (record removed "
+                    "or replaced before it)"
+                )
+            if record_hash(record.prev_hash, record) != record.hash:
+                return checked, ChainBreak(record.seq, record.id, "record content was altered")
+            expected_seq, expected_prev = record.seq + 1, record.hash
+            checked += 1

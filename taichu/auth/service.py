@@ -1,0 +1,162 @@
+"""Login, registration, token refresh and revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from taichu.audit import context as audit
+from taichu.auth import throttle
+from taichu.auth.models import RevokedToken
+from taichu.auth.passwords import hash_password, needs_rehash, verify_password
+from taichu.auth.principal import Principal
+from taichu.auth.tokens import decode_token, issue_token
+from taichu.config import Settings
+from taichu.db.session import transaction
+from taichu.errors import Forbidden, TooManyRequests, Unauthorized
+from taichu.timeutil import utcnow
+from taichu.users import service as users
+from taichu.users.models import User
+
+log = logging.getLogger("taichu.auth")
+
+
+@dataclass
+class IssuedToken:
+    token: str
+    expires_in: int
+    user: User
+
+
+async def authenticate(session: AsyncSession, key: bytes, token: str) -> Principal:
+    claims = decode_token(key, token)
+    if await session.get(RevokedToken, claims.jti) is not None:
+        raise Unauthorized("Invalid token: Token revoked")
+    user = await session.get(User, claims.user_id)
+    if user is None:
+        raise Unauthorized("Invalid token: user no longer exists")
+    # The role comes from the database, so a demotion takes effect at once.
+    return Principal(user.id, user.username, user.role, claims.jti, claims.expires_at)
+
+
+def _issue(settings: Settings, key: bytes, user: User) -> IssuedToken:
+    token, _ = issue_token(
+        key,
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        ttl_seconds=settings.auth.token_ttl_seconds,
+    )
+    return IssuedToken(token, settings.auth.token_ttl_seconds, user)
+
+
+async def login(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    key: bytes,
+    *,
+    username: str,
+    password: str,
+    ip_address: str | None,
+) -> IssuedToken:
+    """Checks credentials under the failed-login throttle. Uses its own short transactions:
+    a failure must be counted even though the request ends in an error."""
+    audit.note(user=username)
+    audit.note_default(resource="session", event_type="auth", action="login")
+    keys = throttle.throttle_keys(username, ip_address)
+    async with transaction(sessions) as session:
+        wait = await throttle.locked_for(session, keys)
+    if wait:
+        audit.note(details={"reason": "too many failed logins", "retry_after": wait})
+        raise TooManyRequests(
+            f"Too many failed login attempts; try again in {wait} seconds", retry_after=wait
+        )
+    async with transaction(sessions) as session:
+        user = await users.find_by_username(session, username)
+        valid = verify_password(user.password_hash if user else None, password)
+        if valid and user is not None:
+            await throttle.clear(session, keys)
+            user.last_login_at = utcnow()
+            if needs_rehash(user.password_hash):
+                user.password_hash = hash_password(password)
+            audit.note(user_id=user.id, resource_id=user.id)
+            return _issue(settings, key, user)
+    async with transaction(sessions) as session:
+        failures = await throttle.record_failure(session, keys, settings.auth)
+    audit.note(details={"reason": "invalid credentials", "failures": failures})
+    delay = throttle.slowdown_seconds(failures, settings.auth)
+    if delay:
+        await asyncio.sleep(delay)
+    raise Unauthorized("Invalid username or password")
+
+
+async def register(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    caller: Principal | None,
+    username: str,
+    password: str,
+    email: str | None,
+    role: str | None,
+) -> User:
+    is_admin = caller is not None and caller.is_admin
+    if not settings.allow_registration and not is_admin:
+        raise Forbidden("Registration is disabled on this installation")
+    if role == "admin" and not is_admin:
+        raise Forbidden("Only an admin can register a user with the admin role")
+    audit.note(user=caller.username if caller else username, event_type="auth",
+               action="register")
+    return await users.create_user(
+        session, settings, username=username, password=password, email=email,
+        role=role or "user",
+    )
+
+
+async def revoke(session: AsyncSession, jti: str, claims_expiry: object) -> None:
+    if await session.get(RevokedToken, jti) is None:
+        session.add(RevokedToken(jti=jti, expires_at=claims_expiry))
+        await session.flush()
+
+
+async def refresh(
+    session: AsyncSession, settings: Settings, key: bytes, token: str
+) -> IssuedToken:
+    principal = await authenticate(session, key, token)
+    audit.note(user=principal.username, user_id=principal.user_id, event_type="auth",
+               action="refresh", resource="session")
+    await revoke(session, principal.jti, principal.expires_at)
+    user = await session.get(User, principal.user_id)
+    assert user is not None  # authenticate() just loaded it
+    return _issue(settings, key, user)
+
+
+async def logout(session: AsyncSession, principal: Principal) -> None:
+    audit.note(event_type="auth", action="logout", resource="session")
+    await revoke(session, principal.jti, principal.expires_at)
+
+
+async def prune_revoked(session: AsyncSession) -> int:
+    """Revocations of tokens that have expired anyway are no longer needed."""
+    result = await session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
+    return int(result.rowcount or 0)
+
+
+async def optional_principal(
+    session: AsyncSession, key: bytes, token: str | None
+) -> Principal | None:
+    if not token:
+        return None
+    return await authenticate(session, key, token)
+
+
+async def dev_token(session: AsyncSession, settings: Settings, key: bytes) -> IssuedToken:
+    """Development only: a token for the first admin."""
+    admin = await session.scalar(select(User).where(User.role == "admin").limit(1))
+    if admin is None:
+        raise Unauthorized("no admin user exists")
+    return _issue(settings, key, admin)

@@ -1,0 +1,94 @@
+"""Settings: one object, read from `TAICHU_*` environment variables (nested with `__`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuthSettings(BaseModel):
+    token_ttl_seconds: int = Field(86400, description="Lifetime of an issued JWT, in seconds.")
+    login_max_failures: int = Field(
+        5, description="Failed logins (per user or per IP) within the window before 429."
+    )
+    login_failure_window_seconds: int = Field(
+        900, description="Window over which failed logins are counted."
+    )
+    login_lockout_seconds: int = Field(
+        300, description="How long logins are refused once the failure limit is reached."
+    )
+    login_slowdown_after: int = Field(
+        2, description="Failures after which each further failed attempt is delayed."
+    )
+    password_min_length: int = Field(8, description="Minimum length of a new password.")
+
+
+class JobSettings(BaseModel):
+    enabled: bool = Field(True, description="Run the job workers inside this process.")
+    concurrency: int = Field(4, description="Jobs this process runs at once.")
+    poll_interval_seconds: float = Field(
+        0.5, description="How often an idle worker looks for claimable jobs."
+    )
+    lease_seconds: float = Field(
+        30.0,
+        description="A running job's claim expires this long after its last heartbeat; "
+        "another process may then take it over.",
+    )
+    retry_base_seconds: float = Field(2.0, description="First retry delay; doubles each try.")
+    retry_max_seconds: float = Field(300.0, description="Upper bound of the retry delay.")
+    shutdown_grace_seconds: float = Field(
+        10.0, description="On shutdown, how long running jobs may finish before release."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TAICHU_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    env: Literal["production", "development", "test"] = Field(
+        "production", description="`development` enables the test-token endpoint."
+    )
+    host: str = Field("0.0.0.0", description="Address the HTTP server binds.")
+    port: int = Field(8081, description="Port the HTTP server binds.")
+    data_dir: Path = Field(Path("./data"), description="SQLite file, secret key, backups.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL; default is SQLite in the data dir. "
+        "Production: postgresql+asyncpg://user:pass@host/db",
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Master secret for JWT signing and encryption at rest; generated into "
+        "the data dir (mode 0600) on first start when unset.",
+    )
+    admin_password: str | None = Field(
+        None, description="Password of the `admin` account created on first start."
+    )
+    allow_registration: bool = Field(True, description="Allow self-registration of users.")
+    metrics_token: str | None = Field(
+        None, description="Static bearer token Prometheus may use to scrape /metrics."
+    )
+    health_interval: float = Field(30.0, description="Seconds between cluster health probes.")
+    log_level: str = Field("info", description="Log level of the server.")
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'taichu.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""The installation's master secret and what is derived from it.
+
+One master secret (TAICHU_SECRET_KEY, or generated once into the data dir with mode 0600)
+yields independent keys per purpose through HKDF, so the JWT key never doubles as the
+encryption key of stored kubeconfigs and passwords.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from taichu.config import Settings
+from taichu.errors import TaichuError
+
+SECRET_FILE_NAME = "secret.key"  # noqa: S105 - a file name, not a secret
+
+
+def load_master_secret(settings: Settings) -> bytes:
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = Path(settings.data_dir) / SECRET_FILE_NAME
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48).encode()
+    # O_EXCL: two processes starting at once must not overwrite each other's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(value)
+    return value
+
+
+def derive_key(master: bytes, purpose: str, length: int = 32) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=length, salt=b"taichu", info=purpose.encode()
+    ).derive(master)
+
+
+class SecretBox:
+    """Encrypts secrets at rest (Fernet: AES-128-CBC + HMAC-SHA256, authenticated)."""
+
+    def __init__(self, master: bytes) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(master, "secrets-at-rest")))
+
+    def encrypt(self, plaintext: str | bytes) -> str:
+        data = plaintext.encode() if isinstance(plaintext, str) else plaintext
+        return self._fernet.encrypt(data).decode()
+
+    def decrypt(self, token: str) -> str:
+        return self.decrypt_bytes(token).decode()
+
+    def decrypt_bytes(self, token: str) -> bytes:
+        try:
+            return self._fernet.decrypt(token.encode())
+        except InvalidToken as e:
+            raise TaichuError("stored secret cannot be decrypted with this secret key") from e
+
+
+@lru_cache(maxsize=8)
+def _box_for(master: bytes) -> SecretBox:
+    return SecretBox(master)
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    return _box_for(load_master_secret(settings))
+
+
+def jwt_signing_key(settings: Settings) -> bytes:
+    return derive_key(load_master_secret(settings), "jwt-signing")

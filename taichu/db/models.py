@@ -1,0 +1,9 @@
+"""Imports every domain's tables so Alembic and tests see one complete metadata."""
+
+from taichu.audit import models as _audit  # noqa: F401
+from taichu.auth import models as _auth  # noqa: F401
+from taichu.db.base import Base
+from taichu.jobs import models as _jobs  # noqa: F401
+from taichu.users import models as _users  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,180 @@
+"""User accounts: creation, listing, updates, deletion, passwords."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taichu.audit import context as audit
+from taichu.auth.passwords import hash_password, verify_password
+from taichu.auth.principal import Principal
+from taichu.config import Settings
+from taichu.errors import Conflict, Forbidden, Invalid, NotFound
+from taichu.users.models import User
+
+log = logging.getLogger("taichu.users")
+
+DEFAULT_ADMIN = "admin"
+
+
+def check_password_strength(password: str, min_length: int) -> None:
+    if len(password) < min_length:
+        raise Invalid(f"password: must be at least {min_length} characters")
+    weak_shape = password.isdigit() or (password.isalpha() and password.lower() == password)
+    # The weakest shapes (all digits, all lower-case letters) pass only when long.
+    if weak_shape and len(password) < 12:
+        raise Invalid("password: too weak; mix letters with digits or symbols")
+
+
+async def find_by_username(session: AsyncSession, username: str) -> User | None:
+    return await session.scalar(select(User).where(User.username == username))
+
+
+async def create_user(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    username: str,
+    password: str,
+    email: str | None,
+    role: str = "user",
+) -> User:
+    check_password_strength(password, settings.auth.password_min_length)
+    if await find_by_username(session, username):
+        raise Conflict(f"username '{username}' already exists")
+    user = User(username=username, email=email, role=role, password_hash=hash_password(password))
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as e:
+        raise Conflict(f"username '{username}' already exists") from e
+    audit.note(resource="user", resource_id=user.id,
+               new_value={"username": username, "email": email, "role": role})
+    return user
+
+
+async def ensure_admin(session: AsyncSession, settings: Settings) -> User | None:
+    """First start: create `admin` when there are no users yet."""
+    if await session.scalar(select(func.count(User.id))):
+        return None
+    password = settings.admin_password or "admin"
+    default = settings.admin_password is None
+    user = User(
+        username=DEFAULT_ADMIN,
+        email=None,
+        role="admin",
+        password_hash=hash_password(password),
+        password_change_required=default,
+    )
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        return None  # another replica created it first
+    if default:
+        log.warning(
+            "created user 'admin' with the default password 'admin': set TAICHU_ADMIN_PASSWORD "
+            "or change it now (PUT /api/v1/users/{id}/password)"
+        )
+    return user
+
+
+def _authorize_self_or_admin(actor: Principal, user_id: str) -> None:
+    if not actor.is_admin and actor.user_id != user_id:
+        raise Forbidden("You may only access your own user record")
+
+
+async def get_user(session: AsyncSession, actor: Principal, user_id: str) -> User:
+    _authorize_self_or_admin(actor, user_id)
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+async def list_users(
+    session: AsyncSession, *, role: str | None, search: str | None, offset: int, limit: int
+) -> tuple[list[User], int]:
+    query = select(User)
+    if role:
+        query = query.where(User.role == role)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            or_(func.lower(User.username).like(pattern), func.lower(User.email).like(pattern))
+        )
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    ordered = query.order_by(User.created_at, User.id)
+    rows = await session.scalars(ordered.offset(offset).limit(limit))
+    return list(rows), int(total or 0)
+
+
+async def _admin_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count(User.id)).where(User.role == "admin")) or 0)
+
+
+async def update_user(
+    session: AsyncSession,
+    actor: Principal,
+    user_id: str,
+    *,
+    email: str | None,
+    role: str | None,
+    fields_set: set[str],
+) -> User:
+    user = await get_user(session, actor, user_id)
+    old = {"email": user.email, "role": user.role}
+    if "role" in fields_set and role is not None and role != user.role:
+        if not actor.is_admin:
+            raise Forbidden("Only an admin can change a role")
+        if user.role == "admin" and await _admin_count(session) <= 1:
+            raise Conflict("cannot remove the admin role from the last admin")
+        user.role = role
+    if "email" in fields_set:
+        user.email = email
+    await session.flush()
+    audit.note(resource="user", resource_id=user.id, old_value=old,
+               new_value={"email": user.email, "role": user.role})
+    return user
+
+
+async def delete_user(session: AsyncSession, actor: Principal, user_id: str) -> None:
+    if not actor.is_admin:
+        raise Forbidden("Admin role required")
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    if user.role == "admin" and await _admin_count(session) <= 1:
+        raise Conflict("cannot delete the last admin")
+    audit.note(resource="user", resource_id=user.id,
+               old_value={"username": user.username, "email": user.email, "role": user.role})
+    await session.delete(user)
+    await session.flush()
+
+
+async def change_password(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Principal,
+    user_id: str,
+    *,
+    old_password: str | None,
+    new_password: str,
+) -> None:
+    user = await get_user(session, actor, user_id)
+    # Changing one's own password needs the old one, even for an admin.
+    if actor.user_id == user.id:
+        if not old_password or not verify_password(user.password_hash, old_password):
+            raise Invalid("old_password: incorrect")
+        if old_password == new_password:
+            raise Invalid("new_password: must differ from the old password")
+    check_password_strength(new_password, settings.auth.password_min_length)
+    user.password_hash = hash_password(new_password)
+    user.password_change_required = False
+    await session.flush()
+    audit.note(resource="user", resource_id=user.id, details={"password_changed": True})
