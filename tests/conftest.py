@@ -51,24 +51,28 @@ def settings(make_settings: Any) -> Settings:
 
 
 @pytest.fixture
-async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
-    """A context on a freshly wiped database (no app, no workers)."""
+async def clean_db(settings: Settings) -> None:
+    """Every test that touches the database starts from empty tables (once per test)."""
     context = AppContext.create(settings)
     await wipe(context.engine)
+    await context.close()
+
+
+@pytest.fixture
+async def ctx(settings: Settings, clean_db: None) -> AsyncIterator[AppContext]:
+    """A context on the test's wiped database (no app, no workers)."""
+    context = AppContext.create(settings)
     yield context
     await context.close()
 
 
 @pytest.fixture
-async def start_app(database_url: str) -> AsyncIterator[Any]:
-    """Starts the ASGI app (lifespan included) on a wiped database; returns a client."""
+async def start_app(clean_db: None) -> AsyncIterator[Any]:
+    """Starts the ASGI app (lifespan included) on the test's database; returns a client.
+    Starting a second app with the same settings is a restart on the same data."""
     stack: list[tuple[Any, httpx.AsyncClient]] = []
 
-    async def _start(settings: Settings, wipe_first: bool = True) -> httpx.AsyncClient:
-        if wipe_first:
-            context = AppContext.create(settings)
-            await wipe(context.engine)
-            await context.close()
+    async def _start(settings: Settings) -> httpx.AsyncClient:
         app = create_app(settings)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()

@@ -42,7 +42,7 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    page: int = Query(1, ge=1, description="Page number, from 1."),
-    limit: int = Query(20, ge=1, description="Items per page (clamped to 100)."),
+    page: int = Query(1, ge=1, le=1_000_000, description="Page number, from 1."),
+    limit: int = Query(20, ge=1, le=1_000_000, description="Items per page (clamped to 100)."),
 ) -> PageParams:
     return PageParams(page=page, limit=min(limit, MAX_LIMIT))

@@ -1,0 +1,10 @@
+.PHONY: serve test lint
+
+serve:
+	bash scripts/serve.sh
+
+test:
+	bash scripts/test.sh $(ARGS)
+
+lint:
+	.venv/bin/ruff check taichu tests bench

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Taichu needs into .venv (Python deps) and, with --test, what the test suite
+# needs from Debian (sshd for the lab's SSH hosts, PostgreSQL, iproute2) — idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+
+if [ "${1:-}" = "--test" ]; then
+  need=()
+  command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+  command -v ip >/dev/null || need+=(iproute2)
+  command -v unshare >/dev/null && command -v flock >/dev/null || need+=(util-linux)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "[bootstrap] installing Debian packages: ${need[*]}" >&2
+    [ "$(id -u)" = 0 ] || { echo "[bootstrap] need root to install ${need[*]}" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[bootstrap] creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+stamp=".venv/.installed${extras}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "[bootstrap] installing Python dependencies" >&2
+  .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
+  touch "$stamp"
+fi

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Starts Taichu on its embedded default: SQLite in ./data, port 8081 (TAICHU_* to change).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+exec .venv/bin/taichu serve "$@"

@@ -1,0 +1,81 @@
+"""The lab's Kubernetes binaries, built from Go modules by scripts/lab-build.sh and cached."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from taichu.lab.procs import LabError
+
+K8S_VERSION = os.environ.get("TAICHU_LAB_K8S_VERSION", "v1.36.3")
+KWOK_VERSION = os.environ.get("TAICHU_LAB_KWOK_VERSION", "v0.8.0")
+BINARIES = (
+    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok",
+)
+
+# kwok stage files the clusters load (the build copies exactly these; see lab-build.sh).
+NODE_STAGES = ("node-initialize", "node-heartbeat-with-lease")
+POD_STAGES = ("pod-ready", "pod-complete", "pod-delete")
+
+BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "lab-build.sh"
+
+
+@dataclass(frozen=True)
+class LabBinaries:
+    root: Path
+    """`<cache>/k8s-<version>-kwok-<version>`: holds bin/ and stages/."""
+
+    def bin(self, name: str) -> str:
+        return str(self.root / "bin" / name)
+
+    @property
+    def stage_files(self) -> list[Path]:
+        return [self.root / "stages" / f"{s}.yaml" for s in (*NODE_STAGES, *POD_STAGES)]
+
+    @property
+    def complete(self) -> bool:
+        return all(os.access(self.bin(b), os.X_OK) for b in BINARIES) and all(
+            f.is_file() for f in self.stage_files
+        )
+
+
+def default_root() -> Path:
+    cache = Path(os.environ.get("TAICHU_LAB_CACHE", Path.home() / ".cache" / "taichu-lab"))
+    return cache / f"k8s-{K8S_VERSION}-kwok-{KWOK_VERSION}"
+
+
+def find_binaries() -> LabBinaries | None:
+    """The cached binaries if complete, without building."""
+    found = LabBinaries(default_root())
+    return found if found.complete else None
+
+
+def ensure_binaries(timeout: float = 3600) -> LabBinaries:
+    """Return the binaries, building them first if needed.
+
+    The script is idempotent and holds a lock, so concurrent callers (pytest-xdist workers)
+    wait for one build instead of racing; a warm call takes milliseconds.
+    """
+    found = find_binaries()
+    if found:
+        return found
+    if not BUILD_SCRIPT.is_file():
+        raise LabError(f"lab binaries missing and build script not found: {BUILD_SCRIPT}")
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TAICHU_LAB_K8S_VERSION": K8S_VERSION,
+             "TAICHU_LAB_KWOK_VERSION": KWOK_VERSION},
+    )
+    if proc.returncode != 0:
+        log = "\n".join(proc.stderr.splitlines()[-40:])
+        raise LabError(f"{BUILD_SCRIPT} failed with code {proc.returncode}:\n{log}")
+    root = Path(proc.stdout.strip().splitlines()[-1])
+    built = LabBinaries(root)
+    if not built.complete:
+        raise LabError(f"{BUILD_SCRIPT} finished but {root} is incomplete")
+    return built

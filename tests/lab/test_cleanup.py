@@ -1,0 +1,131 @@
+"""Nothing of the lab survives its owner: Ctrl-C of a test run, or SIGKILL plus the janitor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from taichu.lab.janitor import sweep
+from taichu.lab.state import OWNER_ENV, state_root
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def _leftovers(owner: int) -> dict[str, list[str]]:
+    """Everything the lab might leave behind for owner pid `owner`."""
+    marker = f"{OWNER_ENV}={owner}:".encode()
+    procs = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes():
+                procs.append(entry.name)
+        except OSError:
+            continue
+    prefix = f"tcl-{owner}-"
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    claims = [p.name for p in (state_root() / "subnets").glob("*")
+              if p.read_text().startswith(f"{owner}:")]
+    return {
+        "processes": procs,
+        "netns": [ln.split()[0] for ln in netns.splitlines() if ln.startswith(prefix)],
+        "links": [ln.split(":")[1].strip() for ln in links.splitlines() if prefix in ln],
+        "dirs": [str(p) for p in [state_root() / "run" / str(owner)] if p.exists()],
+        "subnets": claims,
+    }
+
+
+def _wait_for(predicate: object, timeout: float, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            pytest.fail(f"child exited early ({proc.returncode}):\n{out[-3000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("child did not get ready in time")
+        time.sleep(0.2)
+
+
+def test_ctrl_c_of_a_test_run_leaves_nothing(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    (tmp_path / "test_hold.py").write_text(textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+
+        def test_hold(lab_cluster, ssh_hosts):
+            Path({str(ready)!r}).write_text("up")
+            time.sleep(300)
+    """))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-p", "taichu.lab.pytest_fixtures", "test_hold.py"],
+        cwd=tmp_path, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )
+    _wait_for(ready.exists, 180, proc)
+    before = _leftovers(proc.pid)
+    assert len(before["processes"]) >= 8  # 5 control-plane processes + 3 sshd at least
+    assert len(before["netns"]) == 3 and len(before["links"]) == 3
+
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=90)
+    assert "KeyboardInterrupt" in out
+    assert _leftovers(proc.pid) == {
+        "processes": [], "netns": [], "links": [], "dirs": [], "subnets": [],
+    }
+
+
+def test_janitor_removes_what_a_killed_owner_left(tmp_path: Path) -> None:
+    # Started from a thread, the processes get no parent-death signal: after SIGKILL of
+    # the owner they all survive, and only the janitor can remove them.
+    script = textwrap.dedent("""
+        import threading, time
+        from taichu.lab.cluster import LabCluster
+        from taichu.lab.ssh_hosts import SshHost
+
+        def start():
+            LabCluster("orphan").start()
+            SshHost().start()
+
+        t = threading.Thread(target=start)
+        t.start()
+        t.join()
+        print("READY", flush=True)
+        time.sleep(300)
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], env=_child_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "READY", line + proc.stdout.read()[-3000:]
+    proc.kill()
+    proc.wait()
+    left = _leftovers(proc.pid)
+    assert len(left["processes"]) >= 6 and left["netns"] and left["dirs"]
+
+    removed = sweep()
+    assert removed["processes"] >= 6 and removed["netns"] >= 1
+    deadline = time.monotonic() + 10
+    while _leftovers(proc.pid)["processes"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _leftovers(proc.pid) == {
+        "processes": [], "netns": [], "links": [], "dirs": [], "subnets": [],
+    }
