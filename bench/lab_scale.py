@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taichu.lab.cluster import LabCluster  # noqa: E402
-from taichu.lab.kwok import is_ready  # noqa: E402
+from taichu.lab.cluster import LabCluster
+from taichu.lab.kwok import is_ready
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -16,6 +16,9 @@ from taichu.audit.middleware import AuditMiddleware
 from taichu.audit.routes import router as audit_router
 from taichu.auth.routes import router as auth_router
 from taichu.auth.routes import runtime_router as runtime_auth_router
+from taichu.clusters import health as cluster_health
+from taichu.clusters import imports as cluster_imports
+from taichu.clusters.routes import router as clusters_router
 from taichu.config import Settings, get_settings
 from taichu.context import AppContext
 from taichu.db.migrate import upgrade_async
@@ -64,7 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with transaction(ctx.sessions) as session:
             await users_service.ensure_admin(session, settings)
         app.state.ctx = ctx
-        runner = JobRunner(ctx, default_registry())
+        registry = default_registry()
+        cluster_health.register(registry, settings)
+        cluster_imports.register(registry)
+        runner = JobRunner(ctx, registry)
         ctx.jobs = runner
         if settings.jobs.enabled:
             await runner.start()
@@ -90,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         system_router, auth_router, runtime_auth_router, users_router, audit_router,
+        clusters_router,
     ):
         app.include_router(router)
     return app

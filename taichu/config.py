@@ -43,6 +43,17 @@ class JobSettings(BaseModel):
     shutdown_grace_seconds: float = Field(
         10.0, description="On shutdown, how long running jobs may finish before release."
     )
+    cancel_grace_seconds: float = Field(
+        30.0,
+        description="After cancellation of a running job is requested, how long its handler "
+        "may take to notice (at its next progress/check call) before its task is cancelled "
+        "outright.",
+    )
+    retention_hours: float = Field(
+        168.0,
+        description="Finished jobs (succeeded, failed, cancelled) are deleted this long after "
+        "they finish; 0 keeps them forever.",
+    )
 
 
 class Settings(BaseSettings):
@@ -74,6 +85,9 @@ class Settings(BaseSettings):
         None, description="Static bearer token Prometheus may use to scrape /metrics."
     )
     health_interval: float = Field(30.0, description="Seconds between cluster health probes.")
+    cluster_probe_timeout: float = Field(
+        10.0, description="A health probe that takes longer marks the cluster disconnected."
+    )
     log_level: str = Field("info", description="Log level of the server.")
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from taichu.config import Settings
 from taichu.crypto import SecretBox, jwt_signing_key, secret_box
 from taichu.db.session import make_engine, make_sessionmaker
+from taichu.kube.manager import ConnectionManager
 
 if TYPE_CHECKING:
     from taichu.jobs.runner import JobRunner
@@ -23,6 +24,7 @@ class AppContext:
     box: SecretBox
     jwt_key: bytes
     jobs: JobRunner | None = None
+    kube: ConnectionManager = field(default_factory=ConnectionManager)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -38,4 +40,5 @@ class AppContext:
         )
 
     async def close(self) -> None:
+        await self.kube.close_all()
         await self.engine.dispose()

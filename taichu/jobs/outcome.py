@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taichu.config import JobSettings
 from taichu.db.session import transaction
 from taichu.errors import TaichuError
-from taichu.jobs import store
+from taichu.jobs import recovery, store
 from taichu.jobs.errors import PermanentJobError
 from taichu.jobs.jobcontext import JobContext
 from taichu.jobs.models import CANCELLED, FAILED, QUEUED, SUCCEEDED, Job
@@ -135,7 +135,7 @@ class OutcomeWriter:
             requested = (
                 await session.execute(select(Job.cancel_requested).where(Job.id == job.job_id))
             ).scalar_one_or_none()
-            only_if = store.still_expired() if only_if_expired else None
+            only_if = recovery.still_expired() if only_if_expired else None
             if requested:
                 await self._cancel(session, job, hooks, only_if)
                 return

@@ -1,9 +1,9 @@
-"""The job runner: claims due jobs, runs their handlers with a renewed lease, records
+"""The job runner: claims due jobs, runs their handlers under a renewed lease, records
 outcomes, recovers jobs of dead workers, and drives periodic ticks.
 
-One dispatcher claims up to `concurrency` jobs per round trip (one transaction per poll
-when idle, which matters on SQLite where every transaction takes the write lock); each
-claimed job runs in its own task; one heartbeat renews every lease this runner holds."""
+One dispatcher claims up to `concurrency` jobs per round trip (a single transaction per
+poll when idle — on SQLite every transaction takes the write lock); each claimed job runs
+in its own task; one heartbeat renews every lease this runner holds."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ import os
 import secrets
 import socket
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from taichu.jobs import periodic, store
-from taichu.jobs.errors import JobCancelled, JobLeaseLost
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taichu.jobs import periodic, recovery, store
+from taichu.jobs.execute import Running, execute
 from taichu.jobs.jobcontext import JobContext
-from taichu.jobs.outcome import OutcomeWriter, describe, not_json
-from taichu.jobs.registry import JobRegistry
+from taichu.jobs.outcome import OutcomeWriter
+from taichu.jobs.registry import JobRegistry, PeriodicSpec
 from taichu.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -32,19 +33,13 @@ log = logging.getLogger("taichu.jobs")
 
 FORCED_STOP_WAIT_SECONDS = 5.0
 MAX_SCHEDULER_SLEEP_SECONDS = 30.0
+MAX_ERROR_BACKOFF_SECONDS = 10.0
+PRUNE_INTERVAL_SECONDS = 600.0
 
 
 def default_worker_id() -> str:
     # Unique per process start, readable in `locked_by` / `last_runner`.
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-@dataclass
-class _Running:
-    job: JobContext
-    task: asyncio.Task[None] | None = None
-    finishing: bool = False  # the handler returned; its outcome is being written
-    done: bool = field(default=False)
 
 
 class JobRunner:
@@ -57,7 +52,7 @@ class JobRunner:
         recover_on_start: bool | None = None,
     ) -> None:
         """`recover_on_start` (default: on SQLite, where one process runs the queue)
-        requeues every `running` job at start, as its process must be gone."""
+        requeues every `running` job at start, as the process that ran it must be gone."""
         self.app = app
         self.registry = registry
         self.settings = app.settings.jobs
@@ -67,7 +62,10 @@ class JobRunner:
             (not self.is_postgres) if recover_on_start is None else recover_on_start
         )
         self.outcomes = OutcomeWriter(registry, self.settings)
-        self._active: dict[str, _Running] = {}
+        self._periodics = list(registry.periodics.values())
+        if self.settings.retention_hours > 0:
+            self._periodics.append(PeriodicSpec("jobs.prune", PRUNE_INTERVAL_SECONDS, self._prune))
+        self._active: dict[str, Running] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -83,16 +81,15 @@ class JobRunner:
             return
         self.registry.validate()
         if self.recover_on_start:
-            requeued = await store.recover_abandoned(self.app.sessions)
+            requeued = await recovery.recover_abandoned(self.app.sessions)
             if requeued:
                 log.warning("requeued %d job(s) left running by a previous process", requeued)
         self.started = True
         self._loops = [
             asyncio.create_task(self._dispatch_loop(), name="jobs-dispatch"),
             asyncio.create_task(self._reaper_loop(), name="jobs-reaper"),
+            asyncio.create_task(self._scheduler_loop(), name="jobs-periodic"),
         ]
-        if self.registry.periodics:
-            self._loops.append(asyncio.create_task(self._scheduler_loop(), name="jobs-periodic"))
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="jobs-heartbeat")
         log.info(
             "job runner %s started (concurrency %d, kinds: %s)",
@@ -108,29 +105,27 @@ class JobRunner:
             return
         self._stopping.set()
         self._wake.set()
-        # The loops notice `_stopping` at their next wait; a claim in flight completes, so
+        # The loops notice `_stopping` at their next wait. A claim in flight completes, so
         # no job is left claimed without a task to run it.
         _, pending = await asyncio.wait(self._loops, timeout=FORCED_STOP_WAIT_SECONDS)
         for task in pending:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
 
-        running = [r for r in self._active.values() if r.task is not None]
-        if running:
-            await asyncio.wait(
-                [r.task for r in running if r.task], timeout=self.settings.shutdown_grace_seconds
-            )
+        running = list(self._active.values())
+        tasks = [r.task for r in running if r.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_seconds)
         leftovers = [r for r in running if r.task is not None and not r.task.done()]
         for r in leftovers:
-            if not r.finishing and r.task is not None:
-                r.task.cancel()
+            r.interrupt("stop")
         if leftovers:
             await asyncio.wait(
                 [r.task for r in leftovers if r.task], timeout=FORCED_STOP_WAIT_SECONDS
             )
         for r in leftovers:
-            if r.finishing and r.task is not None and not r.task.done():
-                continue  # its outcome is being written; releasing would undo it
+            if r.finishing:
+                continue  # its outcome is being (or was) written; releasing would undo it
             try:
                 if await store.release(self.app.sessions, r.job.lease):
                     r.job.logger.info("released back to the queue (shutdown)")
@@ -174,8 +169,10 @@ class JobRunner:
 
     async def _dispatch_loop(self) -> None:
         kinds = self.registry.default_max_attempts
+        failures = 0
         while not self._stopping.is_set():
             free = self.settings.concurrency - len(self._active)
+            pause = self.settings.poll_interval_seconds
             if free > 0:
                 self._claiming = True
                 try:
@@ -189,23 +186,28 @@ class JobRunner:
                         skip_locked=self.is_postgres,
                     ):
                         self._launch(claimed)
+                    failures = 0
                 except Exception:
-                    log.exception("claiming jobs failed")
+                    # Database away: back off, and log the traceback once, not every poll.
+                    failures += 1
+                    log.warning("claiming jobs failed (%d in a row)", failures,
+                                exc_info=failures == 1)  # fmt: skip
+                    pause = min(pause * 2**failures, MAX_ERROR_BACKOFF_SECONDS)
                 finally:
                     self._claiming = False
             # Woken early when a slot frees up, on wake(), or on stop.
-            await self._sleep(self.settings.poll_interval_seconds, self._wake)
+            await self._sleep(pause, self._wake)
             self._wake.clear()
 
     async def _heartbeat_loop(self) -> None:
         interval = self.settings.lease_seconds / 3
         while not self._closed.is_set():
             await self._sleep(interval, self._closed)
-            held = {jid: r for jid, r in self._active.items() if not r.finishing}
+            held = dict(self._active)
             if not held:
                 continue
             try:
-                lost = await store.renew(
+                lost, cancel_requested = await store.renew(
                     self.app.sessions,
                     self.worker_id,
                     [r.job.lease for r in held.values()],
@@ -216,11 +218,19 @@ class JobRunner:
                 continue
             for job_id in lost:
                 r = held[job_id]
-                if self._active.get(job_id) is r and not r.finishing and r.task is not None:
+                if self._active.get(job_id) is r and not r.finishing:
                     # Another worker owns the job now: stop ours so the work is not done
-                    # twice concurrently. Its outcome would be refused anyway.
+                    # twice at once. Its outcome would be refused anyway.
                     r.job.logger.warning("lease lost; stopping this run of the job")
-                    r.task.cancel()
+                    r.interrupt("lease")
+            now = time.monotonic()
+            for job_id in cancel_requested:
+                r = held[job_id]
+                if r.cancel_noticed_at is None:
+                    r.cancel_noticed_at = now
+                elif now - r.cancel_noticed_at >= self.settings.cancel_grace_seconds:
+                    r.job.logger.warning("cancel not noticed by the handler; cancelling it")
+                    r.interrupt("cancel")
 
     async def _reaper_loop(self) -> None:
         # Exhausted jobs of dead workers are rare and not urgent; a few seconds is plenty.
@@ -230,10 +240,8 @@ class JobRunner:
         kinds = list(self.registry.handlers)
         while not self._stopping.is_set():
             try:
-                for abandoned in await store.expired_exhausted(self.app.sessions, kinds):
-                    job = self._context(
-                        abandoned.lease, abandoned.kind, abandoned.payload, abandoned.max_attempts
-                    )
+                for gone in await recovery.expired_exhausted(self.app.sessions, kinds):
+                    job = self._context(gone.lease, gone.kind, gone.payload, gone.max_attempts)
                     await self.outcomes.attempt_failed(
                         job,
                         f"the worker running attempt {job.attempt} of {job.max_attempts} "
@@ -246,9 +254,9 @@ class JobRunner:
             await self._sleep(interval)
 
     async def _scheduler_loop(self) -> None:
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and self._periodics:
             earliest: datetime | None = None
-            for spec in self.registry.periodics.values():
+            for spec in self._periodics:
                 try:
                     due = await periodic.tick(self.app.sessions, spec, self.worker_id)
                 except Exception:
@@ -259,6 +267,11 @@ class JobRunner:
             if earliest is not None:
                 pause = min(pause, (earliest - utcnow()).total_seconds() + 0.01)
             await self._sleep(max(pause, self.settings.poll_interval_seconds / 5))
+
+    async def _prune(self, session: AsyncSession, now: datetime) -> None:
+        deleted = await recovery.prune_finished(session, now, self.settings.retention_hours)
+        if deleted:
+            log.info("deleted %d finished job(s) past retention", deleted)
 
     # -- one job ---------------------------------------------------------------------------
 
@@ -278,61 +291,19 @@ class JobRunner:
 
     def _launch(self, claimed: store.Claimed) -> None:
         job = self._context(claimed.lease, claimed.kind, claimed.payload, claimed.max_attempts)
-        running = _Running(job)
+        running = Running(job)
         self._active[job.job_id] = running
 
         def finished(task: asyncio.Task[None]) -> None:
             if self._active.get(job.job_id) is running:
                 del self._active[job.job_id]
-            self._wake.set()
+            self._wake.set()  # a slot is free
             if not task.cancelled() and task.exception() is not None:
                 job.logger.error("job task crashed", exc_info=task.exception())
 
+        spec = self.registry.handlers[job.kind]
         running.task = asyncio.create_task(
-            self._execute(running, claimed.cancel_requested), name=f"job-{job.job_id}"
+            execute(running, spec, self.outcomes, claimed.cancel_requested),
+            name=f"job-{job.job_id}",
         )
         running.task.add_done_callback(finished)
-
-    async def _execute(self, running: _Running, cancel_requested: bool) -> None:
-        job = running.job
-        spec = self.registry.handlers[job.kind]
-        if cancel_requested:
-            running.finishing = True
-            await self.outcomes.cancelled(job)
-            return
-        job.logger.info("attempt %d/%d started", job.attempt, job.max_attempts)
-        deadline = asyncio.timeout(spec.timeout_seconds)
-        try:
-            async with deadline:
-                result = await spec.fn(job)
-        except JobCancelled:
-            running.finishing = True
-            await self.outcomes.cancelled(job)
-            return
-        except JobLeaseLost:
-            job.logger.warning("lease lost; this run's outcome is discarded")
-            return
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # stop() or a lost lease: the canceller decides what to write
-            message, permanent = "the handler was cancelled from within", False
-        except Exception as exc:
-            if deadline.expired():
-                message, permanent = f"timed out after {spec.timeout_seconds:g}s", False
-            else:
-                message, permanent = describe(exc)
-                if permanent:
-                    job.logger.warning("attempt %d failed: %s", job.attempt, message)
-                else:
-                    job.logger.exception("attempt %d raised", job.attempt)
-        else:
-            running.finishing = True
-            problem = not_json(result)
-            if problem is None:
-                await self.outcomes.succeeded(job, result)
-                job.logger.info("succeeded")
-                return
-            message, permanent = problem, True
-        running.finishing = True
-        await self.outcomes.attempt_failed(job, message, permanent=permanent)

@@ -153,10 +153,11 @@ async def claim(
 
 async def renew(
     sessions: Sessions, worker_id: str, leases: Collection[Lease], lease_seconds: float
-) -> set[str]:
-    """Extend every lease this worker holds in one statement; return the ids it lost."""
+) -> tuple[set[str], set[str]]:
+    """Extend every lease this worker holds in one statement. Returns the ids it lost and
+    the ids whose cancellation was requested."""
     if not leases:
-        return set()
+        return set(), set()
     expected = {lease.job_id: lease.attempt for lease in leases}
     async with transaction(sessions) as session:
         rows = (
@@ -168,12 +169,12 @@ async def renew(
                     Job.status == RUNNING,
                 )
                 .values(locked_until=utcnow() + timedelta(seconds=lease_seconds))
-                .returning(Job.id, Job.attempts)
+                .returning(Job.id, Job.attempts, Job.cancel_requested)
                 .execution_options(synchronize_session=False)
             )
         ).all()
-    kept = {row.id for row in rows if expected.get(row.id) == row.attempts}
-    return set(expected) - kept
+    kept = {row.id: row for row in rows if expected.get(row.id) == row.attempts}
+    return set(expected) - set(kept), {jid for jid, row in kept.items() if row.cancel_requested}
 
 
 async def report_progress(
@@ -245,74 +246,6 @@ async def release(sessions: Sessions, lease: Lease) -> bool:
             attempts=Job.attempts - 1,
             run_at=utcnow(),
         )
-
-
-async def recover_abandoned(sessions: Sessions) -> int:
-    """Single-process mode (SQLite): every `running` job belonged to a process that is
-    gone, so requeue it now instead of waiting for its lease to expire. The interrupted
-    attempt counts; jobs with no attempt left get their lease expired so the reaper fails
-    them (with their kind's hook)."""
-    now = utcnow()
-    async with transaction(sessions) as session:
-        requeued = (
-            await session.execute(
-                update(Job)
-                .where(Job.status == RUNNING, Job.attempts < Job.max_attempts)
-                .values(status=QUEUED, locked_by=None, locked_until=None, run_at=now)
-                .returning(Job.id)
-                .execution_options(synchronize_session=False)
-            )
-        ).all()
-        await session.execute(
-            update(Job)
-            .where(Job.status == RUNNING)
-            .values(locked_until=now - timedelta(seconds=1))
-            .execution_options(synchronize_session=False)
-        )
-    return len(requeued)
-
-
-@dataclass(frozen=True)
-class Abandoned:
-    lease: Lease
-    kind: str
-    payload: dict[str, Any]
-    max_attempts: int
-
-
-async def expired_exhausted(
-    sessions: Sessions, kinds: Collection[str], limit: int = 50
-) -> list[Abandoned]:
-    """Running jobs whose owner vanished during their last allowed attempt."""
-    if not kinds:
-        return []
-    async with transaction(sessions) as session:
-        rows = (
-            await session.execute(
-                select(Job.id, Job.locked_by, Job.attempts, Job.kind, Job.payload, Job.max_attempts)
-                .where(
-                    Job.kind.in_(list(kinds)),
-                    Job.status == RUNNING,
-                    Job.locked_until < utcnow(),
-                    Job.attempts >= Job.max_attempts,
-                )
-                .limit(limit)
-            )
-        ).all()
-    return [
-        Abandoned(
-            lease=Lease(row.id, row.locked_by or "", row.attempts),
-            kind=row.kind,
-            payload=dict(row.payload or {}),
-            max_attempts=row.max_attempts,
-        )
-        for row in rows
-    ]
-
-
-def still_expired() -> ColumnElement[bool]:
-    """Extra condition for the reaper's CAS: the owner has not renewed in the meantime."""
-    return Job.locked_until < utcnow()
 
 
 async def has_claimable(sessions: Sessions, kinds: Collection[str]) -> bool:

@@ -7,6 +7,7 @@
 Everything raises `taichu.errors` only; the kube-specific subclasses are in `errors`.
 """
 
+from taichu.kube.access import ClusterAccess, access_from_token
 from taichu.kube.client import KubeClient
 from taichu.kube.discovery import ApiResource, Discovery
 from taichu.kube.errors import (
@@ -15,12 +16,7 @@ from taichu.kube.errors import (
     ResourceExpired,
     TLSVerificationFailed,
 )
-from taichu.kube.kubeconfig import (
-    ClusterAccess,
-    access_from_token,
-    parse_kubeconfig,
-    render_kubeconfig,
-)
+from taichu.kube.kubeconfig import parse_kubeconfig, render_kubeconfig
 from taichu.kube.manager import PLATFORM_IDENTITY, ConnectionManager
 from taichu.kube.watch import Watch, WatchEvent
 

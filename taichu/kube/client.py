@@ -16,19 +16,18 @@ down removes four problems the ApiClient has for a platform:
 
 from __future__ import annotations
 
+import builtins
 import json
-import os
 import ssl
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
 
+from taichu.kube.access import ClusterAccess
 from taichu.kube.discovery import Discovery, discover
 from taichu.kube.errors import ClusterUnreachable, cluster_message, status_error, transport_error
-from taichu.kube.kubeconfig import ClusterAccess
+from taichu.kube.tls import ssl_context
 from taichu.kube.watch import Watch
 
 Obj = dict[str, Any]
@@ -43,41 +42,6 @@ _PATCH_TYPES: dict[str, str] = {
 }
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError)
 FIELD_MANAGER = "taichu"
-
-
-def _load_key_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
-    # ssl can only read a key pair from a path. A memfd is a file that lives in memory and
-    # vanishes with its descriptor, so the private key never lands on a disk.
-    pem = cert.rstrip(b"\n") + b"\n" + key
-    if hasattr(os, "memfd_create"):
-        fd = os.memfd_create("taichu-key-pair", os.MFD_CLOEXEC)
-        try:
-            view = memoryview(pem)
-            while view:
-                view = view[os.write(fd, view):]
-            ctx.load_cert_chain(f"/proc/self/fd/{fd}")
-        finally:
-            os.close(fd)
-        return
-    with tempfile.TemporaryDirectory() as tmp:  # mode 0700, removed at once
-        path = Path(tmp) / "pair.pem"
-        path.touch(mode=0o600)
-        path.write_bytes(pem)
-        ctx.load_cert_chain(path)
-
-
-def ssl_context(access: ClusterAccess) -> ssl.SSLContext:
-    """Verifying context: the cluster's CA only (or the system store), the client pair."""
-    if access.ca_data and not access.insecure:
-        ctx = ssl.create_default_context(cadata=access.ca_data.decode("ascii", "replace"))
-    else:
-        ctx = ssl.create_default_context()
-    if access.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if access.client_cert_data and access.client_key_data:
-        _load_key_pair(ctx, access.client_cert_data, access.client_key_data)
-    return ctx
 
 
 def _query(params: Params | None) -> dict[str, str]:
@@ -154,6 +118,8 @@ class KubeClient:
     ) -> aiohttp.ClientResponse:
         """Send a request and return the response, body unread; with `check`, an error
         status is raised as the matching `taichu.errors` class."""
+        if not path.startswith("/"):
+            raise ValueError(f"API path must start with '/': {path!r}")
         total = request_timeout or self.request_timeout
         headers = {"Accept": accept} if accept else {}
         data = None
@@ -166,6 +132,11 @@ class KubeClient:
                 timeout=self._timeout(total), server_hostname=self.access.tls_server_name,
                 allow_redirects=False,
             )
+            if 300 <= resp.status < 400:
+                resp.release()
+                raise ClusterUnreachable(
+                    f"{self.server} redirects {path} to {resp.headers.get('Location')}: point "
+                    "the server address at the API server itself")
             if resp.status < 400 or not check:
                 return resp
             async with resp:
@@ -174,10 +145,22 @@ class KubeClient:
             raise transport_error(e, self.server, total) from e
         raise status_error(resp.status, error_body, method, self.server + path)
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Decoded JSON of a request; see `_open` for the keyword arguments."""
-        total = kwargs.get("request_timeout") or self.request_timeout
-        resp = await self._open(method, path, **kwargs)
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str | None = None,
+        request_timeout: float | None = None,
+    ) -> Any:
+        """Decoded JSON answer of any request (the other methods are shorthands)."""
+        total = request_timeout or self.request_timeout
+        resp = await self._open(method, path, params=params, body=body,
+                                content_type=content_type, accept=accept,
+                                request_timeout=total)
         try:
             async with resp:
                 raw = await resp.read()
@@ -228,9 +211,9 @@ class KubeClient:
                 yield item
 
     async def list_all(self, path: str, params: Params | None = None, page_size: int = 500
-                       ) -> tuple[list[Obj], str]:
+                       ) -> tuple[builtins.list[Obj], str]:
         """All items and the list's resourceVersion (to start a watch from)."""
-        items: list[Obj] = []
+        items: builtins.list[Obj] = []
         version = ""
         async for page in self._pages(path, params, page_size):
             items.extend(page.get("items") or [])

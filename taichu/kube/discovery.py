@@ -117,10 +117,10 @@ async def _legacy(fetch: Fetch, core: Obj, groups: Obj) -> Discovery:
     return Discovery(tuple(resources), tuple(unavailable))
 
 
-async def discover(fetch: Fetch) -> Discovery:
-    core, groups = await asyncio.gather(
-        fetch("/api", AGGREGATED_ACCEPT), fetch("/apis", AGGREGATED_ACCEPT)
-    )
+async def discover(fetch: Fetch, *, aggregated: bool = True) -> Discovery:
+    """`aggregated=False` forces the classic walk (servers before 1.26 get it anyway)."""
+    accept = AGGREGATED_ACCEPT if aggregated else None
+    core, groups = await asyncio.gather(fetch("/api", accept), fetch("/apis", accept))
     if core.get("kind") != "APIGroupDiscoveryList" or groups.get("kind") != (
         "APIGroupDiscoveryList"
     ):

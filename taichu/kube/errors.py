@@ -83,7 +83,7 @@ def status_error(status: int, body: bytes, method: str, url: str) -> TaichuError
     if status in (400, 422):
         return Invalid(message)
     if status == 429:
-        return Unavailable(f"the cluster is throttling requests (429): {message}")
+        return Unavailable(f"the API server asked to retry later (429): {message}")
     if status >= 500:
         return Unavailable(f"the API server failed {method} {url} ({status}): {message}")
     return Unavailable(f"unexpected answer to {method} {url} ({status}): {message}")
@@ -104,6 +104,17 @@ def _os_reason(error: OSError | None) -> str:
     return (error.strerror or str(error) or type(error).__name__).lower()
 
 
+def _ssl_reason(error: BaseException) -> str:
+    inner = error.os_error if isinstance(error, aiohttp.ClientConnectorError) else error
+    if not isinstance(inner, ssl.SSLError):
+        return str(error)
+    if inner.reason == "WRONG_VERSION_NUMBER":
+        return "the port does not speak TLS (is it the API server's https port?)"
+    if inner.reason and "CERTIFICATE_REQUIRED" in inner.reason:
+        return "the server requires a client certificate"
+    return (inner.reason or str(inner)).lower().replace("_", " ")
+
+
 def transport_error(error: BaseException, server: str, timeout: float) -> TaichuError:
     """The error for a request that got no usable answer from `server`."""
     if isinstance(error, aiohttp.ClientConnectorCertificateError):
@@ -114,9 +125,10 @@ def transport_error(error: BaseException, server: str, timeout: float) -> Taichu
     if isinstance(error, ssl.SSLCertVerificationError):
         return TLSVerificationFailed(_tls_message(server, error))
     if isinstance(error, aiohttp.ClientSSLError | ssl.SSLError):
-        return ClusterUnreachable(f"TLS handshake with {server} failed: {error}")
+        return ClusterUnreachable(f"TLS handshake with {server} failed: {_ssl_reason(error)}")
     if isinstance(error, aiohttp.ClientConnectorDNSError):
-        return ClusterUnreachable(f"cannot resolve the host of {server}: {error.os_error}")
+        reason = error.os_error.strerror or str(error.os_error)
+        return ClusterUnreachable(f"cannot resolve the host of {server}: {reason}")
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         return ClusterUnreachable(f"cannot reach {server}: connect timed out")
     if isinstance(error, aiohttp.ClientConnectorError):

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from taichu.errors import Invalid
+from taichu.kube.access import (
+    CREDENTIALS_HINT,
+    ClusterAccess,
+    access_from_token,
+    check_certificates,
+    check_token,
+    normalize_server,
+)
+
+__all__ = ["ClusterAccess", "access_from_token", "parse_kubeconfig", "render_kubeconfig"]
 
 MAX_KUBECONFIG_BYTES = 1024 * 1024
 
@@ -45,65 +51,6 @@ _REFUSED_USER_FIELDS = {
     "as-groups": "impersonation is not supported",
     "as-user-extra": "impersonation is not supported",
 }
-_CREDENTIALS_HINT = "embed a token or client-certificate-data and client-key-data instead"
-
-
-@dataclass(frozen=True)
-class ClusterAccess:
-    """How to reach one cluster as one identity. Build it with `parse_kubeconfig` or
-    `access_from_token`, which validate every field; the constructor only checks shape."""
-
-    server: str
-    ca_data: bytes | None = None  # PEM; None trusts the system store
-    insecure: bool = False
-    tls_server_name: str | None = None
-    client_cert_data: bytes | None = None
-    client_key_data: bytes | None = None
-    token: str | None = None
-    context: str | None = None
-    cluster: str | None = None
-    user: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.server.startswith("https://"):
-            raise Invalid(f"server must be an https:// URL, got {self.server!r}")
-        if (self.client_cert_data is None) != (self.client_key_data is None):
-            raise Invalid("client certificate and client key must be given together")
-        if not self.token and self.client_cert_data is None:
-            raise Invalid(f"no credentials for {self.server}: {_CREDENTIALS_HINT}")
-
-    def __repr__(self) -> str:
-        # Never key or token material: reprs end up in logs and tracebacks.
-        return (
-            f"ClusterAccess(server={self.server!r}, auth={self.auth_kind!r}, "
-            f"ca={'custom' if self.ca_data else 'system'}, insecure={self.insecure}, "
-            f"context={self.context!r}, fingerprint={self.fingerprint[:12]!r})"
-        )
-
-    __str__ = __repr__
-
-    @property
-    def auth_kind(self) -> str:
-        kinds = [k for k, v in (("client-certificate", self.client_cert_data),
-                                ("token", self.token)) if v]
-        return "+".join(kinds)
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """Hash of everything that shapes the connection; equal fingerprints can share one
-        client. Names (context, cluster, user) do not count."""
-        digest = hashlib.sha256()
-        for part in (self.server, self.ca_data, self.insecure, self.tls_server_name,
-                     self.client_cert_data, self.client_key_data, self.token):
-            raw = part if isinstance(part, bytes) else repr(part).encode()
-            digest.update(len(raw).to_bytes(8, "big") + raw)
-        return digest.hexdigest()
-
-    def with_token(self, token: str) -> ClusterAccess:
-        """The same cluster as another identity. The client certificate is dropped: the
-        API server would authenticate the certificate before the token."""
-        return replace(self, token=_check_token(token, "token"), client_cert_data=None,
-                       client_key_data=None, user=None)
 
 
 def _fail(where: str, why: str) -> Invalid:
@@ -132,27 +79,6 @@ def _named(doc: dict[str, Any], section: str, body: str) -> dict[str, dict[str, 
     return named
 
 
-def normalize_server(server: Any, where: str = "server") -> str:
-    """`https://host[:port][/prefix]` without a trailing slash; a bare `host[:port]` gets
-    https. Plain http is refused: credentials would cross the network in clear."""
-    if not isinstance(server, str) or not server.strip():
-        raise Invalid(f"{where} is missing")
-    server = server.strip()
-    if "://" not in server:
-        server = "https://" + server
-    try:
-        parts = urlsplit(server)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as e:
-        raise Invalid(f"{where} {server!r} is not a valid URL: {e}") from e
-    if parts.scheme != "https":
-        raise Invalid(f"{where} {server!r} must use https (plain {parts.scheme} is refused)")
-    if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
-        raise Invalid(f"{where} {server!r} must be https://host[:port][/path] with no "
-                      "credentials, query or fragment")
-    return server.rstrip("/")
-
-
 def _b64(value: Any, where: str) -> bytes:
     if not isinstance(value, str):
         raise _fail(where, "must be a base64 string")
@@ -161,18 +87,6 @@ def _b64(value: Any, where: str) -> bytes:
         return base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError) as e:
         raise _fail(where, f"is not valid base64 ({e})") from e
-
-
-def check_certificates(pem: Any, where: str) -> bytes:
-    """PEM bytes holding at least one X.509 certificate."""
-    data = pem.encode() if isinstance(pem, str) else pem
-    if not isinstance(data, bytes):
-        raise Invalid(f"{where} must be PEM certificate data")
-    try:
-        x509.load_pem_x509_certificates(data)
-    except ValueError as e:
-        raise Invalid(f"{where} is not PEM certificate data") from e
-    return data
 
 
 def _check_key_pair(cert: bytes, key: bytes, where: str) -> None:
@@ -187,15 +101,6 @@ def _check_key_pair(cert: bytes, key: bytes, where: str) -> None:
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if leaf.public_key().public_bytes(*raw) != private.public_key().public_bytes(*raw):
         raise _fail(f"{where}.client-key-data", "does not match client-certificate-data")
-
-
-def _check_token(token: Any, where: str) -> str:
-    if not isinstance(token, str) or not token.strip():
-        raise Invalid(f"{where} must be a non-empty string")
-    token = token.strip()
-    if not token.isascii() or not token.isprintable():
-        raise Invalid(f"{where} contains characters not allowed in an HTTP header")
-    return token
 
 
 def _cluster_fields(spec: dict[str, Any], where: str, allow_insecure: bool) -> dict[str, Any]:
@@ -230,12 +135,13 @@ def _cluster_fields(spec: dict[str, Any], where: str, allow_insecure: bool) -> d
 def _user_fields(spec: dict[str, Any], where: str) -> dict[str, Any]:
     for name, why in _REFUSED_USER_FIELDS.items():
         if spec.get(name):
-            raise _fail(f"{where}.{name}", f"is not allowed: {why}; {_CREDENTIALS_HINT}")
+            raise _fail(f"{where}.{name}", f"is not allowed: {why}; {CREDENTIALS_HINT}")
     for path_field, data_field in _USER_FILE_FIELDS.items():
         if spec.get(path_field):
             raise _fail(f"{where}.{path_field}", f"is a file path, which is not allowed; embed "
                         f"the content as {data_field}")
-    token = _check_token(spec["token"], f"kubeconfig {where}.token") if "token" in spec else None
+    # An empty token means none, as for kubectl.
+    token = check_token(spec["token"], f"kubeconfig {where}.token") if spec.get("token") else None
     cert_b64, key_b64 = spec.get("client-certificate-data"), spec.get("client-key-data")
     if (cert_b64 is None) != (key_b64 is None):
         missing = "client-key-data" if key_b64 is None else "client-certificate-data"
@@ -248,7 +154,7 @@ def _user_fields(spec: dict[str, Any], where: str) -> dict[str, Any]:
         key = _b64(key_b64, f"{where}.client-key-data")
         _check_key_pair(cert, key, where)
     if token is None and cert is None:
-        raise _fail(where, f"has no credentials; {_CREDENTIALS_HINT}")
+        raise _fail(where, f"has no credentials; {CREDENTIALS_HINT}")
     return {"token": token, "client_cert_data": cert, "client_key_data": key}
 
 
@@ -293,20 +199,6 @@ def parse_kubeconfig(
         **_user_fields(users[user_name], f"users[{user_name!r}].user"),
         context=name, cluster=cluster_name, user=user_name,
     )
-
-
-def access_from_token(
-    server: str,
-    token: str,
-    ca_data: bytes | str | None = None,
-    insecure: bool = False,
-    tls_server_name: str | None = None,
-) -> ClusterAccess:
-    """Access by API-server address and bearer token (the runtime family's registration
-    and per-user bindings). `insecure=True` is the explicit request to skip TLS checks."""
-    ca = None if insecure or ca_data is None else check_certificates(ca_data, "ca_data")
-    return ClusterAccess(server=normalize_server(server), ca_data=ca, insecure=insecure,
-                         tls_server_name=tls_server_name, token=_check_token(token, "token"))
 
 
 def _enc(data: bytes) -> str:

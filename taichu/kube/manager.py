@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from taichu.kube.access import ClusterAccess
 from taichu.kube.client import KubeClient
-from taichu.kube.kubeconfig import ClusterAccess
 
 PLATFORM_IDENTITY = "platform"
 """Identity of the cluster's own registered credentials (its kubeconfig)."""

@@ -19,7 +19,6 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from taichu.lab.daemon import env_dir
 from taichu.lab.janitor import sweep
@@ -48,33 +47,37 @@ def _env(name: str) -> dict[str, Any] | None:
         return None
 
 
+def _api_state(server: str) -> str:
+    try:
+        resp = httpx.get(f"{server}/livez", verify=False, timeout=2)  # noqa: S501
+    except httpx.HTTPError:
+        return "[red]down[/red]"
+    # Anonymous /livez is allowed, or refused by RBAC: either way the server answers.
+    return "[green]up[/green]" if resp.status_code in (200, 401, 403) else str(resp.status_code)
+
+
+def _sshd_state(address: str, port: int) -> str:
+    try:
+        socket.create_connection((address, port), timeout=1).close()
+    except OSError:
+        return "[red]down[/red]"
+    return "[green]up[/green]"
+
+
 def _show(env: dict[str, Any], live: bool = False) -> None:
-    clusters = Table("cluster", "server", "version", "nodes", "kubeconfig", title="Clusters")
-    if live:
-        clusters.add_column("API")
+    # Plain lines rather than tables: paths and passwords must never be truncated.
     for c in env["clusters"]:
-        row = [c["name"], c["server"], c["version"], str(c["nodes"]), c["kubeconfig"]]
-        if live:
-            try:
-                ok = httpx.get(f"{c['server']}/livez", verify=False, timeout=2)  # noqa: S501
-                row.append("up" if ok.status_code in (200, 401, 403) else str(ok.status_code))
-            except httpx.HTTPError:
-                row.append("[red]down[/red]")
-        clusters.add_row(*row)
-    hosts = Table("host", "address", "user", "password", "private key", title="SSH hosts")
-    if live:
-        hosts.add_column("sshd")
+        state = f"  API {_api_state(c['server'])}" if live else ""
+        console.print(f"[bold]cluster {c['name']}[/bold]  {c['version']}  {c['nodes']} nodes  "
+                      f"{c['server']}{state}", soft_wrap=True)
+        console.print(f"  export KUBECONFIG={c['kubeconfig']}", soft_wrap=True, highlight=False)
     for h in env["hosts"]:
-        row = [h["hostname"], f"{h['address']}:{h['port']}", h["username"], h["password"],
-               h["private_key_path"]]
-        if live:
-            try:
-                socket.create_connection((h["address"], h["port"]), timeout=1).close()
-                row.append("up")
-            except OSError:
-                row.append("[red]down[/red]")
-        hosts.add_row(*row)
-    console.print(clusters, hosts)
+        state = f"  sshd {_sshd_state(h['address'], h['port'])}" if live else ""
+        console.print(
+            f"[bold]host {h['hostname']}[/bold]  ssh -p {h['port']} {h['username']}@{h['address']}"
+            f"  password: {h['password']}  key: {h['private_key_path']}{state}",
+            soft_wrap=True, highlight=False,
+        )
 
 
 @lab_app.command()

@@ -19,7 +19,7 @@ from taichu.lab.binaries import K8S_VERSION, LabBinaries, ensure_binaries
 from taichu.lab.kubeapi import KubeApi, kubeconfig_yaml
 from taichu.lab.pki import ClusterPki, make_cluster_pki
 from taichu.lab.procs import LabError, LabProcess, free_ports, wait_until
-from taichu.lab.state import run_dir
+from taichu.lab.state import keep_logs, run_dir
 
 _names = itertools.count(1)
 
@@ -159,6 +159,7 @@ class LabCluster:
     def stop(self) -> None:
         """Stop every process and delete the work dir (data, PKI, logs)."""
         self._stop_processes()
+        keep_logs(self.layout.logs, self.name)
         shutil.rmtree(self.layout.root, ignore_errors=True)
         if self._handle is not None:
             janitor.untrack(self._handle)

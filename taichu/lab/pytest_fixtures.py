@@ -13,8 +13,9 @@ import pytest
 from taichu.lab.binaries import LabBinaries, ensure_binaries
 from taichu.lab.cluster import LabCluster
 from taichu.lab.components import Settings
-from taichu.lab.janitor import install_signal_handlers, sweep
+from taichu.lab.janitor import cleanup_all, install_signal_handlers, sweep
 from taichu.lab.ssh_hosts import SshHost, start_ssh_hosts
+from taichu.lab.state import forget_owner
 
 __all__ = [
     "ClusterFactory",
@@ -32,10 +33,17 @@ HostFactory = Callable[..., list[SshHost]]
 
 
 @pytest.fixture(scope="session")
-def lab_session() -> None:
-    """Once per worker: remove leftovers of dead runs, clean up on SIGTERM/SIGHUP too."""
+def lab_session() -> Iterator[None]:
+    """Once per worker: remove leftovers of dead runs, clean up on SIGTERM/SIGHUP too.
+
+    Torn down last: stops whatever is still registered and removes the worker's records
+    (pytest-xdist workers may end without running atexit handlers).
+    """
     sweep()
     install_signal_handlers()
+    yield
+    cleanup_all()
+    forget_owner()
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from taichu.lab import janitor
 from taichu.lab.netns import NetNs
 from taichu.lab.procs import LabError, LabProcess, kill_pids, wait_until
-from taichu.lab.state import run_dir
+from taichu.lab.state import keep_logs, run_dir
 
 _seq = itertools.count(1)
 _SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -140,6 +140,7 @@ class SshHost:
         if self.net is not None:
             self.net.delete()
             self.net = None
+        keep_logs(self.root / "logs", self.hostname)
         shutil.rmtree(self.root, ignore_errors=True)
         if self._handle is not None:
             janitor.untrack(self._handle)

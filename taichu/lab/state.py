@@ -103,3 +103,10 @@ def forget_owner() -> None:
         return  # never registered (or the record belongs to an earlier process)
     shutil.rmtree(state_root() / "run" / str(pid), ignore_errors=True)
     (state_root() / "owners" / f"{pid}.json").unlink(missing_ok=True)
+
+
+def keep_logs(logs: Path, label: str) -> None:
+    """With TAICHU_LAB_KEEP_LOGS=1, copy a work dir's logs to <state root>/logs/ before the
+    work dir goes (for debugging a run after the fact; the janitor leaves them alone)."""
+    if os.environ.get("TAICHU_LAB_KEEP_LOGS") and logs.is_dir():
+        shutil.copytree(logs, state_root() / "logs" / f"{os.getpid()}-{label}", dirs_exist_ok=True)

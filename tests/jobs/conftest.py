@@ -19,6 +19,7 @@ FAST_JOBS: dict[str, Any] = {
     "retry_base_seconds": 0.1,
     "retry_max_seconds": 0.2,
     "shutdown_grace_seconds": 0.5,
+    "cancel_grace_seconds": 0.5,
 }
 
 

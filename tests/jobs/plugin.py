@@ -102,6 +102,15 @@ def build_registry(probe: Probe) -> JobRegistry:
             raise
         return {"worker": job.lease.worker_id}
 
+    @registry.handler("test.bad_hook", max_attempts=1)
+    async def bad_hook(job: JobContext) -> None:
+        probe.record(job)
+        raise RuntimeError("the import went wrong")
+
+    @registry.on_failed("test.bad_hook")
+    async def broken_hook(session: AsyncSession, job: JobContext, error: str) -> None:
+        raise RuntimeError("the hook is broken too")
+
     for kind in (
         "test.flaky",
         "test.permanent",

@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from taichu.context import AppContext
 from taichu.db.session import transaction
-from taichu.jobs import store
-from taichu.jobs.models import Job
+from taichu.jobs import recovery, store
+from taichu.jobs.models import Job, PeriodicTick
 from taichu.jobs.runner import JobRunner
 from taichu.timeutil import utcnow
 from tests.jobs.helpers import enqueue, load, wait_for
@@ -158,3 +158,31 @@ async def test_job_of_a_dead_worker_runs_again(
         assert job.locked_by != "dead-worker"
     job = await wait_for(ctx, job_id, within=10)
     assert job.status == "succeeded" and job.attempts == 2 and job.locked_by == "worker-a"
+
+
+async def test_finished_jobs_past_retention_are_pruned(
+    ctx: AppContext, start_runner: Start
+) -> None:
+    ids = [await enqueue(ctx, "test.echo") for _ in range(3)]  # old done, new done, queued
+    long_ago = utcnow() - timedelta(days=30)
+    async with transaction(ctx.sessions) as session:
+        await session.execute(
+            update(Job).where(Job.id == ids[0]).values(status="succeeded", finished_at=long_ago)
+        )
+        await session.execute(
+            update(Job).where(Job.id == ids[1]).values(status="failed", finished_at=utcnow())
+        )
+        await session.execute(
+            update(Job).where(Job.id == ids[2]).values(run_at=utcnow() + timedelta(days=1))
+        )
+    await start_runner()  # retention (default 7 days) runs as the periodic `jobs.prune`
+    for _ in range(100):
+        async with transaction(ctx.sessions) as session:
+            left = set((await session.execute(select(Job.id))).scalars())
+            tick = await session.get(PeriodicTick, "jobs.prune")
+        if ids[0] not in left and tick is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert left == {ids[1], ids[2]}
+    async with transaction(ctx.sessions) as session:
+        assert await recovery.prune_finished(session, utcnow(), 168) == 0

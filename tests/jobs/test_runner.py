@@ -106,6 +106,33 @@ async def test_cancel_running_job_reaches_the_handler_and_hook(
     assert probe.failed == []
 
 
+async def test_cancel_ignored_by_the_handler_is_enforced_after_grace(
+    ctx: AppContext, start_runner: Start, probe: Probe
+) -> None:
+    """A handler that never checks: after cancel_grace (0.5s) its task is cancelled."""
+    await start_runner()
+    job_id = await enqueue(ctx, "test.gate", {"deaf": True})
+    await wait_for(ctx, job_id, {"running"}, check=lambda j: j.progress == 50)
+    async with transaction(ctx.sessions) as session:
+        await service.request_cancel(session, job_id)
+    job = await wait_for(ctx, job_id, within=5)
+    assert job.status == "cancelled"
+    assert probe.cancelled == [(job_id, "cancelled")]
+    assert (job_id, 1, "worker-a") in probe.interrupted
+
+
+async def test_failing_hook_does_not_leave_the_job_running(
+    ctx: AppContext, start_runner: Start, probe: Probe
+) -> None:
+    await start_runner()
+    job_id = await enqueue(ctx, "test.bad_hook")
+    job = await wait_for(ctx, job_id, within=10)
+    assert job.status == "failed"
+    assert job.error == (
+        "RuntimeError: the import went wrong (its on_failed hook failed too; see the log)"
+    )
+
+
 async def test_cancelled_job_in_retry_wait_is_not_run_again(
     ctx: AppContext, start_runner: Start, probe: Probe, make_settings: Any
 ) -> None:

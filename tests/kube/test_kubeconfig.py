@@ -234,3 +234,10 @@ def test_encrypted_key_refused(pki: dict[str, CertKey]) -> None:
     doc = kubeconfig_doc(pki)
     user(doc)["client-key-data"] = b64(encrypted)
     refuse(dump(doc), "client-key-data", "encrypted")
+
+
+def test_empty_token_means_none(pki: dict[str, CertKey]) -> None:
+    doc = kubeconfig_doc(pki)
+    user(doc)["token"] = ""
+    assert parse_kubeconfig(dump(doc)).token is None
+    refuse(dump(kubeconfig_doc(pki, token="")), "no credentials")

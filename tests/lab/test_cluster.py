@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import uuid
 
@@ -39,7 +40,9 @@ def test_two_clusters_each_with_their_own_ready_nodes(
     assert _ready_nodes(lab_cluster) == {
         "control-plane-1": "True", "worker-1": "True", "worker-2": "True", "worker-3": "True",
     }
-    assert _ready_nodes(other) == {"control-plane-1": "True", "worker-1": "True", "worker-2": "True"}
+    assert _ready_nodes(other) == {
+        "control-plane-1": "True", "worker-1": "True", "worker-2": "True",
+    }
     text = other.kubectl("get", "nodes").stdout
     assert "control-plane-1   Ready    control-plane" in text
     for cluster in (lab_cluster, other):
@@ -96,9 +99,12 @@ async def test_restricted_token_is_confined_to_its_namespace(lab_cluster: LabClu
 
     viewer = lab_cluster.mint_token(ns, "viewer", role="view", long_lived=True)
     headers = {"Authorization": f"Bearer {viewer}"}
-    with httpx.Client(base_url=lab_cluster.server, verify=str(lab_cluster.pki.ca_file)) as http:
-        assert http.get(f"/api/v1/namespaces/{ns}/pods", headers=headers).status_code == 200
-        assert http.get("/api/v1/namespaces/default/pods", headers=headers).status_code == 403
+    tls = ssl.create_default_context(cadata=lab_cluster.ca_pem.decode())
+    async with httpx.AsyncClient(base_url=lab_cluster.server, verify=tls) as http:
+        resp = await http.get(f"/api/v1/namespaces/{ns}/pods", headers=headers)
+        assert resp.status_code == 200
+        resp = await http.get("/api/v1/namespaces/default/pods", headers=headers)
+        assert resp.status_code == 403
 
 
 def test_api_server_restart_keeps_data(lab_cluster: LabCluster) -> None:

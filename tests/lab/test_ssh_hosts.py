@@ -50,20 +50,34 @@ async def test_host_key_matches_what_the_lab_reports(ssh_hosts: list[SshHost]) -
         assert (await conn.run("id -u", check=True)).stdout == "0\n"
 
 
+def _exists_here(path: str) -> bool:
+    return Path(path).exists()
+
+
+def _real_root_shadow() -> str:
+    return next(ln for ln in Path("/etc/shadow").read_text().splitlines() if ln.startswith("root:"))
+
+
 async def test_each_host_sees_only_its_own_opt(ssh_hosts: list[SshHost]) -> None:
     marker = f"/opt/marker-{uuid.uuid4().hex}"
-    await _run(ssh_hosts[0], f"echo here > {marker}")
+    # Written by SFTP, the way the platform copies files to machines.
+    async with (
+        _connect(ssh_hosts[0], key=True) as conn,
+        conn.start_sftp_client() as sftp,
+        sftp.open(marker, "w") as f,
+    ):
+        await f.write("here\n")
     try:
         assert (await _run(ssh_hosts[0], f"cat {marker}")).strip() == "here"
         for other in ssh_hosts[1:]:
             assert (await _run(other, f"test -e {marker} && echo yes || echo no")).strip() == "no"
-        assert not Path(marker).exists()
+        assert not _exists_here(marker)
     finally:
         await _run(ssh_hosts[0], f"rm -f {marker}")
 
 
 async def test_root_password_is_the_hosts_own(ssh_hosts: list[SshHost]) -> None:
-    real = next(ln for ln in Path("/etc/shadow").read_text().splitlines() if ln.startswith("root:"))
+    real = _real_root_shadow()
     seen = {(await _run(h, "grep ^root: /etc/shadow")).strip() for h in ssh_hosts}
     assert len(seen) == 3 and real not in seen
     with pytest.raises(asyncssh.PermissionDenied):

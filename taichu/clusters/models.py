@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from taichu.db.base import Base, IdMixin, TimestampMixin
+from taichu.timeutil import utcnow
+
+CLUSTER_STATUSES = (
+    "unknown", "pending", "healthy", "unhealthy", "disconnected", "error", "maintenance"
+)
+
+
+class Cluster(IdMixin, TimestampMixin, Base):
+    __tablename__ = "clusters"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="unknown", index=True)
+    provider: Mapped[str] = mapped_column(String(64), default="太初")
+    region: Mapped[str] = mapped_column(String(64), default="default")
+    environment_type: Mapped[str] = mapped_column(String(32), default="default")
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # How the cluster was added: manual (kubeconfig), import, runtime (address + tokens).
+    source: Mapped[str] = mapped_column(String(16), default="manual")
+    api_server_url: Mapped[str] = mapped_column(String(500))
+    # Encrypted kubeconfig (manual/import) or encrypted CA bundle (runtime); never returned.
+    kubeconfig_encrypted: Mapped[str | None] = mapped_column(Text)
+    ca_data_encrypted: Mapped[str | None] = mapped_column(Text)
+    insecure_skip_tls_verify: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[str | None] = mapped_column(String(64))
+    node_count: Mapped[int] = mapped_column(default=0)
+    ready_node_count: Mapped[int] = mapped_column(default=0)
+    total_cpu_cores: Mapped[float] = mapped_column(default=0.0)
+    total_memory_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    used_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    last_heartbeat_at: Mapped[datetime | None]
+    last_probe_error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def storage_usage_percent(self) -> float | None:
+        if self.used_storage_bytes is None or not self.total_storage_bytes:
+            return None
+        return round(100.0 * self.used_storage_bytes / self.total_storage_bytes, 1)
+
+
+class ClusterImport(IdMixin, TimestampMixin, Base):
+    """Import history outlives its cluster (a failed import removes the cluster), so
+    `cluster_id` is not a foreign key."""
+
+    __tablename__ = "cluster_imports"
+
+    cluster_id: Mapped[str] = mapped_column(String(36), index=True)
+    import_source: Mapped[str] = mapped_column(String(32), default="manual")
+    import_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    progress: Mapped[int] = mapped_column(default=0)
+    current_step: Mapped[str] = mapped_column(String(255), default="Queued")
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    validation_results: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    imported_resources: Mapped[dict[str, Any] | None]
+    imported_by: Mapped[str | None] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    job_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class PlatformEvent(IdMixin, Base):
+    """Something the platform itself observed about a cluster (status changes, imports)."""
+
+    __tablename__ = "platform_events"
+
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.id", ondelete="CASCADE")
+    )
+    event_type: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    component: Mapped[str] = mapped_column(String(64), default="taichu")
+    message: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(default=1)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_platform_events_cluster_last_seen", "cluster_id", "last_seen"),)
+
+
+class AutoscalingSettings(TimestampMixin, Base):
+    """Thresholds and node bounds the operator sets for a cluster."""
+
+    __tablename__ = "cluster_autoscaling_settings"
+
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(default=False)
+    min_nodes: Mapped[int | None]
+    max_nodes: Mapped[int | None]
+    scale_up_threshold: Mapped[int | None]
+    scale_down_threshold: Mapped[int | None]
+
+
+class K8sAccountBinding(IdMixin, TimestampMixin, Base):
+    """A user's own service-account token for a cluster (encrypted): runtime reads for
+    that user run as that identity, so the cluster's RBAC applies."""
+
+    __tablename__ = "k8s_account_bindings"
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.id", ondelete="CASCADE")
+    )
+    namespace: Mapped[str] = mapped_column(String(253), default="default")
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("user_id", "cluster_id"),)

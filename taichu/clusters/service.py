@@ -1,0 +1,201 @@
+"""Clusters: registration by kubeconfig, listing, details, deletion, topology."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taichu.audit import context as audit
+from taichu.clusters import events
+from taichu.clusters.models import Cluster
+from taichu.clusters.probe import ProbeResult, probe_cluster
+from taichu.clusters.selectors import selector_matcher
+from taichu.context import AppContext
+from taichu.crypto import SecretBox
+from taichu.errors import Conflict, Invalid, NotFound
+from taichu.kube import ClusterAccess, parse_kubeconfig, render_kubeconfig
+from taichu.timeutil import utcnow
+
+
+@dataclass
+class NewCluster:
+    name: str
+    description: str
+    kubeconfig: str
+    labels: dict[str, str]
+    context: str | None = None
+    insecure_skip_tls_verify: bool = False
+    environment_type: str = "default"
+    region: str = "default"
+
+
+def validated_access(kubeconfig: str, context: str | None, insecure: bool) -> ClusterAccess:
+    return parse_kubeconfig(kubeconfig, context, allow_insecure=insecure)
+
+
+def access_for(cluster: Cluster, box: SecretBox) -> ClusterAccess:
+    """The platform's own access to a cluster (from its stored, encrypted kubeconfig)."""
+    if not cluster.kubeconfig_encrypted:
+        raise Invalid(
+            f"cluster {cluster.name} has no platform credentials: it was registered by "
+            "address; bind a service-account token (POST /api/auth/k8s/account/bind/)"
+        )
+    return parse_kubeconfig(
+        box.decrypt(cluster.kubeconfig_encrypted),
+        allow_insecure=cluster.insecure_skip_tls_verify,
+    )
+
+
+async def reach(app: AppContext, cluster_key: str, access: ClusterAccess) -> ProbeResult:
+    """Probe a cluster that is not stored yet. Call with no transaction open."""
+    async with app.kube.client(cluster_key, access) as kube:
+        return await probe_cluster(kube)
+
+
+def ensure_usable(result: ProbeResult, access: ClusterAccess) -> None:
+    """A new registration must work now; otherwise nothing is stored (422 with why)."""
+    if result.status in ("disconnected", "error"):
+        raise Invalid(f"kubeconfig: cannot use cluster at {access.server}: {result.error}")
+
+
+async def name_taken(session: AsyncSession, name: str) -> bool:
+    return await session.scalar(select(Cluster.id).where(Cluster.name == name)) is not None
+
+
+def apply_probe(cluster: Cluster, result: ProbeResult) -> None:
+    cluster.status = result.status
+    cluster.last_probe_error = result.error
+    if result.status in ("healthy", "unhealthy"):
+        cluster.version = result.version
+        cluster.node_count = result.node_count
+        cluster.ready_node_count = result.ready_node_count
+        cluster.total_cpu_cores = result.total_cpu_cores
+        cluster.total_memory_bytes = result.total_memory_bytes
+        cluster.total_storage_bytes = result.total_storage_bytes
+        cluster.last_heartbeat_at = utcnow()
+
+
+async def insert_cluster(
+    session: AsyncSession, box: SecretBox, new: NewCluster, access: ClusterAccess, *,
+    source: str, status: str, created_by: str | None,
+) -> Cluster:
+    if await name_taken(session, new.name):
+        raise Conflict(f"cluster name '{new.name}' already exists")
+    cluster = Cluster(
+        name=new.name, description=new.description, labels=new.labels, source=source,
+        environment_type=new.environment_type, region=new.region, status=status,
+        api_server_url=access.server, created_by=created_by,
+        # Only the chosen context is kept: other contexts' credentials are not ours to hold.
+        kubeconfig_encrypted=box.encrypt(render_kubeconfig(access, new.name)),
+        insecure_skip_tls_verify=access.insecure,
+    )
+    session.add(cluster)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as e:
+        raise Conflict(f"cluster name '{new.name}' already exists") from e
+    return cluster
+
+
+async def register(
+    app: AppContext, session: AsyncSession, new: NewCluster, created_by: str | None
+) -> Cluster:
+    """Validate, reach the cluster (before any database work: no transaction is held
+    across the call), then store it with what the first probe saw."""
+    access = validated_access(new.kubeconfig, new.context, new.insecure_skip_tls_verify)
+    result = await reach(app, f"new:{new.name}", access)
+    await app.kube.invalidate(f"new:{new.name}")
+    ensure_usable(result, access)
+    cluster = await insert_cluster(
+        session, app.box, new, access, source="manual", status="unknown", created_by=created_by
+    )
+    apply_probe(cluster, result)
+    await events.record(
+        session, cluster.id, reason="Registered", severity="info",
+        message=f"Cluster {cluster.name} registered ({access.server}, {result.version})",
+    )
+    audit.note(resource="cluster", resource_id=cluster.id, cluster_id=cluster.id, new_value={
+        "name": cluster.name, "api_server_url": cluster.api_server_url, "labels": new.labels,
+        "status": cluster.status,
+    })
+    return cluster
+
+
+async def get_cluster(session: AsyncSession, cluster_id: str) -> Cluster:
+    cluster = await session.get(Cluster, cluster_id)
+    if cluster is None:
+        raise NotFound(f"cluster {cluster_id} not found")
+    return cluster
+
+
+async def list_clusters(
+    session: AsyncSession, *, status: str | None, label_selector: str | None,
+    search: str | None, offset: int, limit: int,
+) -> tuple[list[Cluster], int]:
+    matches = selector_matcher(label_selector)  # parse first: a bad selector is 422
+    query = select(Cluster)
+    if status:
+        query = query.where(Cluster.status == status)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            or_(func.lower(Cluster.name).like(pattern),
+                func.lower(Cluster.description).like(pattern))
+        )
+    query = query.order_by(Cluster.created_at, Cluster.id)
+    if label_selector and label_selector.strip():
+        # Labels are JSON: selectors are evaluated here, over the rows the other filters keep.
+        rows = [c for c in await session.scalars(query) if matches(c.labels or {})]
+        return rows[offset: offset + limit], len(rows)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = list(await session.scalars(query.offset(offset).limit(limit)))
+    return rows, int(total or 0)
+
+
+async def delete_cluster(app: AppContext, session: AsyncSession, cluster_id: str) -> None:
+    cluster = await get_cluster(session, cluster_id)
+    audit.note(resource="cluster", resource_id=cluster.id, cluster_id=cluster.id,
+               old_value={"name": cluster.name, "api_server_url": cluster.api_server_url})
+    await session.delete(cluster)
+    await session.flush()
+    await app.kube.invalidate(cluster_id)
+
+
+def topology(clusters: list[Cluster]) -> dict[str, Any]:
+    groups: dict[str, list[Cluster]] = {}
+    for cluster in clusters:
+        groups.setdefault(cluster.environment_type or "default", []).append(cluster)
+    environments = []
+    for env_type in sorted(groups):
+        members = groups[env_type]
+        environments.append({
+            "type": env_type,
+            "count": len(members),
+            "clusters": [
+                {"id": c.id, "name": c.name, "status": c.status, "node_count": c.node_count,
+                 "version": c.version} for c in members
+            ],
+            "total_node_count": sum(c.node_count for c in members),
+            "healthy_clusters": sum(c.status == "healthy" for c in members),
+            "unhealthy_clusters": sum(c.status != "healthy" for c in members),
+        })
+    return {
+        "environments": environments,
+        "summary": {
+            "total_clusters": len(clusters),
+            "total_environments": len(groups),
+            "total_nodes": sum(c.node_count for c in clusters),
+            "healthy_clusters": sum(c.status == "healthy" for c in clusters),
+        },
+    }
+
+
+async def all_clusters(session: AsyncSession) -> list[Cluster]:
+    return list(await session.scalars(select(Cluster).order_by(Cluster.name)))
+
+

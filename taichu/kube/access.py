@@ -1,0 +1,131 @@
+"""ClusterAccess: how to reach one cluster as one identity, validated."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+
+from taichu.errors import Invalid
+
+CREDENTIALS_HINT = "embed a token or client-certificate-data and client-key-data instead"
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How to reach one cluster as one identity. Build it with `parse_kubeconfig` or
+    `access_from_token`, which validate every field; the constructor only checks shape."""
+
+    server: str
+    ca_data: bytes | None = None  # PEM; None trusts the system store
+    insecure: bool = False
+    tls_server_name: str | None = None
+    client_cert_data: bytes | None = None
+    client_key_data: bytes | None = None
+    token: str | None = None
+    context: str | None = None
+    cluster: str | None = None
+    user: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.server.startswith("https://"):
+            raise Invalid(f"server must be an https:// URL, got {self.server!r}")
+        if (self.client_cert_data is None) != (self.client_key_data is None):
+            raise Invalid("client certificate and client key must be given together")
+        if not self.token and self.client_cert_data is None:
+            raise Invalid(f"no credentials for {self.server}: {CREDENTIALS_HINT}")
+        if self.token is not None and self.token != check_token(self.token, "token"):
+            raise Invalid("token has surrounding whitespace")
+
+    def __repr__(self) -> str:
+        # Never key or token material: reprs end up in logs and tracebacks.
+        return (
+            f"ClusterAccess(server={self.server!r}, auth={self.auth_kind!r}, "
+            f"ca={'custom' if self.ca_data else 'system'}, insecure={self.insecure}, "
+            f"context={self.context!r}, fingerprint={self.fingerprint[:12]!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def auth_kind(self) -> str:
+        kinds = [k for k, v in (("client-certificate", self.client_cert_data),
+                                ("token", self.token)) if v]
+        return "+".join(kinds)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hash of everything that shapes the connection; equal fingerprints can share one
+        client. Names (context, cluster, user) do not count."""
+        digest = hashlib.sha256()
+        for part in (self.server, self.ca_data, self.insecure, self.tls_server_name,
+                     self.client_cert_data, self.client_key_data, self.token):
+            raw = part if isinstance(part, bytes) else repr(part).encode()
+            digest.update(len(raw).to_bytes(8, "big") + raw)
+        return digest.hexdigest()
+
+    def with_token(self, token: str) -> ClusterAccess:
+        """The same cluster as another identity. The client certificate is dropped: the
+        API server would authenticate the certificate before the token."""
+        return replace(self, token=check_token(token, "token"), client_cert_data=None,
+                       client_key_data=None, user=None)
+
+
+def normalize_server(server: Any, where: str = "server") -> str:
+    """`https://host[:port][/prefix]` without a trailing slash; a bare `host[:port]` gets
+    https. Plain http is refused: credentials would cross the network in clear."""
+    if not isinstance(server, str) or not server.strip():
+        raise Invalid(f"{where} is missing")
+    server = server.strip()
+    if "://" not in server:
+        server = "https://" + server
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as e:
+        raise Invalid(f"{where} {server!r} is not a valid URL: {e}") from e
+    if parts.scheme != "https":
+        raise Invalid(f"{where} {server!r} must use https (plain {parts.scheme} is refused)")
+    if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+        raise Invalid(f"{where} {server!r} must be https://host[:port][/path] with no "
+                      "credentials, query or fragment")
+    return server.rstrip("/")
+
+
+def check_certificates(pem: Any, where: str) -> bytes:
+    """PEM bytes holding at least one X.509 certificate."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    if not isinstance(data, bytes):
+        raise Invalid(f"{where} must be PEM certificate data")
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError as e:
+        raise Invalid(f"{where} is not PEM certificate data") from e
+    return data
+
+
+def check_token(token: Any, where: str) -> str:
+    if not isinstance(token, str) or not token.strip():
+        raise Invalid(f"{where} must be a non-empty string")
+    token = token.strip()
+    if not token.isascii() or not token.isprintable():
+        raise Invalid(f"{where} contains characters not allowed in an HTTP header")
+    return token
+
+
+def access_from_token(
+    server: str,
+    token: str,
+    ca_data: bytes | str | None = None,
+    insecure: bool = False,
+    tls_server_name: str | None = None,
+) -> ClusterAccess:
+    """Access by API-server address and bearer token (the runtime family's registration
+    and per-user bindings). `insecure=True` is the explicit request to skip TLS checks."""
+    ca = None if insecure or ca_data is None else check_certificates(ca_data, "ca_data")
+    return ClusterAccess(server=normalize_server(server), ca_data=ca, insecure=insecure,
+                         tls_server_name=tls_server_name, token=check_token(token, "token"))

@@ -1,0 +1,54 @@
+"""How API-server error answers map onto taichu.errors (pure logic)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from taichu.errors import Conflict, Forbidden, Invalid, NotFound, TaichuError, Unavailable
+from taichu.kube import CredentialsRejected, ResourceExpired
+from taichu.kube.errors import cluster_message, status_error
+
+
+def status(code: int, message: str) -> bytes:
+    return json.dumps({"kind": "Status", "status": "Failure", "message": message,
+                       "code": code}).encode()
+
+
+@pytest.mark.parametrize(("code", "cls", "http"), [
+    (400, Invalid, 422),
+    (401, CredentialsRejected, 401),
+    (403, Forbidden, 403),
+    (404, NotFound, 404),
+    (409, Conflict, 409),
+    (410, ResourceExpired, 409),
+    (422, Invalid, 422),
+    (429, Unavailable, 503),
+    (500, Unavailable, 503),
+    (503, Unavailable, 503),
+    (418, Unavailable, 503),
+])
+def test_status_mapping(code: int, cls: type[TaichuError], http: int) -> None:
+    error = status_error(code, status(code, "the cluster says no"), "GET", "https://h/x")
+    assert type(error) is cls and error.status == http
+    assert "the cluster says no" in error.message
+
+
+def test_forbidden_message_is_the_clusters_own() -> None:
+    message = 'nodes is forbidden: User "bob" cannot list resource "nodes" at the cluster scope'
+    error = status_error(403, status(403, message), "GET", "https://h/api/v1/nodes")
+    assert error.message == message
+
+
+def test_401_says_what_was_refused() -> None:
+    error = status_error(401, status(401, "Unauthorized"), "GET", "https://h/version")
+    assert error.message == "the cluster refused the credentials (401): Unauthorized"
+
+
+def test_non_status_bodies_are_summarised() -> None:
+    assert cluster_message(b"<html>\n  <body>Bad   gateway</body>\n</html>") == (
+        "<html> <body>Bad gateway</body> </html>")
+    assert len(cluster_message(b"x" * 5000)) == 300
+    error = status_error(502, b"", "GET", "https://h/version")
+    assert "(502)" in error.message and "https://h/version" in error.message

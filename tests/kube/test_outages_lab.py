@@ -1,0 +1,110 @@
+"""Outages of a real control plane: API server stopped, frozen, restarted; etcd gone.
+
+These break their cluster, so the module has its own (no nodes), not the shared one.
+The tests run in file order; the last one leaves etcd stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from taichu.kube import ClusterUnreachable, KubeClient, ResourceExpired, parse_kubeconfig
+from taichu.lab.binaries import LabBinaries
+from taichu.lab.cluster import LabCluster
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def fragile(lab_binaries: LabBinaries) -> Iterator[LabCluster]:
+    cluster = LabCluster("fragile", binaries=lab_binaries).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+async def kube(fragile: LabCluster) -> AsyncIterator[KubeClient]:
+    client = KubeClient(parse_kubeconfig(fragile.kubeconfig), connect_timeout=1,
+                        request_timeout=3)
+    yield client
+    await client.close()
+
+
+async def test_stopped_api_server_is_unavailable_fast(
+    kube: KubeClient, fragile: LabCluster
+) -> None:
+    await kube.version()  # a pooled keep-alive connection exists now
+    fragile.stop_apiserver()
+    try:
+        for call in (kube.version, kube.readyz, kube.version):
+            started = time.monotonic()
+            with pytest.raises(ClusterUnreachable) as info:
+                await call()
+            elapsed = time.monotonic() - started
+            assert elapsed < 0.5, (call, elapsed)  # refused: far below the 3 s timeout
+            assert info.value.message == f"cannot reach {kube.server}: connection refused"
+    finally:
+        await asyncio.to_thread(fragile.start_apiserver)
+    assert (await kube.readyz())[0]
+
+
+async def test_watch_from_before_a_restart_is_expired(kube: KubeClient) -> None:
+    # The restart above rebuilt the watch cache from the current revision; version 1 is
+    # older than anything it holds, and the server answers 410 Gone.
+    with pytest.raises(ResourceExpired, match="too old resource version"):
+        async with kube.watch("/api/v1/configmaps", "1", timeout_seconds=5) as events:
+            async for _ in events:
+                pass
+    _, version = await kube.list_all("/api/v1/configmaps")
+    async with kube.watch("/api/v1/configmaps", version, timeout_seconds=1) as events:
+        assert [e async for e in events] == []
+
+
+async def test_frozen_api_server_is_bounded_by_timeouts(
+    kube: KubeClient, fragile: LabCluster
+) -> None:
+    await kube.version()
+    pid = fragile.procs["kube-apiserver"].pid
+    assert pid
+    os.killpg(pid, signal.SIGSTOP)  # accepts TCP (kernel backlog), never answers
+    try:
+        started = time.monotonic()
+        with pytest.raises(ClusterUnreachable, match=r"no answer .* within 3s"):
+            await kube.version()  # on the pooled connection: the request timeout
+        assert time.monotonic() - started < 4
+        other = KubeClient(kube.access, connect_timeout=1, request_timeout=30)
+        started = time.monotonic()
+        with pytest.raises(ClusterUnreachable, match="connect timed out"):
+            await other.version()  # new connection: the TLS handshake never completes
+        assert time.monotonic() - started < 2
+        await other.close()
+    finally:
+        os.killpg(pid, signal.SIGCONT)
+    for _ in range(50):
+        try:
+            assert (await kube.readyz())[0]
+            break
+        except ClusterUnreachable:
+            await asyncio.sleep(0.1)
+
+
+async def test_readyz_reports_a_failing_etcd(kube: KubeClient, fragile: LabCluster) -> None:
+    assert await kube.readyz() == (True, "ok")
+    fragile.procs["etcd"].stop()
+    # The API server's own etcd check may take a few seconds to give up: default timeouts.
+    patient = KubeClient(kube.access)
+    detail = ""
+    for _ in range(60):
+        ok, detail = await patient.readyz()
+        if not ok:
+            break
+        await asyncio.sleep(0.5)
+    await patient.close()
+    assert not ok
+    assert "[-]etcd" in detail, detail
