@@ -1,0 +1,1 @@
+from taichu.lab.pytest_fixtures import *  # noqa: F403

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+
+async def register(
+    client: httpx.AsyncClient, headers: dict[str, str], name: str, kubeconfig: str,
+    **extra: Any,
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/clusters", headers=headers,
+        json={"name": name, "kubeconfig": kubeconfig, **extra},
+    )
+
+
+async def wait_for(
+    fetch: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = 30,
+    interval: float = 0.3,
+) -> Any:
+    """Poll `fetch()` until `predicate(value)`; returns the value, fails with the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await fetch()
+        if predicate(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value}")
+        await asyncio.sleep(interval)
+
+
+async def cluster_detail(
+    client: httpx.AsyncClient, headers: dict[str, str], cluster_id: str
+) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/clusters/{cluster_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
