@@ -19,6 +19,7 @@ from taichu.auth.routes import runtime_router as runtime_auth_router
 from taichu.clusters import health as cluster_health
 from taichu.clusters import imports as cluster_imports
 from taichu.clusters.routes import router as clusters_router
+from taichu.clusters.runtime_routes import router as runtime_clusters_router
 from taichu.config import Settings, get_settings
 from taichu.context import AppContext
 from taichu.db.migrate import upgrade_async
@@ -26,6 +27,7 @@ from taichu.db.session import transaction
 from taichu.errors import TaichuError
 from taichu.jobs.registry import default_registry
 from taichu.jobs.runner import JobRunner
+from taichu.observe.runtime_routes import router as runtime_observe_router
 from taichu.system.metrics import Metrics, MetricsMiddleware
 from taichu.system.routes import router as system_router
 from taichu.users import service as users_service
@@ -96,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         system_router, auth_router, runtime_auth_router, users_router, audit_router,
-        clusters_router,
+        clusters_router, runtime_clusters_router, runtime_observe_router,
     ):
         app.include_router(router)
     return app

@@ -1,0 +1,143 @@
+"""Runtime family: clusters registered by API-server address, and per-user Kubernetes
+identities (service-account tokens) that runtime reads run as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taichu.audit import context as audit
+from taichu.auth.principal import Principal
+from taichu.clusters import events
+from taichu.clusters.models import Cluster, K8sAccountBinding
+from taichu.clusters.service import access_for, get_cluster, name_taken
+from taichu.context import AppContext
+from taichu.db.session import transaction
+from taichu.errors import Conflict, Forbidden, Invalid, TaichuError, Unauthorized
+from taichu.kube import ClusterAccess, CredentialsRejected, access_from_token
+from taichu.kube.access import check_certificates
+
+# Any bearer proves reachability and TLS: the server answers 401 to a token it does not know.
+_PROBE_TOKEN = "taichu-reachability-probe"  # noqa: S105 - deliberately not a credential
+
+
+@dataclass
+class AddressRegistration:
+    name: str
+    api_server: str
+    port: int
+    description: str
+    ca_certificate: str | None
+    insecure_skip_tls_verify: bool
+
+
+def server_url(api_server: str, port: int) -> str:
+    host = api_server.strip().removeprefix("https://").rstrip("/")
+    if not host or "/" in host or "@" in host or " " in host:
+        raise Invalid("api_server: must be a host name or IP address")
+    if host.count(":") > 1 and not host.startswith("["):
+        host = f"[{host}]"  # IPv6 literal
+    return f"https://{host}:{port}"
+
+
+def _runtime_access(cluster: Cluster, app: AppContext, token: str) -> ClusterAccess:
+    ca = app.box.decrypt(cluster.ca_data_encrypted) if cluster.ca_data_encrypted else None
+    return access_from_token(
+        cluster.api_server_url, token, ca, insecure=cluster.insecure_skip_tls_verify
+    )
+
+
+async def register_by_address(
+    app: AppContext, session: AsyncSession, reg: AddressRegistration, created_by: str
+) -> Cluster:
+    url = server_url(reg.api_server, reg.port)
+    ca = check_certificates(reg.ca_certificate, "ca_certificate") if reg.ca_certificate else None
+    probe = access_from_token(url, _PROBE_TOKEN, ca, insecure=reg.insecure_skip_tls_verify)
+    try:
+        async with app.kube.client(f"probe:{url}", probe) as kube:
+            await kube.version()
+    except (CredentialsRejected, Forbidden):
+        pass  # it answered over verified TLS: reachable
+    except TaichuError as e:
+        raise Invalid(f"api_server: cannot use {url}: {e.message}") from e
+    finally:
+        await app.kube.invalidate(f"probe:{url}")
+    if await name_taken(session, reg.name):
+        raise Conflict(f"cluster name '{reg.name}' already exists")
+    cluster = Cluster(
+        name=reg.name, description=reg.description, source="runtime", api_server_url=url,
+        ca_data_encrypted=app.box.encrypt(ca) if ca else None, status="unknown",
+        insecure_skip_tls_verify=reg.insecure_skip_tls_verify, created_by=created_by,
+    )
+    session.add(cluster)
+    await session.flush()
+    await events.record(session, cluster.id, reason="Registered", severity="info",
+                        message=f"Cluster {reg.name} registered by address ({url})")
+    audit.note(resource="cluster", resource_id=cluster.id, cluster_id=cluster.id,
+               new_value={"name": reg.name, "api_server_url": url})
+    return cluster
+
+
+def base_access(cluster: Cluster, app: AppContext, token: str) -> ClusterAccess:
+    """The cluster's address and trust, with `token` as the identity."""
+    if cluster.kubeconfig_encrypted:
+        return access_for(cluster, app.box).with_token(token)
+    return _runtime_access(cluster, app, token)
+
+
+async def bind_account(
+    app: AppContext, principal: Principal, cluster_id: str, token: str, namespace: str
+) -> K8sAccountBinding:
+    """Verify the token against the cluster (who does it say it is?), then store it
+    encrypted. Short transactions before and after: none is held across the call."""
+    async with transaction(app.sessions) as session:
+        cluster = await get_cluster(session, cluster_id)
+        access = base_access(cluster, app, token)
+    identity = f"user:{principal.user_id}"
+    try:
+        async with app.kube.client(cluster.id, access, identity) as kube:
+            review = await kube.create(
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+            )
+    except (CredentialsRejected, Unauthorized) as e:
+        raise Invalid(f"token: rejected by cluster {cluster.name}: {e.message}") from e
+    except TaichuError as e:
+        raise Invalid(f"token: cannot verify against cluster {cluster.name}: {e.message}") from e
+    subject = review.get("status", {}).get("userInfo", {}).get("username")
+    async with transaction(app.sessions) as session:
+        binding = await session.scalar(select(K8sAccountBinding).where(
+            K8sAccountBinding.user_id == principal.user_id,
+            K8sAccountBinding.cluster_id == cluster.id,
+        ))
+        if binding is None:
+            binding = K8sAccountBinding(user_id=principal.user_id, cluster_id=cluster.id,
+                                        token_encrypted="")
+            session.add(binding)
+        binding.token_encrypted = app.box.encrypt(token)
+        binding.namespace, binding.subject = namespace, subject
+        await session.flush()
+    audit.note(resource="account", resource_id=binding.id, cluster_id=cluster.id,
+               new_value={"cluster_id": cluster.id, "namespace": namespace, "subject": subject})
+    return binding
+
+
+async def identity_for(
+    app: AppContext, session: AsyncSession, principal: Principal, cluster: Cluster
+) -> tuple[ClusterAccess, str]:
+    """Whom runtime reads run as: the user's bound account; for an admin without one,
+    the platform's own credentials. Anyone else must bind an account first."""
+    binding = await session.scalar(select(K8sAccountBinding).where(
+        K8sAccountBinding.user_id == principal.user_id, K8sAccountBinding.cluster_id == cluster.id
+    ))
+    if binding is not None:
+        token = app.box.decrypt(binding.token_encrypted)
+        return base_access(cluster, app, token), f"user:{principal.user_id}"
+    if principal.is_admin and cluster.kubeconfig_encrypted:
+        return access_for(cluster, app.box), "platform"
+    raise Forbidden(
+        f"no Kubernetes account bound for cluster {cluster.name}: "
+        "POST /api/auth/k8s/account/bind/ with a service-account token"
+    )
