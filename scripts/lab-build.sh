@@ -2,7 +2,17 @@
 # Builds the lab's Kubernetes parts from Go modules into a versioned cache outside the
 # work tree: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok.
 # Idempotent (a complete cache is left alone) and locked against concurrent runs.
+# With --with-metrics-server it also builds metrics-server (its own module) and copies
+# kwok's metrics configs into metrics/; a cache without them is completed in place.
 set -euo pipefail
+
+WITH_METRICS_SERVER=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-metrics-server) WITH_METRICS_SERVER=1 ;;
+    *) echo "usage: $0 [--with-metrics-server]" >&2; exit 2 ;;
+  esac
+done
 
 K8S_VERSION="${TAICHU_LAB_K8S_VERSION:-v1.36.3}"
 KWOK_VERSION="${TAICHU_LAB_KWOK_VERSION:-v0.8.0}"
@@ -11,6 +21,8 @@ LAB_DIR="$CACHE_ROOT/k8s-$K8S_VERSION-kwok-$KWOK_VERSION"
 BIN_DIR="$LAB_DIR/bin"
 STAGE_DIR="$LAB_DIR/stages"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+METRICS_SERVER_VERSION="${TAICHU_LAB_METRICS_SERVER_VERSION:-v0.9.0}"
+METRICS_DIR="$LAB_DIR/metrics"
 
 say() { printf '[lab-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -25,19 +37,52 @@ STAGE_MARK="$STAGE_DIR/.kwok-$KWOK_VERSION-fast"
 binaries_built() {
   for b in "${BINARIES[@]}"; do [ -x "$BIN_DIR/$b" ] || return 1; done
 }
-complete() { binaries_built && [ -f "$STAGE_MARK" ]; }
+metrics_built() {
+  [ -x "$BIN_DIR/metrics-server" ] && [ -f "$METRICS_DIR/usage-from-annotation.yaml" ]
+}
+complete() {
+  binaries_built && [ -f "$STAGE_MARK" ] && { [ "$WITH_METRICS_SERVER" = 0 ] || metrics_built; }
+}
+
+kwok_src() {
+  local dir
+  dir=$(cd "$CACHE_ROOT" && GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+    go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -d "$dir/kustomize/stage" ] || die "kwok $KWOK_VERSION source not found in the module cache"
+  echo "$dir"
+}
 
 copy_stages() {
   local kwok_dir tmp
-  kwok_dir=$(cd "$CACHE_ROOT" && GOFLAGS=-mod=mod GOTOOLCHAIN=local \
-    go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  [ -d "$kwok_dir/kustomize/stage" ] || die "kwok $KWOK_VERSION source not found in the module cache"
+  kwok_dir=$(kwok_src)
   tmp="$STAGE_DIR.tmp"
   rm -rf "$tmp"; mkdir -p "$tmp"
   for s in "${STAGES[@]}"; do cp "$kwok_dir/kustomize/stage/$s.yaml" "$tmp/"; done
   chmod -R u+w "$tmp"
   touch "$tmp/.kwok-$KWOK_VERSION-fast"
   rm -rf "$STAGE_DIR"; mv "$tmp" "$STAGE_DIR"
+}
+
+# metrics-server has no replace directives: `go install` builds it in its own module.
+build_metrics_server() {
+  local kwok_dir
+  if [ ! -x "$BIN_DIR/metrics-server" ]; then
+    say "building metrics-server $METRICS_SERVER_VERSION"
+    CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS= GOBIN="$BIN_DIR" go install -trimpath \
+      -ldflags "-s -w" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  fi
+  kwok_dir=$(kwok_src)
+  mkdir -p "$METRICS_DIR"
+  cp "$kwok_dir/kustomize/metrics/resource/metrics-resource.yaml" \
+    "$kwok_dir/kustomize/metrics/usage/usage-from-annotation.yaml" "$METRICS_DIR/"
+  chmod -R u+w "$METRICS_DIR"
+}
+
+# Parts a cache lacks when its binaries exist: stages (older caches), metrics-server.
+finish() {
+  [ -f "$STAGE_MARK" ] || { say "copying kwok stages"; copy_stages; }
+  if [ "$WITH_METRICS_SERVER" = 1 ] && ! metrics_built; then build_metrics_server; fi
+  complete || die "build finished but parts are missing in $LAB_DIR"
 }
 
 if complete; then say "cached: $BIN_DIR"; echo "$LAB_DIR"; exit 0; fi
@@ -49,8 +94,7 @@ exec 9>"$CACHE_ROOT/build.lock"
 say "waiting for the build lock $CACHE_ROOT/build.lock"
 flock 9
 if complete; then say "built by another process: $BIN_DIR"; echo "$LAB_DIR"; exit 0; fi
-# A cache from before the stage list existed: keep the binaries, replace the stages.
-if binaries_built; then say "refreshing kwok stages"; copy_stages; echo "$LAB_DIR"; exit 0; fi
+if binaries_built; then finish; say "completed: $LAB_DIR"; echo "$LAB_DIR"; exit 0; fi
 
 export CGO_ENABLED=0 GOFLAGS="-mod=mod" GOTOOLCHAIN=local
 start=$(date +%s)
@@ -112,8 +156,6 @@ if [ ! -x "$BIN_DIR/kwok" ]; then
   say "building kwok $KWOK_VERSION"
   GOBIN="$BIN_DIR" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 fi
-[ -f "$STAGE_MARK" ] || { say "copying kwok stages"; copy_stages; }
-
-complete || die "build finished but binaries are missing in $BIN_DIR"
+finish
 say "done in $(( $(date +%s) - start ))s: $BIN_DIR"
 echo "$LAB_DIR"

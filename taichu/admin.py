@@ -36,7 +36,7 @@ async def reset_password(settings: Settings, username: str, password: str) -> st
 async def verify_audit(settings: Settings) -> tuple[int, ChainBreak | None]:
     ctx = AppContext.create(settings)
     try:
-        async with ctx.sessions() as session:
+        async with ctx.read_sessions() as session:
             return await verify_chain(session)
     finally:
         await ctx.close()

@@ -29,7 +29,9 @@ class AuthSettings(BaseModel):
 
 class JobSettings(BaseModel):
     enabled: bool = Field(True, description="Run the job workers inside this process.")
-    concurrency: int = Field(4, description="Jobs this process runs at once.")
+    concurrency: int = Field(
+        16, description="Jobs this process runs at once (most jobs wait on clusters, not CPU)."
+    )
     poll_interval_seconds: float = Field(
         0.5, description="How often an idle worker looks for claimable jobs."
     )
@@ -54,6 +56,14 @@ class JobSettings(BaseModel):
         description="Finished jobs (succeeded, failed, cancelled) are deleted this long after "
         "they finish; 0 keeps them forever.",
     )
+
+
+class KubeSettings(BaseModel):
+    max_clients: int = Field(
+        5000, description="Cached cluster connections (one per cluster and identity)."
+    )
+    connect_timeout_seconds: float = Field(5.0, description="TCP + TLS connect timeout.")
+    request_timeout_seconds: float = Field(15.0, description="Whole-request timeout.")
 
 
 class Settings(BaseSettings):
@@ -88,9 +98,13 @@ class Settings(BaseSettings):
     cluster_probe_timeout: float = Field(
         10.0, description="A health probe that takes longer marks the cluster disconnected."
     )
+    cluster_probe_concurrency: int = Field(
+        8, description="Health probes one process runs at once (they share its event loop)."
+    )
     log_level: str = Field("info", description="Log level of the server.")
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    kube: KubeSettings = Field(default_factory=KubeSettings)
 
     @property
     def resolved_database_url(self) -> str:

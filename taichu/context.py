@@ -11,6 +11,8 @@ from taichu.config import Settings
 from taichu.crypto import SecretBox, jwt_signing_key, secret_box
 from taichu.db.session import make_engine, make_sessionmaker
 from taichu.kube.manager import ConnectionManager
+from taichu.observe.cache import ObserveHub
+from taichu.observe.settings import observe_settings
 
 if TYPE_CHECKING:
     from taichu.jobs.runner import JobRunner
@@ -21,24 +23,44 @@ class AppContext:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
     box: SecretBox
     jwt_key: bytes
+    # SQLite: readers get their own connection pool, so a read never waits for a
+    # connection that a writer holds while it queues for the write lock.
+    read_engine: AsyncEngine | None = None
     jobs: JobRunner | None = None
     kube: ConnectionManager = field(default_factory=ConnectionManager)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Watch-fed caches of cluster contents (nodes, pods, events), started on first view.
+    observe: ObserveHub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.observe = ObserveHub(self.kube, observe_settings(self.settings))
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.resolved_database_url)
+        read_engine = make_engine(settings.resolved_database_url) if settings.is_sqlite else None
         return cls(
             settings=settings,
             engine=engine,
+            read_engine=read_engine,
             sessions=make_sessionmaker(engine),
+            read_sessions=make_sessionmaker(read_engine or engine, read_only=True),
+            kube=ConnectionManager(
+                settings.kube.max_clients,
+                connect_timeout=settings.kube.connect_timeout_seconds,
+                request_timeout=settings.kube.request_timeout_seconds,
+            ),
             box=secret_box(settings),
             jwt_key=jwt_signing_key(settings),
         )
 
     async def close(self) -> None:
+        await self.observe.close()  # its watches borrow kube clients: stop them first
         await self.kube.close_all()
         await self.engine.dispose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()

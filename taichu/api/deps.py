@@ -23,10 +23,15 @@ def get_ctx(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
-async def db_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def db_session(ctx: Ctx, request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the handler returns, rolled back when it
-    raises. Scope "function" commits before the response is sent."""
-    async with ctx.sessions() as session:
+    raises. Scope "function" commits before the response is sent. Reads (GET) use
+    read-only sessions, which on SQLite do not wait for the write lock."""
+    sessions = ctx.read_sessions if request.method in SAFE_METHODS else ctx.sessions
+    async with sessions() as session:
         try:
             yield session
             await session.commit()
@@ -51,7 +56,7 @@ async def bearer_token(
 async def current_principal(
     ctx: Ctx, token: Annotated[str, Depends(bearer_token)]
 ) -> Principal:
-    async with ctx.sessions() as session:
+    async with ctx.read_sessions() as session:
         principal = await auth_service.authenticate(session, ctx.jwt_key, token)
     audit.note(user=principal.username, user_id=principal.user_id)
     return principal

@@ -38,7 +38,7 @@ async def optional_caller(
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal | None:
-    async with ctx.sessions() as session:
+    async with ctx.read_sessions() as session:
         return await service.optional_principal(
             session, ctx.jwt_key, credentials.credentials if credentials else None
         )

@@ -37,6 +37,12 @@ def validated_access(kubeconfig: str, context: str | None, insecure: bool) -> Cl
     return parse_kubeconfig(kubeconfig, context, allow_insecure=insecure)
 
 
+# Parsed accesses by cluster id, valid while the stored ciphertext is unchanged (a new
+# kubeconfig is a new ciphertext): the health monitor needs them every sweep.
+_ACCESS_CACHE: dict[str, tuple[str, ClusterAccess]] = {}
+_ACCESS_CACHE_MAX = 20_000
+
+
 def access_for(cluster: Cluster, box: SecretBox) -> ClusterAccess:
     """The platform's own access to a cluster (from its stored, encrypted kubeconfig)."""
     if not cluster.kubeconfig_encrypted:
@@ -44,10 +50,17 @@ def access_for(cluster: Cluster, box: SecretBox) -> ClusterAccess:
             f"cluster {cluster.name} has no platform credentials: it was registered by "
             "address; bind a service-account token (POST /api/auth/k8s/account/bind/)"
         )
-    return parse_kubeconfig(
+    cached = _ACCESS_CACHE.get(cluster.id)
+    if cached is not None and cached[0] == cluster.kubeconfig_encrypted:
+        return cached[1]
+    access = parse_kubeconfig(
         box.decrypt(cluster.kubeconfig_encrypted),
         allow_insecure=cluster.insecure_skip_tls_verify,
     )
+    if len(_ACCESS_CACHE) >= _ACCESS_CACHE_MAX:
+        _ACCESS_CACHE.clear()
+    _ACCESS_CACHE[cluster.id] = (cluster.kubeconfig_encrypted, access)
+    return access
 
 
 async def reach(app: AppContext, cluster_key: str, access: ClusterAccess) -> ProbeResult:
@@ -163,6 +176,7 @@ async def delete_cluster(app: AppContext, session: AsyncSession, cluster_id: str
                old_value={"name": cluster.name, "api_server_url": cluster.api_server_url})
     await session.delete(cluster)
     await session.flush()
+    _ACCESS_CACHE.pop(cluster_id, None)
     await app.kube.invalidate(cluster_id)
 
 

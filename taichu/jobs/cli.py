@@ -29,6 +29,11 @@ def _configure_logging(level: str) -> None:
 
 async def _run_worker() -> None:
     settings = get_settings()
+    if settings.is_sqlite:
+        logging.getLogger("taichu.jobs").warning(
+            "SQLite: this worker must be the only process running jobs (no `serve` with "
+            "jobs enabled beside it); it requeues every running job as abandoned at start"
+        )
     ctx = AppContext.create(settings)
     runner = JobRunner(ctx, default_registry())
     ctx.jobs = runner

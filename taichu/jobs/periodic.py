@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,7 +33,12 @@ async def _advance(
     won = (
         await session.execute(
             update(PeriodicTick)
-            .where(PeriodicTick.name == name, PeriodicTick.next_run_at <= now)
+            # Due, or scheduled further out than one interval: the interval was shortened
+            # (a configuration change) and the old far-off date must not hold it back.
+            .where(
+                PeriodicTick.name == name,
+                or_(PeriodicTick.next_run_at <= now, PeriodicTick.next_run_at > next_at),
+            )
             .values(next_run_at=next_at, last_run_at=now, last_runner=worker_id)
             .returning(PeriodicTick.name)
             .execution_options(synchronize_session=False)

@@ -35,6 +35,7 @@ FORCED_STOP_WAIT_SECONDS = 5.0
 MAX_SCHEDULER_SLEEP_SECONDS = 30.0
 MAX_ERROR_BACKOFF_SECONDS = 10.0
 PRUNE_INTERVAL_SECONDS = 600.0
+PRUNE_TICK = "jobs.prune"
 
 
 def default_worker_id() -> str:
@@ -63,8 +64,10 @@ class JobRunner:
         )
         self.outcomes = OutcomeWriter(registry, self.settings)
         self._periodics = list(registry.periodics.values())
+        if PRUNE_TICK in registry.periodics:
+            raise ValueError(f"periodic name {PRUNE_TICK!r} is reserved for job retention")
         if self.settings.retention_hours > 0:
-            self._periodics.append(PeriodicSpec("jobs.prune", PRUNE_INTERVAL_SECONDS, self._prune))
+            self._periodics.append(PeriodicSpec(PRUNE_TICK, PRUNE_INTERVAL_SECONDS, self._prune))
         self._active: dict[str, Running] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None

@@ -1,4 +1,4 @@
-"""The runner's SQL: claim, renew, report, finish, release, recover.
+"""The runner's SQL for running jobs: claim, renew, report progress, finish, release.
 
 Every write that concerns a running job is a compare-and-set on (id, locked_by, attempts,
 status='running'): a worker whose lease expired and was taken over by another can never

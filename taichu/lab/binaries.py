@@ -18,6 +18,7 @@ BINARIES = (
 # kwok stage files the clusters load (the build copies exactly these; see lab-build.sh).
 NODE_STAGES = ("node-initialize", "node-heartbeat-with-lease")
 POD_STAGES = ("pod-ready", "pod-complete", "pod-delete")
+METRICS_FILES = ("metrics-resource.yaml", "usage-from-annotation.yaml")
 
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "lab-build.sh"
 
@@ -35,6 +36,17 @@ class LabBinaries:
         return [self.root / "stages" / f"{s}.yaml" for s in (*NODE_STAGES, *POD_STAGES)]
 
     @property
+    def metrics_files(self) -> list[Path]:
+        """kwok's resource-metrics endpoint and usage-from-annotation configs."""
+        return [self.root / "metrics" / f for f in METRICS_FILES]
+
+    @property
+    def has_metrics_server(self) -> bool:
+        return os.access(self.bin("metrics-server"), os.X_OK) and all(
+            f.is_file() for f in self.metrics_files
+        )
+
+    @property
     def complete(self) -> bool:
         return all(os.access(self.bin(b), os.X_OK) for b in BINARIES) and all(
             f.is_file() for f in self.stage_files
@@ -46,25 +58,27 @@ def default_root() -> Path:
     return cache / f"k8s-{K8S_VERSION}-kwok-{KWOK_VERSION}"
 
 
-def find_binaries() -> LabBinaries | None:
+def find_binaries(*, metrics_server: bool = False) -> LabBinaries | None:
     """The cached binaries if complete, without building."""
     found = LabBinaries(default_root())
-    return found if found.complete else None
+    if found.complete and (found.has_metrics_server or not metrics_server):
+        return found
+    return None
 
 
-def ensure_binaries(timeout: float = 3600) -> LabBinaries:
-    """Return the binaries, building them first if needed.
+def ensure_binaries(*, metrics_server: bool = False, timeout: float = 3600) -> LabBinaries:
+    """Return the binaries, building them first if needed (metrics-server only if asked).
 
     The script is idempotent and holds a lock, so concurrent callers (pytest-xdist workers)
     wait for one build instead of racing; a warm call takes milliseconds.
     """
-    found = find_binaries()
+    found = find_binaries(metrics_server=metrics_server)
     if found:
         return found
     if not BUILD_SCRIPT.is_file():
         raise LabError(f"lab binaries missing and build script not found: {BUILD_SCRIPT}")
     proc = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)],
+        ["bash", str(BUILD_SCRIPT), *(["--with-metrics-server"] if metrics_server else [])],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -76,6 +90,6 @@ def ensure_binaries(timeout: float = 3600) -> LabBinaries:
         raise LabError(f"{BUILD_SCRIPT} failed with code {proc.returncode}:\n{log}")
     root = Path(proc.stdout.strip().splitlines()[-1])
     built = LabBinaries(root)
-    if not built.complete:
+    if not built.complete or (metrics_server and not built.has_metrics_server):
         raise LabError(f"{BUILD_SCRIPT} finished but {root} is incomplete")
     return built

@@ -3,6 +3,7 @@ kwok simulating its nodes, all as local processes on free loopback ports."""
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import shutil
@@ -14,7 +15,7 @@ from typing import Any, Self
 import httpx
 
 from taichu.lab import components as comp
-from taichu.lab import janitor, kwok, tokens
+from taichu.lab import janitor, kwok, metrics, tokens
 from taichu.lab.binaries import K8S_VERSION, LabBinaries, ensure_binaries
 from taichu.lab.kubeapi import KubeApi, kubeconfig_yaml
 from taichu.lab.pki import ClusterPki, make_cluster_pki
@@ -45,8 +46,11 @@ class LabCluster:
         settings: comp.Settings | None = None,
     ) -> None:
         self.name = name or f"lab{next(_names)}"
-        self.binaries = binaries or ensure_binaries()
         self.settings = settings or comp.Settings()
+        metrics = self.settings.metrics_server
+        if binaries is None or (metrics and not binaries.has_metrics_server):
+            binaries = ensure_binaries(metrics_server=metrics)
+        self.binaries = binaries
         self.layout = comp.Layout(run_dir() / "clusters" / self.name)
         self.ports: comp.Ports | None = None
         self.pki: ClusterPki | None = None
@@ -82,9 +86,10 @@ class LabCluster:
     def _start_once(self, timeout: float) -> None:
         layout = self.layout
         layout.logs.mkdir(parents=True)
-        etcd_client, etcd_peer, apiserver, cm, sched = free_ports(5)
-        self.ports = ports = comp.Ports(etcd_client, etcd_peer, apiserver, cm, sched)
-        service_ip = self.settings.service_cidr.split("/")[0].rsplit(".", 1)[0] + ".1"
+        self.ports = ports = comp.Ports(*free_ports(7))
+        etcd_client = ports.etcd_client
+        # The `kubernetes` Service takes the range's first address: the serving cert needs it.
+        service_ip = str(ipaddress.ip_network(self.settings.service_cidr)[1])
         self.pki = make_cluster_pki(layout.pki, service_ip)
         comp.write_component_kubeconfigs(layout, self.name, self.server, self.pki.ca.cert_pem)
         self.kubeconfig_path.write_text(self.kubeconfig)
@@ -108,7 +113,10 @@ class LabCluster:
             self.binaries, layout, ports, self.settings))
         sched_proc = self._proc("kube-scheduler",
                                 comp.scheduler_argv(self.binaries, layout, ports))
-        kwok_proc = self._proc("kwok", comp.kwok_argv(self.binaries, layout, self.settings))
+        metrics_on = self.settings.metrics_server
+        kwok_extra = metrics.kwok_args(self.binaries, layout, ports.kwok) if metrics_on else []
+        kwok_proc = self._proc(
+            "kwok", comp.kwok_argv(self.binaries, layout, self.settings, kwok_extra))
         for proc in (cm_proc, sched_proc, kwok_proc):
             proc.start()
         watch = [etcd, self.procs["kube-apiserver"], cm_proc, sched_proc, kwok_proc]
@@ -118,7 +126,22 @@ class LabCluster:
             lambda: bool(self.api.get("/api/v1/namespaces/default/serviceaccounts/default")),
             timeout, watch=watch, interval=0.2,
         )
-        wait_until("kube-scheduler /healthz", lambda: _healthz(sched), timeout, watch=watch)
+        wait_until("kube-scheduler /healthz", lambda: _healthz(ports.scheduler), timeout,
+                   watch=watch)
+        if metrics_on:
+            self._start_metrics_server(timeout, watch)
+
+    def _start_metrics_server(self, timeout: float, watch: list[LabProcess]) -> None:
+        assert self.ports is not None and self.pki is not None
+        port = self.ports.metrics_server
+        proc = self._proc("metrics-server",
+                          metrics.metrics_server_argv(self.binaries, self.layout, port))
+        proc.start()
+        watch = [*watch, proc]
+        wait_until("metrics-server /healthz", lambda: _healthz(port), timeout, watch=watch)
+        metrics.register(self.api, port, self.ca_pem)
+        wait_until("APIService v1beta1.metrics.k8s.io Available",
+                   lambda: metrics.available(self.api), timeout, watch=watch, interval=0.3)
 
     def _proc(self, name: str, argv: list[str]) -> LabProcess:
         # HOME in the work dir: kwok also reads ~/.kwok/kwok.yaml, which must not leak in.
@@ -247,6 +270,7 @@ class LabCluster:
             manifests.append(kwok.node_manifest(
                 f"{prefix}-{next(seq)}", role=role, labels=labels, cpu=cpu, memory=memory,
                 pods=pods, ip=f"172.30.{n // 250}.{n % 250 + 1}", kubelet_version=K8S_VERSION,
+                metrics=self.settings.metrics_server,
             ))
         kwok.create(self.api, manifests)
         names = [m["metadata"]["name"] for m in manifests]

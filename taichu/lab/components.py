@@ -20,6 +20,8 @@ class Ports:
     apiserver: int
     controller_manager: int
     scheduler: int
+    kwok: int
+    metrics_server: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Settings:
     node_monitor_grace_seconds: int = 50
     """After this long without a lease renewal the controller manager marks a node NotReady."""
     etcd_quota_bytes: int = 2 * 1024**3
+    metrics_server: bool = False
+    """Run metrics-server on kwok's simulated usage (`kubectl top`); about 3 s more start."""
 
 
 def write_component_kubeconfigs(
@@ -65,6 +69,7 @@ def write_component_kubeconfigs(
         ("controller-manager", "controller-manager"),
         ("scheduler", "scheduler"),
         ("kwok", "kwok"),
+        ("metrics-server", "metrics-server-client"),
     ):
         text = kubeconfig_yaml(
             name,
@@ -189,7 +194,9 @@ def scheduler_argv(bins: LabBinaries, layout: Layout, ports: Ports) -> list[str]
     ]
 
 
-def kwok_argv(bins: LabBinaries, layout: Layout, settings: Settings) -> list[str]:
+def kwok_argv(
+    bins: LabBinaries, layout: Layout, settings: Settings, extra: list[str]
+) -> list[str]:
     config = layout.root / "kwok.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -213,4 +220,5 @@ def kwok_argv(bins: LabBinaries, layout: Layout, settings: Settings) -> list[str
         "--manage-all-nodes=true",
         f"--cidr={settings.pod_cidr}",
         f"--node-lease-duration-seconds={settings.node_lease_seconds}",
+        *extra,
     ]

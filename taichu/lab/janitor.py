@@ -91,7 +91,7 @@ def install_signal_handlers() -> None:
         def handler(
             sig: int, frame: FrameType | None, previous: Any = previous
         ) -> None:
-            cleanup_all()
+            _at_exit()
             if callable(previous):
                 previous(sig, frame)
                 return

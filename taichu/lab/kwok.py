@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from taichu.lab.kubeapi import ApiError, KubeApi
+from taichu.lab.metrics import node_extras
 from taichu.lab.procs import LabError
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
@@ -27,6 +28,7 @@ def node_manifest(
     cpu: str = "8",
     memory: str = "32Gi",
     pods: int = 110,
+    metrics: bool = False,
 ) -> dict[str, Any]:
     if role not in ("worker", "control-plane"):
         raise ValueError(f"role must be 'worker' or 'control-plane', not {role!r}")
@@ -43,24 +45,23 @@ def node_manifest(
     taints = (
         [{"key": CONTROL_PLANE_LABEL, "effect": "NoSchedule"}] if role == "control-plane" else []
     )
+    annotations = {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}
+    addresses = [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]
+    if metrics:
+        extra_annotations, extra_address = node_extras(name)
+        annotations.update(extra_annotations)
+        addresses.append(extra_address)
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {
-            "name": name,
-            "labels": all_labels,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-        },
+        "metadata": {"name": name, "labels": all_labels, "annotations": annotations},
         "spec": {"taints": taints},
         # A kubelet registers its node with capacity and addresses; kwok's node-initialize
         # stage keeps what is set here and adds the conditions, so nodes differ like real ones.
         "status": {
             "capacity": resources,
             "allocatable": resources,
-            "addresses": [
-                {"type": "InternalIP", "address": ip},
-                {"type": "Hostname", "address": name},
-            ],
+            "addresses": addresses,
             "nodeInfo": {
                 "kubeletVersion": kubelet_version,
                 "architecture": "amd64",
@@ -74,7 +75,7 @@ def node_manifest(
     }
 
 
-def _parallel(fn: Callable[[Any], None], items: Iterable[Any]) -> None:
+def _parallel(fn: Callable[[Any], object], items: Iterable[Any]) -> None:
     items = list(items)
     if not items:
         return
@@ -95,7 +96,8 @@ def list_nodes(api: KubeApi, label_selector: str | None = None) -> list[dict[str
     params = {"resourceVersion": "0"}  # served from the watch cache: cheap at 2,000 nodes
     if label_selector:
         params["labelSelector"] = label_selector
-    return api.get("/api/v1/nodes", **params)["items"]
+    items: list[dict[str, Any]] = api.get("/api/v1/nodes", **params)["items"]
+    return items
 
 
 def is_ready(node: Mapping[str, Any]) -> bool:

@@ -165,6 +165,15 @@ def make_cluster_pki(directory: Path, service_ip: str) -> ClusterPki:
     # kwok patches node and pod status and renews leases for every node: like kwokctl,
     # it runs as a cluster admin rather than under the per-node Node authorizer.
     issue(ca, "kwok-controller", orgs=("system:masters",), client=True).write(directory, "kwok")
+    # For the optional metrics-server: kwok's kubelet endpoint (dialled as localhost) and
+    # metrics-server itself (verified by the API server as its Service's DNS name).
+    issue(ca, "kwok", server=True, dns=("localhost",), ips=("127.0.0.1",)).write(
+        directory, "kwok-serving")
+    issue(ca, "metrics-server", server=True,
+          dns=("metrics-server.kube-system.svc", "localhost"), ips=("127.0.0.1",)).write(
+        directory, "metrics-server")
+    issue(ca, "system:metrics-server", orgs=("system:masters",), client=True).write(
+        directory, "metrics-server-client")
     sa = _key()
     (directory / "sa.key").write_bytes(key_pem(sa))
     (directory / "sa.pub").write_bytes(

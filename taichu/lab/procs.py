@@ -87,8 +87,13 @@ class LabProcess:
         return self.popen is not None and self.popen.poll() is None
 
     def failure(self, what: str) -> LabError:
+        text = tail(self.log_path, 400)
+        # A flag error is printed before the whole usage text, which would fill the tail.
+        errors = [ln for ln in text.splitlines() if ln.startswith(("Error:", "F1", "E1"))][-5:]
+        found = "".join(f"\n{ln}" for ln in errors)
         return LabError(
-            f"{self.name}: {what}\n--- last lines of {self.log_path} ---\n{tail(self.log_path)}"
+            f"{self.name}: {what}{found}\n--- last lines of {self.log_path} ---\n"
+            + "\n".join(text.splitlines()[-40:])
         )
 
     def check(self) -> None:

@@ -50,7 +50,7 @@ async def _scraper(
     expected = ctx.settings.metrics_token
     if expected and hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
         return
-    async with ctx.sessions() as session:
+    async with ctx.read_sessions() as session:
         await auth_service.authenticate(session, ctx.jwt_key, credentials.credentials)
 
 
@@ -63,7 +63,7 @@ async def _scraper(
 async def metrics(ctx: Ctx) -> Response:
     """Prometheus metrics; a valid JWT or TAICHU_METRICS_TOKEN as bearer token."""
     collector = ctx.extras["metrics"]
-    async with ctx.sessions() as session:
+    async with ctx.read_sessions() as session:
         counts = await counts_by_status(session)
     for state in job_models.ALL_STATES:
         collector.jobs.labels(state).set(counts.get(state, 0))

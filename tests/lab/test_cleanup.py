@@ -39,7 +39,8 @@ def _wait_for(predicate: object, timeout: float, proc: subprocess.Popen[str]) ->
         time.sleep(0.2)
 
 
-def test_ctrl_c_of_a_test_run_leaves_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Signals) -> None:
     ready = tmp_path / "ready"
     (tmp_path / "test_hold.py").write_text(textwrap.dedent(f"""
         import time
@@ -60,9 +61,12 @@ def test_ctrl_c_of_a_test_run_leaves_nothing(tmp_path: Path) -> None:
     assert len(before["processes"]) >= 8  # 5 control-plane processes + 3 sshd at least
     assert len(before["netns"]) == 3 and len(before["links"]) == 3
 
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=90)
-    assert "KeyboardInterrupt" in out
+    if signum == signal.SIGINT:
+        assert "KeyboardInterrupt" in out  # pytest tore the fixtures down
+    else:
+        assert proc.returncode == -signal.SIGTERM  # cleaned up, then died of the signal
     assert leftovers(proc.pid) == NOTHING
 
 

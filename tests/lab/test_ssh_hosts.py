@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -14,7 +15,7 @@ from taichu.lab.ssh_hosts import SshHost, wait_refused
 pytestmark = pytest.mark.lab
 
 
-def _connect(host: SshHost, *, key: bool = False) -> asyncssh.connection._ConnectionManager:
+def _connect(host: SshHost, *, key: bool = False) -> Any:  # asyncssh's connect manager
     if key:
         return asyncssh.connect(
             host.address, host.port, username=host.username, known_hosts=None,
