@@ -16,8 +16,6 @@ from taichu.audit.middleware import AuditMiddleware
 from taichu.audit.routes import router as audit_router
 from taichu.auth.routes import router as auth_router
 from taichu.auth.routes import runtime_router as runtime_auth_router
-from taichu.clusters import health as cluster_health
-from taichu.clusters import imports as cluster_imports
 from taichu.clusters.routes import router as clusters_router
 from taichu.clusters.runtime_routes import router as runtime_clusters_router
 from taichu.config import Settings, get_settings
@@ -69,10 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with transaction(ctx.sessions) as session:
             await users_service.ensure_admin(session, settings)
         app.state.ctx = ctx
-        registry = default_registry()
-        cluster_health.register(registry, settings)
-        cluster_imports.register(registry)
-        runner = JobRunner(ctx, registry)
+        runner = JobRunner(ctx, default_registry(settings))
         ctx.jobs = runner
         if settings.jobs.enabled:
             await runner.start()

@@ -13,6 +13,9 @@ from taichu.config import Settings
 from taichu.context import AppContext
 from tests.support.db import BACKEND, create_database, drop_database, wipe
 
+# The lab's fixtures (real control planes, SSH hosts) for every test directory.
+pytest_plugins = ["taichu.lab.pytest_fixtures"]
+
 ADMIN_PASSWORD = "Admin-Pass-2026"
 
 

@@ -35,7 +35,7 @@ async def _run_worker() -> None:
             "jobs enabled beside it); it requeues every running job as abandoned at start"
         )
     ctx = AppContext.create(settings)
-    runner = JobRunner(ctx, default_registry())
+    runner = JobRunner(ctx, default_registry(ctx.settings))
     ctx.jobs = runner
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -33,11 +33,15 @@ async def _advance(
     won = (
         await session.execute(
             update(PeriodicTick)
-            # Due, or scheduled further out than one interval: the interval was shortened
+            # Due, or scheduled more than two intervals out: the interval was shortened
             # (a configuration change) and the old far-off date must not hold it back.
+            # (One interval out is what a replica that just ran it sets: not due.)
             .where(
                 PeriodicTick.name == name,
-                or_(PeriodicTick.next_run_at <= now, PeriodicTick.next_run_at > next_at),
+                or_(
+                    PeriodicTick.next_run_at <= now,
+                    PeriodicTick.next_run_at > next_at + (next_at - now),
+                ),
             )
             .values(next_run_at=next_at, last_run_at=now, last_runner=worker_id)
             .returning(PeriodicTick.name)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from taichu.config import Settings
 from taichu.jobs.errors import JobCancelled, JobLeaseLost, PermanentJobError
 from taichu.jobs.jobcontext import JobContext
 
@@ -150,11 +151,16 @@ class JobRegistry:
             raise ValueError(f"hooks registered for unknown job kinds: {sorted(orphans)}")
 
 
-def default_registry() -> JobRegistry:
+def default_registry(settings: Settings) -> JobRegistry:
     """Every job kind and periodic task of the platform (the app and `taichu jobs worker`
-    both run this one)."""
+    both run this one). Domains are imported here, not at module load: they import the
+    registry's types themselves."""
+    from taichu.clusters import health, imports
     from taichu.jobs import diagnostics
 
     registry = JobRegistry()
     diagnostics.register(registry)
+    health.register(registry, settings)
+    imports.register(registry)
+    registry.validate()
     return registry

@@ -6,7 +6,6 @@ from typing import Any
 import pytest
 
 from taichu.lab.pki import CertKey, issue, new_ca
-from taichu.lab.pytest_fixtures import *  # noqa: F403
 
 
 @pytest.fixture(scope="session")

@@ -1,1 +1,0 @@
-from taichu.lab.pytest_fixtures import *  # noqa: F403
