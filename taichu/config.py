@@ -66,6 +66,59 @@ class KubeSettings(BaseModel):
     request_timeout_seconds: float = Field(15.0, description="Whole-request timeout.")
 
 
+class BackupSettings(BaseModel):
+    """Backups and restores (taichu/backups): where archives go and how hard to push."""
+
+    storage: Literal["local", "s3"] = Field(
+        "local", description="Where new backup archives are written: a local directory or "
+        "S3-compatible object storage. Older archives stay readable where they were written."
+    )
+    local_dir: Path | None = Field(
+        None, description="Directory of local archives; default `<data_dir>/backups`."
+    )
+    s3_endpoint: str | None = Field(
+        None, description="S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com or "
+        "http://127.0.0.1:9000 (MinIO)."
+    )
+    s3_bucket: str | None = Field(None, description="Bucket of the archives (must exist).")
+    s3_prefix: str = Field("taichu-backups", description="Key prefix inside the bucket.")
+    s3_region: str = Field("us-east-1", description="Region used in request signatures.")
+    s3_access_key_id: str | None = Field(None, description="Access key id.")
+    s3_secret_access_key: str | None = Field(None, description="Secret access key.")
+    s3_session_token: str | None = Field(None, description="Session token (temporary keys).")
+    s3_addressing_style: Literal["path", "virtual"] = Field(
+        "path", description="`path` (endpoint/bucket/key: MinIO, Ceph) or `virtual` "
+        "(bucket.endpoint/key)."
+    )
+    s3_part_size_mb: int = Field(
+        16, ge=5, le=512, description="Multipart upload part size (S3 minimum: 5 MiB)."
+    )
+    s3_timeout_seconds: float = Field(120.0, description="Timeout of one S3 request.")
+    list_page_size: int = Field(500, ge=1, le=10000, description="Objects per list request.")
+    list_concurrency: int = Field(
+        4, ge=1, le=64, description="Resource types listed at once during a backup."
+    )
+    restore_concurrency: int = Field(
+        32, ge=1, le=256, description="Objects created at once during a restore."
+    )
+    chunk_kib: int = Field(
+        256, ge=16, le=16384, description="Plaintext size of one encrypted archive chunk."
+    )
+    crd_established_timeout_seconds: float = Field(
+        120.0, description="How long a restore waits for a restored CRD to be Established."
+    )
+    namespace_termination_timeout_seconds: float = Field(
+        180.0, description="How long a restore waits for a terminating target namespace to go."
+    )
+    max_restore_errors: int = Field(50, description="Errors kept on a restore record.")
+    schedule_interval_seconds: float = Field(
+        30.0, description="How often due backup schedules are looked for."
+    )
+    retention_interval_seconds: float = Field(
+        600.0, description="How often expired backups are looked for and deleted."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TAICHU_", env_nested_delimiter="__", extra="ignore"
@@ -105,6 +158,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
+    backups: BackupSettings = Field(default_factory=BackupSettings)
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Connection
 
 from taichu.db.session import make_engine
 
@@ -29,7 +30,13 @@ async def upgrade_async(url: str, revision: str = "head") -> None:
         await engine.dispose()
 
 
-def _upgrade_sync(connection: object, url: str, revision: str) -> None:
+_PG_MIGRATION_LOCK = 7_274_202
+
+
+def _upgrade_sync(connection: Connection, url: str, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Two replicas running `taichu migrate` at once: one migrates, the other waits.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
     config = alembic_config(url)
     config.attributes["connection"] = connection
     command.upgrade(config, revision)

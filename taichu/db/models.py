@@ -2,6 +2,7 @@
 
 from taichu.audit import models as _audit  # noqa: F401
 from taichu.auth import models as _auth  # noqa: F401
+from taichu.backups import models as _backups  # noqa: F401
 from taichu.clusters import models as _clusters  # noqa: F401
 from taichu.db.base import Base
 from taichu.jobs import models as _jobs  # noqa: F401

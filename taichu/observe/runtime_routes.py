@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 
 from taichu.api.deps import Ctx, CurrentUser
 from taichu.clusters.runtime_schemas import cluster_uuid
 from taichu.errors import Invalid
 from taichu.observe import runtime_reads
+from taichu.observe.runtime_schemas import RuntimeNodeList, RuntimePodList, RuntimeResources
 
 router = APIRouter(prefix="/api/runtime", tags=["runtime: resources"])
 ClusterId = Query(..., description="Cluster id (UUID)")
@@ -23,25 +22,25 @@ def _cluster(value: str) -> str:
         raise Invalid(f"cluster_id: {e}") from e
 
 
-@router.get("/nodes/")
-async def nodes(principal: CurrentUser, ctx: Ctx, cluster_id: str = ClusterId) -> dict[str, Any]:
+@router.get("/nodes/", response_model=RuntimeNodeList)
+async def nodes(principal: CurrentUser, ctx: Ctx, cluster_id: str = ClusterId) -> object:
     items = await runtime_reads.list_nodes(ctx, principal, _cluster(cluster_id))
     return {"cluster_id": cluster_id, "count": len(items), "nodes": items}
 
 
-@router.get("/pods/")
+@router.get("/pods/", response_model=RuntimePodList)
 async def pods(
     principal: CurrentUser,
     ctx: Ctx,
     cluster_id: str = ClusterId,
     namespace: str | None = Query(None, pattern=NAMESPACE, description="Default: all"),
-) -> dict[str, Any]:
+) -> object:
     items = await runtime_reads.list_pods(ctx, principal, _cluster(cluster_id), namespace)
     return {"cluster_id": cluster_id, "namespace": namespace, "count": len(items), "pods": items}
 
 
-@router.get("/resources/")
+@router.get("/resources/", response_model=RuntimeResources)
 async def resources(
     principal: CurrentUser, ctx: Ctx, cluster_id: str = ClusterId
-) -> dict[str, Any]:
+) -> object:
     return await runtime_reads.resources(ctx, principal, _cluster(cluster_id))

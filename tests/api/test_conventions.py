@@ -83,3 +83,20 @@ async def test_metrics_token(start_app: object, make_settings: object) -> None:
     assert response.status_code == 200
     wrong = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me-wrong"})
     assert wrong.status_code == 401
+
+
+async def test_every_route_documents_request_and_response_schemas(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/api/openapi.json")).json()
+    text_routes = {("GET", "/metrics")}
+    bodyless_actions = {("POST", "/api/v1/auth/logout")}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            route = (method.upper(), path)
+            if route not in text_routes:
+                success = operation["responses"].get("200", {})
+                body = success.get("content", {}).get("application/json", {}).get("schema")
+                assert body, f"{method.upper()} {path} has no 200 response schema"
+            if method.upper() in {"POST", "PUT", "PATCH"} and route not in bodyless_actions:
+                assert "requestBody" in operation, f"{method.upper()} {path} has no request body"

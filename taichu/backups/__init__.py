@@ -1,0 +1,1 @@
+"""Backups and restores of cluster contents, their schedules and storage backends."""
