@@ -13,6 +13,7 @@ from taichu.audit import context as audit
 from taichu.auth import service as auth_service
 from taichu.auth.principal import Principal
 from taichu.context import AppContext
+from taichu.db.session import transaction
 from taichu.errors import Forbidden, Unauthorized
 
 
@@ -31,13 +32,8 @@ async def db_session(ctx: Ctx, request: Request) -> AsyncIterator[AsyncSession]:
     raises. Scope "function" commits before the response is sent. Reads (GET) use
     read-only sessions, which on SQLite do not wait for the write lock."""
     sessions = ctx.read_sessions if request.method in SAFE_METHODS else ctx.sessions
-    async with sessions() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with transaction(sessions) as session:
+        yield session
 
 
 Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
