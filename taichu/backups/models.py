@@ -51,6 +51,8 @@ class Backup(IdMixin, TimestampMixin, Base):
     items_done: Mapped[int] = mapped_column(default=0)
     # Objects per resource type ("apps/v1/deployments": 12).
     resource_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the backup could not include (e.g. an API group whose APIService is down).
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     schedule_id: Mapped[str | None] = mapped_column(String(36))
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str | None] = mapped_column(String(64))

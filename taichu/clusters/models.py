@@ -42,6 +42,9 @@ class Cluster(IdMixin, TimestampMixin, Base):
     last_probe_error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(64))
 
+    # Lists page in creation order: without this index every page sorts the whole table.
+    __table_args__ = (Index("ix_clusters_created_at_id", "created_at", "id"),)
+
     @property
     def storage_usage_percent(self) -> float | None:
         if self.used_storage_bytes is None or not self.total_storage_bytes:

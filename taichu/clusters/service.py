@@ -165,7 +165,7 @@ async def list_clusters(
         # Labels are JSON: selectors are evaluated here, over the rows the other filters keep.
         rows = [c for c in await session.scalars(query) if matches(c.labels or {})]
         return rows[offset: offset + limit], len(rows)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    total = await session.scalar(query.with_only_columns(func.count(Cluster.id)).order_by(None))
     rows = list(await session.scalars(query.offset(offset).limit(limit)))
     return rows, int(total or 0)
 

@@ -104,11 +104,24 @@ async def _pod_counts(client: httpx.AsyncClient, headers: dict[str, str], cid: s
     return {n["name"]: n["pod_count"] for n in data["nodes"]}
 
 
+def _actual_counts(cluster: LabCluster) -> dict[str, int]:
+    """Non-terminated pods per node, straight from the API server."""
+    counts = {n["metadata"]["name"]: 0 for n in cluster.nodes()}
+    for pod in cluster.api.get("/api/v1/pods")["items"]:
+        node = pod["spec"].get("nodeName")
+        if node in counts and pod["status"].get("phase") not in ("Succeeded", "Failed"):
+            counts[node] += 1
+    return counts
+
+
 async def test_pod_count_counts_running_not_finished_pods(
     client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster
 ) -> None:
     cid = await registered(client, admin_headers, lab_cluster)
-    before = await _pod_counts(client, admin_headers, cid)
+
+    async def both() -> tuple[dict[str, int], dict[str, int]]:
+        return await _pod_counts(client, admin_headers, cid), _actual_counts(lab_cluster)
+
     with namespace(lab_cluster) as ns:
         lab_cluster.api.create(f"/apis/apps/v1/namespaces/{ns}/deployments",
                                deployment("web", 5, cpu="250m", memory="128Mi"))
@@ -119,28 +132,24 @@ async def test_pod_count_counts_running_not_finished_pods(
                 {"name": "main", "image": "registry.local/job:1"}]}}},
         })
 
-        def pods_in_ns() -> list[dict[str, Any]]:
+        async def pods_in_ns() -> list[dict[str, Any]]:
             return lab_cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
 
-        async def settled() -> list[dict[str, Any]]:
-            return pods_in_ns()
-
-        pods = await wait_for(settled, lambda ps: len(ps) == 6 and {
-            p["status"].get("phase") for p in ps} == {"Running", "Succeeded"} and sum(
-            p["status"].get("phase") == "Running" for p in ps) == 5, timeout=60)
+        pods = await wait_for(pods_in_ns, lambda ps: len(ps) == 6 and sorted(
+            p["status"].get("phase") for p in ps) == ["Running"] * 5 + ["Succeeded"],
+            timeout=60)
         running_on: dict[str, int] = {}
         for pod in pods:
             if pod["status"]["phase"] == "Running":
                 node = pod["spec"]["nodeName"]
                 running_on[node] = running_on.get(node, 0) + 1
-        expected = {n: before.get(n, 0) + running_on.get(n, 0) for n in before}
-        counts = await wait_for(lambda: _pod_counts(client, admin_headers, cid),
-                                lambda c: c == expected, timeout=10)
-        assert sum(counts.values()) == sum(before.values()) + 5
+        ours, actual = await wait_for(both, lambda v: v[0] == v[1], timeout=10)
+        assert all(ours[node] >= n for node, n in running_on.items())
         busiest = max(running_on, key=lambda n: running_on[n])
         detail = await get_data(client, admin_headers, f"/api/v1/clusters/{cid}/nodes/{busiest}")
+        assert detail["pod_count"] == actual[busiest]
         assert detail["cpu_requests_cores"] >= 0.25 * running_on[busiest]
         assert detail["memory_requests_bytes"] >= 128 * 2**20 * running_on[busiest]
     # The namespace is gone: its pods leave the counts as the watch reports the deletions.
-    await wait_for(lambda: _pod_counts(client, admin_headers, cid), lambda c: c == before,
-                   timeout=60)
+    await wait_for(both, lambda v: v[0] == v[1] and not lab_cluster.api.get(
+        f"/api/v1/namespaces/{ns}/pods")["items"], timeout=60)

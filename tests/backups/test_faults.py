@@ -1,0 +1,129 @@
+"""Faults: the API server dies in the middle of a backup; an archive is tampered with or
+cut short before a restore."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from taichu.backups.s3 import S3Client, S3Config
+from taichu.config import Settings
+from taichu.lab.pytest_fixtures import ClusterFactory
+from tests.backups.conftest import both_backends
+from tests.backups.helpers import (
+    add_cluster,
+    backup_done,
+    create_backup,
+    get_backup,
+    restore_done,
+    wait_backup,
+)
+from tests.backups.workload import fill, install, namespace_objects, wait_gone
+from tests.clusters.helpers import wait_for
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+def _s3(settings: Settings) -> S3Client:
+    cfg = settings.backups
+    return S3Client(S3Config(cfg.s3_endpoint or "", cfg.s3_region, cfg.s3_access_key_id or "",
+                             cfg.s3_secret_access_key or ""))
+
+
+async def _stored(settings: Settings, key: str) -> list[str]:
+    """Everything the backup storage holds: files, or objects and unfinished uploads of
+    the archive's key (MinIO lists uploads by exact key only)."""
+    if settings.backups.storage == "local":
+        root = settings.data_dir / "backups"
+        return await asyncio.to_thread(
+            lambda: [str(p) for p in root.rglob("*") if p.is_file()] if root.exists() else [])
+    client = _s3(settings)
+    try:
+        bucket = settings.backups.s3_bucket or ""
+        uploads = await client.list_multipart(bucket, key)
+        return await client.list_keys(bucket, "") + [f"upload:{k}" for k, _ in uploads]
+    finally:
+        await client.close()
+
+
+@both_backends
+async def test_api_server_stopped_mid_backup_fails_it_and_leaves_no_archive(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_settings: object,
+    settings: Settings, lab_cluster_factory: ClusterFactory,
+) -> None:
+    lab = lab_cluster_factory(workers=1)
+    cluster_id = await add_cluster(client, admin_headers, lab, "dies")
+    # ~12 MB of incompressible data: on S3 a multipart upload is under way when it dies.
+    await fill(lab, ["big-1", "big-2"], 2000, payload_bytes=3000)
+    # Small pages, one listing at a time: the backup takes seconds, not milliseconds.
+    settings.backups.list_page_size = 5
+    settings.backups.list_concurrency = 1
+
+    created = await create_backup(client, admin_headers, cluster_id, backup_name="doomed")
+    running = await wait_for(
+        lambda: get_backup(client, admin_headers, cluster_id, created["id"]),
+        lambda b: b["status"] != "pending" and (
+            b["status"] != "in_progress" or b["items_done"] >= 0.5 * max(b["items_total"], 1)),
+        timeout=120, interval=0.1)
+    assert running["status"] == "in_progress", running
+    key = f"taichu-backups/{cluster_id}/{created['id']}.tbk"
+    if settings.backups.storage == "s3":  # the upload is under way: its abort is tested
+        assert [k for k in await _stored(settings, key) if k.startswith("upload:")]
+    lab.stop_apiserver()
+    backup = await wait_backup(client, admin_headers, cluster_id, created["id"])
+    assert backup["status"] == "failed", backup
+    message = backup["error_message"]
+    assert message.startswith("backup failed while listing resources: "), message
+    assert lab.server in message and "no archive was kept" in message
+    assert backup["storage_location"] == "" and backup["storage_size_bytes"] == 0
+    assert await _stored(settings, key) == []
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+@both_backends
+async def test_tampered_archive_is_refused_before_anything_is_applied(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
+    lab_cluster: object, damage: str,
+) -> None:
+    from taichu.lab.cluster import LabCluster
+
+    assert isinstance(lab_cluster, LabCluster)
+    ns = f"tamper-{damage}-{settings.backups.storage}"
+    cluster_id = await add_cluster(client, admin_headers, lab_cluster, ns)
+    install(lab_cluster, [ns])
+    backup = await backup_done(client, admin_headers, cluster_id, backup_name="b",
+                               backup_type="namespaces", included_namespaces=[ns])
+    location = backup["storage_location"]
+    if location.startswith("s3://"):
+        bucket, key = location.removeprefix("s3://").split("/", 1)
+        s3 = _s3(settings)
+        data = b"".join([d async for d in s3.get_object(bucket, key)])
+    else:
+        data = await asyncio.to_thread(Path(location).read_bytes)
+    if damage == "flip":
+        middle = len(data) // 2
+        data = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+    else:
+        data = data[: len(data) - 100]
+    if location.startswith("s3://"):
+        await s3.put_object(bucket, key, data)
+        await s3.close()
+    else:
+        await asyncio.to_thread(Path(location).write_bytes, data)
+    lab_cluster.kubectl("delete", "namespace", ns, "--wait=false")
+    wait_gone(lab_cluster, "namespace", ns)
+
+    restore = await restore_done(client, admin_headers, cluster_id, backup["id"])
+    assert restore["status"] == "failed"
+    message = restore["error_message"]
+    assert message.startswith("backup archive failed verification: "), message
+    assert message.endswith("nothing was restored")
+    assert ("truncated" in message) if damage == "truncate" else (
+        "modified" in message or "corrupted" in message), message
+    assert restore["items_done"] == 0 and restore["counts"] == {}
+    assert lab_cluster.kubectl("get", "namespace", ns, "--ignore-not-found", "-o", "name"
+                               ).stdout == ""
+    assert len(namespace_objects(ns)) > 0
