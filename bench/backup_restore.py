@@ -152,7 +152,7 @@ async def child_backup(kubeconfig: str, out: Path, namespaces: list[str]) -> dic
             "cpu_seconds": cpu_seconds()}
 
 
-async def child_restore(kubeconfig: str, archive: Path) -> dict[str, Any]:
+async def child_restore(kubeconfig: str, archive: Path, concurrency: int) -> dict[str, Any]:
     async def report(state: RestoreState, force: bool) -> None:
         return None
 
@@ -164,11 +164,12 @@ async def child_restore(kubeconfig: str, archive: Path) -> dict[str, Any]:
     verified = verifier.finish()
     verify_seconds = time.perf_counter() - start
     kube = KubeClient(parse_kubeconfig(kubeconfig), request_timeout=60,
-                      max_connections=CONCURRENCY)
+                      max_connections=concurrency)
     state = RestoreState()
     start = time.perf_counter()
     with archive.open("rb") as handle:
-        await Restorer(kube, verified, handle, RestoreSpec(restore_id="bench"), state,
+        await Restorer(kube, verified, handle,
+                       RestoreSpec(restore_id="bench", concurrency=concurrency), state,
                        report).run()
     seconds = time.perf_counter() - start
     await kube.close()
@@ -194,6 +195,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--namespaces", type=int, default=20)
+    parser.add_argument("--restore-concurrency", type=int, default=CONCURRENCY,
+                        help="objects the restore creates at once (the platform's default: "
+                        "TAICHU_BACKUPS__RESTORE_CONCURRENCY=32)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -202,7 +206,7 @@ def main() -> None:
         if kind == "backup":
             result = asyncio.run(child_backup(text, Path(path), rest))
         else:
-            result = asyncio.run(child_restore(text, Path(path)))
+            result = asyncio.run(child_restore(text, Path(path), int(rest[0])))
         print(json.dumps(result))
         return
 
@@ -221,8 +225,10 @@ def main() -> None:
 
         full = run_child("backup", str(source.kubeconfig_path), str(work / "full"))
         small = run_child("backup", str(source.kubeconfig_path), str(work / "small"), *fifth)
-        restore_small = run_child("restore", str(small_target.kubeconfig_path), small["path"])
-        restore = run_child("restore", str(target.kubeconfig_path), full["path"])
+        parallel = str(args.restore_concurrency)
+        restore_small = run_child("restore", str(small_target.kubeconfig_path), small["path"],
+                                  parallel)
+        restore = run_child("restore", str(target.kubeconfig_path), full["path"], parallel)
 
     backup_rate = full["objects"] / full["seconds"]
     restore_rate = restore["objects"] / restore["seconds"]

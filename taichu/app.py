@@ -25,6 +25,7 @@ from taichu.db.session import transaction
 from taichu.errors import TaichuError
 from taichu.jobs.registry import default_registry
 from taichu.jobs.runner import JobRunner
+from taichu.observe.routes import router as observe_router
 from taichu.observe.runtime_routes import router as runtime_observe_router
 from taichu.system.metrics import Metrics, MetricsMiddleware
 from taichu.system.routes import router as system_router
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         system_router, auth_router, runtime_auth_router, users_router, audit_router,
-        clusters_router, runtime_clusters_router, runtime_observe_router,
+        clusters_router, observe_router, runtime_clusters_router, runtime_observe_router,
     ):
         app.include_router(router)
     return app

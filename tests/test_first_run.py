@@ -53,7 +53,8 @@ def test_readme_first_run(tmp_path: Path) -> None:
             assert profile["password_change_required"] is True
             created = http.post(
                 "/api/v1/auth/register", headers=admin,
-                json={"username": "operator", "email": "op@example.com", "password": "First-Pass-1"},
+                json={"username": "operator", "email": "op@example.com",
+                      "password": "First-Pass-1"},
             )
             assert created.status_code == 200
             user_id = created.json()["data"]["id"]

@@ -90,7 +90,7 @@ def seal_chunk(aead: AESGCM, header_digest: bytes, kind: int, part: int, seq: in
                last: bool, plaintext: bytes) -> bytes:
     """One frame (header and ciphertext). CPU-bound; callers may run it in a thread."""
     payload = zlib.compress(plaintext, COMPRESSION_LEVEL)
-    # The frame header's length field is the ciphertext length: plaintext + 16-byte tag.
+    # The frame header's length field is the ciphertext's: compressed payload + 16-byte tag.
     frame_header = _FRAME.pack(kind, part, seq, 1 if last else 0, len(payload) + 16)
     ciphertext = aead.encrypt(_nonce(kind, part, seq, last), payload,
                               header_digest + frame_header)
@@ -107,7 +107,7 @@ class PartInfo:
     chunks: int = 0
     bytes: int = 0
     sha256: str = ""
-    _hash: Any = field(default=None, repr=False)
+    hasher: Any = field(default=None, repr=False)  # SHA-256 of the part's frames so far
 
     def to_manifest(self) -> dict[str, Any]:
         return {**self.meta, "index": self.index, "count": self.count, "chunks": self.chunks,

@@ -130,6 +130,7 @@ class Restorer:
         self.parts: list[Obj] = []
         self.owner_types: set[tuple[str, str, str | None]] = set()
         self.selector_services: set[tuple[str, str]] = set()
+        self._included_crds: set[tuple[str, str]] = set()
         self._last_report = 0.0
 
     # -- planning -------------------------------------------------------------------------
@@ -205,19 +206,26 @@ class Restorer:
         gate = asyncio.Semaphore(self.spec.concurrency)
         pending: dict[int, int] = {}
         reading: set[int] = set()
+        # Parts with an object that was neither applied nor counted (the restore stopped):
+        # never recorded as done, so a resumed run applies them again.
+        broken: set[int] = set()
 
         def settle(index: int) -> None:
-            if index not in reading and pending.get(index, 0) == 0:
+            if index not in reading and index not in broken and pending.get(index, 0) == 0:
                 pending.pop(index, None)
                 self.state.finish_part(index)
 
         async def apply(part: Obj, obj: Obj) -> None:
+            index = part["index"]
             try:
                 await self._apply(part, obj)
+            except BaseException:
+                broken.add(index)
+                raise
             finally:
                 gate.release()
-                pending[part["index"]] -= 1
-                settle(part["index"])
+                pending[index] -= 1
+                settle(index)
 
         async with first_error(), asyncio.TaskGroup() as group:
             for part in parts:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from taichu.api.deps import Ctx, CurrentUser, Session
 from taichu.api.envelope import Envelope, MessageData, PageParams, ok, page_params
+from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.backups import schedules, service
 from taichu.backups.models import ACTIVE, BACKUP_STATUSES, Backup, Restore
@@ -119,6 +120,8 @@ async def cancel_backup(id: str, backupId: str, principal: CurrentUser, session:
     backup = await service.get_backup(session, id, backupId)
     if backup.status not in ACTIVE or backup.job_id is None:
         raise Invalid(f"backup {backupId} is {backup.status}: nothing to cancel")
+    audit.note(resource="backup", resource_id=backup.id, cluster_id=backup.cluster_id,
+               old_value={"status": backup.status}, new_value={"cancel_requested": True})
     job = await jobs.request_cancel(session, backup.job_id)
     if job.status == "cancelled":
         backup.status, backup.current_step, backup.error_message = (
@@ -167,6 +170,8 @@ async def cancel_restore(id: str, backupId: str, restoreId: str, principal: Curr
     restore = await service.get_restore(session, id, backupId, restoreId)
     if restore.status not in ACTIVE or restore.job_id is None:
         raise Invalid(f"restore {restoreId} is {restore.status}: nothing to cancel")
+    audit.note(resource="restore", resource_id=restore.id, cluster_id=restore.target_cluster_id,
+               old_value={"status": restore.status}, new_value={"cancel_requested": True})
     job = await jobs.request_cancel(session, restore.job_id)
     if job.status == "cancelled":
         restore.status, restore.current_step, restore.error_message = (

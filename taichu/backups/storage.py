@@ -19,6 +19,7 @@ from taichu.errors import NotFound, Unavailable
 ARCHIVE_SUFFIX = ".tbk"
 PARTIAL_SUFFIX = ".partial"
 READ_BLOCK = 1 << 20
+MAX_PARTS = 10_000  # the S3 limit of parts per multipart upload
 
 
 class StorageError(Unavailable):
@@ -160,6 +161,9 @@ class S3Upload:
             await self._send_part()
 
     async def _send_part(self) -> None:
+        if len(self._etags) >= MAX_PARTS:
+            raise StorageError(f"archive exceeds {MAX_PARTS} parts of {self.part_size >> 20} "
+                               "MiB: raise TAICHU_BACKUPS__S3_PART_SIZE_MB")
         if self._upload_id is None:
             self._upload_id = await self.client.create_multipart(self.bucket, self.key)
         body = bytes(self._buffer)

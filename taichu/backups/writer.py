@@ -44,7 +44,7 @@ class ArchiveWriter:
             self._sha.update(data)
             self.size += len(data)
             if part is not None:
-                part._hash.update(data)
+                part.hasher.update(data)
                 part.bytes += len(data)
             await self.sink.write(data)
 
@@ -54,7 +54,7 @@ class ArchiveWriter:
             await self._emit(self.header.raw)
 
     def part(self, meta: dict[str, Any]) -> PartWriter:
-        info = PartInfo(index=len(self.parts) + 1, meta=meta, _hash=hashlib.sha256())
+        info = PartInfo(index=len(self.parts) + 1, meta=meta, hasher=hashlib.sha256())
         self.parts.append(info)
         return PartWriter(self, info)
 
@@ -100,7 +100,7 @@ class PartWriter:
         if not self.closed:
             self.closed = True
             await self._flush(last=True)
-            self.info.sha256 = self.info._hash.hexdigest()
+            self.info.sha256 = self.info.hasher.hexdigest()
 
     async def _flush(self, last: bool) -> None:
         plaintext = bytes(self._buffer)

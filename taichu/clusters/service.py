@@ -177,6 +177,7 @@ async def delete_cluster(app: AppContext, session: AsyncSession, cluster_id: str
     await session.delete(cluster)
     await session.flush()
     _ACCESS_CACHE.pop(cluster_id, None)
+    await app.observe.invalidate(cluster_id)  # its watches borrow kube clients: first
     await app.kube.invalidate(cluster_id)
 
 

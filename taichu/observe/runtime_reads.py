@@ -16,6 +16,7 @@ from taichu.db.session import transaction
 from taichu.errors import Forbidden, NotFound, TaichuError, Unavailable
 from taichu.kube import CredentialsRejected, KubeClient
 from taichu.kube.quantity import byte_count, cpu_cores
+from taichu.observe.slim import pod_amount
 
 TERMINATED = ("Succeeded", "Failed")
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
@@ -74,18 +75,9 @@ def pod_summary(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def pod_requests(pod: dict[str, Any]) -> tuple[float, int]:
-    """Effective requests: the larger of the containers' sum and the largest init container."""
+    """Effective requests, as the scheduler computes them (see `slim.pod_amount`)."""
     spec = pod.get("spec", {})
-
-    def requests(container: dict[str, Any]) -> tuple[float, int]:
-        req = (container.get("resources") or {}).get("requests") or {}
-        return cpu_cores(req.get("cpu")), byte_count(req.get("memory"))
-
-    main = [requests(c) for c in spec.get("containers") or []]
-    init = [requests(c) for c in spec.get("initContainers") or []]
-    cpu = max(sum(c for c, _ in main), max((c for c, _ in init), default=0.0))
-    memory = max(sum(m for _, m in main), max((m for _, m in init), default=0))
-    return cpu, memory
+    return pod_amount(spec, "requests", "cpu"), int(pod_amount(spec, "requests", "memory"))
 
 
 async def list_nodes(app: AppContext, principal: Principal, cluster_id: str) -> list[Any]:

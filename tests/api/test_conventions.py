@@ -79,7 +79,8 @@ async def test_health_ready_and_metrics(
 
 async def test_metrics_token(start_app: object, make_settings: object) -> None:
     client = await start_app(make_settings(metrics_token="scrape-me-0123456789"))  # type: ignore[operator]
-    response = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"})
+    scraper = {"Authorization": "Bearer scrape-me-0123456789"}
+    response = await client.get("/metrics", headers=scraper)
     assert response.status_code == 200
     wrong = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me-wrong"})
     assert wrong.status_code == 401

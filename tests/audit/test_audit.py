@@ -77,7 +77,8 @@ async def test_audit_filters(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
     for name in ("erin", "frank"):
-        await client.post("/api/v1/auth/register", json={"username": name, "password": "s3cret-pass"})
+        body = {"username": name, "password": "s3cret-pass"}
+        await client.post("/api/v1/auth/register", json=body)
     await client.post("/api/v1/auth/login", json={"username": "erin", "password": "wrong-one"})
     async def events(query: str) -> list[dict[str, Any]]:
         response = await client.get(f"/api/v1/audit?{query}", headers=admin_headers)
@@ -117,7 +118,8 @@ async def test_audit_verify_finds_altered_and_removed_records(
     client: httpx.AsyncClient, settings: Settings, ctx: AppContext
 ) -> None:
     for name in ("hank", "ivan", "judy", "kate"):
-        await client.post("/api/v1/auth/register", json={"username": name, "password": "s3cret-pass"})
+        body = {"username": name, "password": "s3cret-pass"}
+        await client.post("/api/v1/auth/register", json=body)
     intact = await _verify(settings)
     assert intact.returncode == 0, intact.stderr
     assert "4 records verified" in intact.stderr

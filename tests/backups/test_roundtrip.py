@@ -13,6 +13,7 @@ import pytest
 
 from taichu.backups.s3 import S3Client, S3Config
 from taichu.config import Settings
+from taichu.lab.cluster import LabCluster
 from taichu.lab.pytest_fixtures import ClusterFactory
 from tests.backups.conftest import both_backends
 from tests.backups.helpers import (
@@ -139,3 +140,37 @@ async def test_cross_cluster_restore_with_namespace_mapping(
     assert _diff(before, after) == []
     assert target.kubectl("get", "ns", "bk-a", "--ignore-not-found", "-o", "name").stdout == ""
     wait_gone(target, "ns", "bk-b", timeout=1)
+
+
+async def test_existing_objects_are_skipped_or_updated_as_asked(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster,
+) -> None:
+    ns = "policy"
+    cluster_id = await add_cluster(client, admin_headers, lab_cluster, "policy")
+    install(lab_cluster, [ns])
+    backup = await backup_done(client, admin_headers, cluster_id, backup_name="p",
+                               backup_type="namespaces", included_namespaces=[ns])
+    lab_cluster.kubectl("patch", "configmap", "settings", "-n", ns, "--type=merge",
+                        "-p", '{"data": {"mode": "changed", "extra": "new"}}')
+    lab_cluster.kubectl("delete", "secret", "creds", "-n", ns)
+
+    def live() -> dict[str, Any]:
+        return kubectl_json(lab_cluster, "configmap", "settings", "-n", ns)["data"]
+
+    skip = await restore_done(client, admin_headers, cluster_id, backup["id"],
+                              restore_name="skip")
+    assert skip["status"] == "completed", skip
+    assert skip["counts"]["ConfigMap"]["skipped"] == 2 and live()["mode"] == "changed"
+    assert skip["counts"]["Secret"]["created"] == 1  # the missing one comes back
+
+    dry = await restore_done(client, admin_headers, cluster_id, backup["id"],
+                             restore_name="dry", existing_policy="update", dry_run=True)
+    assert dry["counts"]["ConfigMap"]["updated"] == 1 and live()["mode"] == "changed"
+    assert dry["counts"]["Secret"]["skipped"] == 0 and dry["counts"]["Secret"]["updated"] == 1
+
+    update = await restore_done(client, admin_headers, cluster_id, backup["id"],
+                                restore_name="update", existing_policy="update")
+    assert update["status"] == "completed", update
+    assert update["counts"]["ConfigMap"]["updated"] == 1
+    # Merge patch: the backup's values win; keys the backup never had stay.
+    assert live()["mode"] == ns and live()["extra"] == "new"

@@ -105,7 +105,8 @@ async def test_delete_user(
 ) -> None:
     alice_id, alice_headers = alice
     bob_id = await _register(client, "bob")
-    assert (await client.delete(f"/api/v1/users/{bob_id}", headers=alice_headers)).status_code == 403
+    refused = await client.delete(f"/api/v1/users/{bob_id}", headers=alice_headers)
+    assert refused.status_code == 403
     response = await client.delete(f"/api/v1/users/{alice_id}", headers=admin_headers)
     assert response.status_code == 200
     assert response.json()["data"] == {"message": "User deleted successfully"}
