@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from taichu import __version__
 from taichu.api.errors import install_error_handlers
+from taichu.api.guards import RejectNulMiddleware
 from taichu.audit.middleware import AuditMiddleware
 from taichu.audit.routes import router as audit_router
 from taichu.auth.routes import router as auth_router
@@ -25,6 +26,7 @@ from taichu.db.session import transaction
 from taichu.errors import TaichuError
 from taichu.jobs.registry import default_registry
 from taichu.jobs.runner import JobRunner
+from taichu.jobs.supervisor import WorkerSupervisor
 from taichu.observe.routes import router as observe_router
 from taichu.observe.runtime_routes import router as runtime_observe_router
 from taichu.system.metrics import Metrics, MetricsMiddleware
@@ -68,15 +70,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with transaction(ctx.sessions) as session:
             await users_service.ensure_admin(session, settings)
         app.state.ctx = ctx
-        runner = JobRunner(ctx, default_registry(settings))
-        ctx.jobs = runner
-        if settings.jobs.enabled:
-            await runner.start()
+        workers: JobRunner | WorkerSupervisor | None = None
+        if settings.jobs.enabled and settings.jobs.run_in == "subprocess":
+            workers = WorkerSupervisor(settings)
+        elif settings.jobs.enabled:
+            workers = ctx.jobs = JobRunner(ctx, default_registry(settings))
+        if workers is not None:
+            await workers.start()
         try:
             yield
         finally:
-            if settings.jobs.enabled:
-                await runner.stop()
+            if workers is not None:
+                await workers.stop()
             await ctx.close()
 
     app = FastAPI(
@@ -91,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Order: metrics outermost (times everything), audit inside it.
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(RejectNulMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         system_router, auth_router, runtime_auth_router, users_router, audit_router,

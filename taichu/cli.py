@@ -56,12 +56,19 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (TAICHU_PORT, default 8081).")] = None,
     database_url: DbOpt = None,
     data_dir: DirOpt = None,
+    jobs_in_process: Annotated[
+        bool, typer.Option(help="Run job workers in the server's own event loop.")
+    ] = False,
 ) -> None:
-    """Run the API server (and its job workers). SIGTERM shuts it down gracefully."""
+    """Run the API server and its job workers (a supervised child process by default).
+    SIGTERM shuts both down gracefully."""
     import uvicorn
 
     from taichu.app import create_app
 
+    os.environ.setdefault(
+        "TAICHU_JOBS__RUN_IN", "process" if jobs_in_process else "subprocess"
+    )
     settings = _settings(database_url, data_dir)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

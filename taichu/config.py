@@ -30,7 +30,13 @@ class AuthSettings(BaseModel):
 
 
 class JobSettings(BaseModel):
-    enabled: bool = Field(True, description="Run the job workers inside this process.")
+    enabled: bool = Field(True, description="Run job workers for this server.")
+    run_in: Literal["process", "subprocess"] = Field(
+        "process",
+        description="Where the server runs its job workers: in its own event loop, or in a "
+        "supervised child process (what `taichu serve` uses, so job work never slows API "
+        "requests).",
+    )
     concurrency: int = Field(
         16, description="Jobs this process runs at once (most jobs wait on clusters, not CPU)."
     )

@@ -68,6 +68,10 @@ class AuditEntry:
     details: dict[str, Any] | None = None
 
 
+def _fit(value: str | None, length: int) -> str | None:
+    return value if value is None or len(value) <= length else value[: length - 1] + "…"
+
+
 async def append(session: AsyncSession, entry: AuditEntry) -> AuditRecord:
     """Append one record to the chain. Call inside a short transaction of its own."""
     if session.bind.dialect.name == "postgresql":
@@ -81,16 +85,18 @@ async def append(session: AsyncSession, entry: AuditEntry) -> AuditRecord:
     record = AuditRecord(
         id=new_id(),
         seq=prev_seq + 1,
-        event_type=entry.event_type,
-        action=entry.action,
-        resource=entry.resource,
-        resource_id=entry.resource_id,
-        cluster_id=entry.cluster_id,
-        user=entry.user,
-        user_id=entry.user_id,
-        ip_address=entry.ip_address,
-        method=entry.method,
-        path=entry.path,
+        # Whatever a caller sent (a 10 kB username) must not make its own audit record
+        # unwritable: text fields are cut to their columns.
+        event_type=_fit(entry.event_type, 64),
+        action=_fit(entry.action, 64),
+        resource=_fit(entry.resource, 64),
+        resource_id=_fit(entry.resource_id, 255),
+        cluster_id=_fit(entry.cluster_id, 36),
+        user=_fit(entry.user, 64),
+        user_id=_fit(entry.user_id, 36),
+        ip_address=_fit(entry.ip_address, 64),
+        method=_fit(entry.method, 10),
+        path=_fit(entry.path, 500),
         status_code=entry.status_code,
         old_value=redact(entry.old_value) if entry.old_value is not None else None,
         new_value=redact(entry.new_value) if entry.new_value is not None else None,

@@ -21,6 +21,7 @@ from taichu.backups.schemas import (
     BackupDetail,
     BackupList,
     BackupOut,
+    CancelRequest,
     RestoreCreate,
     RestoreList,
     RestoreStatus,
@@ -42,6 +43,10 @@ def _may_manage(principal: Principal, cluster: Cluster | None) -> None:
         return
     if cluster is None or cluster.created_by != principal.username:
         raise Forbidden("Only an admin or the user who added the cluster may do this")
+
+
+def _cancel_reason(body: CancelRequest | None) -> str:
+    return f"cancelled: {body.reason}" if body and body.reason else "cancelled"
 
 
 def _backup(backup: Backup) -> dict[str, Any]:
@@ -112,20 +117,22 @@ async def delete_backup(id: str, backupId: str, principal: CurrentUser, session:
 
 
 @router.post("/clusters/{id}/backups/{backupId}/cancel", response_model=Envelope[BackupDetail])
-async def cancel_backup(id: str, backupId: str, principal: CurrentUser, session: Session
-                        ) -> dict[str, object]:
+async def cancel_backup(id: str, backupId: str, principal: CurrentUser, session: Session,
+                        body: CancelRequest | None = None) -> dict[str, object]:
     """Cancel a pending or running backup (a running one stops at its next progress
     report and leaves no archive)."""
     _may_manage(principal, await service.cluster_or_history(session, id))
     backup = await service.get_backup(session, id, backupId)
     if backup.status not in ACTIVE or backup.job_id is None:
         raise Invalid(f"backup {backupId} is {backup.status}: nothing to cancel")
+    reason = _cancel_reason(body)
     audit.note(resource="backup", resource_id=backup.id, cluster_id=backup.cluster_id,
-               old_value={"status": backup.status}, new_value={"cancel_requested": True})
+               old_value={"status": backup.status}, new_value={"cancel_requested": True},
+               details={"reason": reason})
     job = await jobs.request_cancel(session, backup.job_id)
     if job.status == "cancelled":
         backup.status, backup.current_step, backup.error_message = (
-            "cancelled", "Cancelled", "cancelled")
+            "cancelled", "Cancelled", reason)
         backup.completed_at = utcnow()
     return ok(_backup(backup))
 
@@ -164,18 +171,21 @@ async def get_restore(id: str, backupId: str, restoreId: str, _: CurrentUser,
 @router.post("/clusters/{id}/backups/{backupId}/restore/{restoreId}/cancel",
              response_model=Envelope[RestoreStatus])
 async def cancel_restore(id: str, backupId: str, restoreId: str, principal: CurrentUser,
-                         session: Session) -> dict[str, object]:
+                         session: Session, body: CancelRequest | None = None
+                         ) -> dict[str, object]:
     """Cancel a pending or running restore; what it created so far stays."""
     _may_manage(principal, await service.cluster_or_history(session, id))
     restore = await service.get_restore(session, id, backupId, restoreId)
     if restore.status not in ACTIVE or restore.job_id is None:
         raise Invalid(f"restore {restoreId} is {restore.status}: nothing to cancel")
+    reason = _cancel_reason(body)
     audit.note(resource="restore", resource_id=restore.id, cluster_id=restore.target_cluster_id,
-               old_value={"status": restore.status}, new_value={"cancel_requested": True})
+               old_value={"status": restore.status}, new_value={"cancel_requested": True},
+               details={"reason": reason})
     job = await jobs.request_cancel(session, restore.job_id)
     if job.status == "cancelled":
         restore.status, restore.current_step, restore.error_message = (
-            "cancelled", "Cancelled", "cancelled")
+            "cancelled", "Cancelled", reason)
         restore.completed_at = utcnow()
     return ok(_restore(restore))
 

@@ -112,6 +112,10 @@ class RestoreCreate(InModel):
     dry_run: bool = Field(False, description="Report what would be done; change nothing.")
 
 
+class CancelRequest(InModel):
+    reason: str = Field("", max_length=500, description="Why (kept on the record).")
+
+
 class RestoreError(BaseModel):
     kind: str
     namespace: str | None

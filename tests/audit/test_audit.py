@@ -135,3 +135,16 @@ async def test_audit_verify_finds_altered_and_removed_records(
     removed = await _verify(settings)
     assert removed.returncode == 1
     assert "2" in removed.stderr and "removed" in removed.stderr
+
+
+async def test_oversized_fields_are_still_audited(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    long_name = "x" * 150
+    response = await client.post("/api/v1/auth/login",
+                                 json={"username": long_name, "password": "nope"})
+    assert response.status_code == 401
+    events = (await client.get("/api/v1/audit?result=failure", headers=admin_headers)).json()
+    recorded = events["data"]["events"][0]
+    assert recorded["action"] == "login" and recorded["user"].startswith("x" * 60)
+    assert len(recorded["user"]) == 64

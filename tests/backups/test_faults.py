@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from taichu.backups.s3 import S3Client, S3Config
-from taichu.config import Settings
+from taichu.config import BackupSettings, JobSettings, Settings
+from taichu.lab.cluster import LabCluster
 from taichu.lab.pytest_fixtures import ClusterFactory
 from tests.backups.conftest import both_backends
 from tests.backups.helpers import (
@@ -18,11 +20,14 @@ from tests.backups.helpers import (
     backup_done,
     create_backup,
     get_backup,
+    get_restore,
     restore_done,
+    start_restore,
     wait_backup,
 )
-from tests.backups.workload import fill, install, namespace_objects, wait_gone
+from tests.backups.workload import fill, install, wait_gone
 from tests.clusters.helpers import wait_for
+from tests.conftest import bearer, login
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -51,8 +56,8 @@ async def _stored(settings: Settings, key: str) -> list[str]:
 
 @both_backends
 async def test_api_server_stopped_mid_backup_fails_it_and_leaves_no_archive(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], make_settings: object,
-    settings: Settings, lab_cluster_factory: ClusterFactory,
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
+    lab_cluster_factory: ClusterFactory,
 ) -> None:
     lab = lab_cluster_factory(workers=1)
     cluster_id = await add_cluster(client, admin_headers, lab, "dies")
@@ -86,11 +91,8 @@ async def test_api_server_stopped_mid_backup_fails_it_and_leaves_no_archive(
 @both_backends
 async def test_tampered_archive_is_refused_before_anything_is_applied(
     client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
-    lab_cluster: object, damage: str,
+    lab_cluster: LabCluster, damage: str,
 ) -> None:
-    from taichu.lab.cluster import LabCluster
-
-    assert isinstance(lab_cluster, LabCluster)
     ns = f"tamper-{damage}-{settings.backups.storage}"
     cluster_id = await add_cluster(client, admin_headers, lab_cluster, ns)
     install(lab_cluster, [ns])
@@ -126,4 +128,38 @@ async def test_tampered_archive_is_refused_before_anything_is_applied(
     assert restore["items_done"] == 0 and restore["counts"] == {}
     assert lab_cluster.kubectl("get", "namespace", ns, "--ignore-not-found", "-o", "name"
                                ).stdout == ""
-    assert len(namespace_objects(ns)) > 0
+
+
+async def test_target_api_server_down_mid_restore_is_resumed_by_the_retry(
+    start_app: Any, make_settings: Any, lab_cluster_factory: ClusterFactory,
+) -> None:
+    # Two creates at a time: slow enough to stop the target in the middle.
+    client = await start_app(make_settings(
+        jobs=JobSettings(retry_base_seconds=3.0),
+        backups=BackupSettings(restore_concurrency=2)))
+    headers = bearer(await login(client, "admin", "Admin-Pass-2026"))
+    source, target = lab_cluster_factory(workers=1), lab_cluster_factory(workers=1)
+    source_id = await add_cluster(client, headers, source, "from")
+    target_id = await add_cluster(client, headers, target, "into")
+    await fill(source, ["again-1", "again-2"], 600)
+    backup = await backup_done(client, headers, source_id, backup_name="b",
+                               backup_type="namespaces", included_namespaces=["again-1",
+                                                                              "again-2"])
+    started = await start_restore(client, headers, source_id, backup["id"],
+                                  target_cluster_id=target_id)
+
+    def fetch() -> Any:
+        return get_restore(client, headers, source_id, backup["id"], started["restore_id"])
+
+    await wait_for(fetch, lambda r: r["items_done"] >= 0.3 * max(r["items_total"], 1), 120,
+                   interval=0.1)
+    await asyncio.to_thread(target.stop_apiserver)
+    interrupted = await wait_for(fetch, lambda r: r["current_step"].startswith("Interrupted")
+                                 or r["status"] != "in_progress", 60, interval=0.1)
+    assert interrupted["status"] == "in_progress", interrupted
+    assert target.server in interrupted["current_step"]
+    await asyncio.to_thread(target.start_apiserver)
+    done = await wait_for(fetch, lambda r: r["status"] != "in_progress", 120)
+    assert done["status"] == "completed", done
+    assert done["counts"]["ConfigMap"]["created"] == 1200 and done["errors"] == []
+    assert done["items_done"] == done["items_total"]
