@@ -31,13 +31,16 @@ from tests.support.server import ServerProcess, free_port, server_env
 
 ADMIN_PASSWORD = "Fleet-Bench-2026"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-T0 = time.perf_counter()
-SLOW: list[tuple[float, int]] = []
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live children (the server's job worker)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += cpu_seconds(int(child))
+    return total
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,7 +72,6 @@ async def measure_list(base: str, token: str, seconds: float) -> list[float]:
             started = time.perf_counter()
             response = await http.get("/api/v1/clusters?page=3&limit=20", headers=headers)
             latencies.append(time.perf_counter() - started)
-            SLOW.append((round(started - T0, 2), round(latencies[-1] * 1000)))
             assert response.status_code == 200
             await asyncio.sleep(0.02)
     return latencies
@@ -167,14 +169,14 @@ def main() -> None:
           f"({args.clusters / registration:.0f} clusters/s)")
     print(f"  sweeps observed: {len(sweeps)}; duration per sweep: "
           + ", ".join(f"{s:.1f}s" for s in sweeps))
-    print(f"  server CPU share while sweeping: {cpu_share * 100:.0f}% of one core")
+    print(f"  platform CPU share while sweeping (server + job worker): "
+          f"{cpu_share * 100:.0f}% of one core")
     print(f"  GET /clusters idle (baseline): p50 {pct(baseline, 0.5):.1f} ms, "
           f"p99 {pct(baseline, 0.99):.1f} ms (n={len(baseline)})")
     print(f"  GET /clusters during sweeps:   p50 {pct(loaded, 0.5):.1f} ms, "
           f"p99 {pct(loaded, 0.99):.1f} ms (n={len(loaded)}); "
           f"p99 ratio {pct(loaded, 0.99) / pct(baseline, 0.99):.2f}x; target p99 < 100 ms")
     print(f"  mean {statistics.mean(loaded) * 1000:.1f} ms")
-    print("  slowest:", sorted(SLOW, key=lambda x: -x[1])[:8])
 
 
 def _login(base: str) -> str:

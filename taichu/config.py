@@ -160,7 +160,7 @@ class Settings(BaseSettings):
         10.0, description="A health probe that takes longer marks the cluster disconnected."
     )
     cluster_probe_concurrency: int = Field(
-        8, description="Health probes one process runs at once (they share its event loop)."
+        32, description="Health probes one job worker runs at once."
     )
     log_level: str = Field("info", description="Log level of the server.")
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -3,6 +3,7 @@ used by the tests' in-process app and by the server process they start."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -35,7 +36,11 @@ def create_app(settings: Settings | None = None) -> Any:
 
 
 if __name__ == "__main__":
-    # `python -m tests.backups.wiring serve ...`: `taichu serve`, wired.
+    # `python -m tests.backups.wiring serve ...`: `taichu serve`, wired. Its job worker
+    # child (`taichu jobs worker`) cannot be wired from here: until the platform's registry
+    # has the backup jobs, the server runs them in its own process.
+    if BACKUP_KIND not in _original_registry(Settings()).handlers:
+        os.environ.setdefault("TAICHU_JOBS__RUN_IN", "process")
     taichu.app.default_registry = registry_with_backups  # type: ignore[assignment]
     taichu.app.create_app = create_app  # type: ignore[assignment]
     from taichu.cli import app
