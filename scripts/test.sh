@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
 bash scripts/lab-build.sh --with-metrics-server >/dev/null
+bash scripts/minio-build.sh >/dev/null
 PG_URL=$(bash scripts/pg-test-server.sh)
 trap 'bash scripts/pg-test-server.sh stop' EXIT
 

@@ -17,6 +17,7 @@ from taichu.audit.middleware import AuditMiddleware
 from taichu.audit.routes import router as audit_router
 from taichu.auth.routes import router as auth_router
 from taichu.auth.routes import runtime_router as runtime_auth_router
+from taichu.backups.routes import router as backups_router
 from taichu.clusters.routes import router as clusters_router
 from taichu.clusters.runtime_routes import router as runtime_clusters_router
 from taichu.config import Settings, get_settings
@@ -100,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         system_router, auth_router, runtime_auth_router, users_router, audit_router,
-        clusters_router, observe_router, runtime_clusters_router, runtime_observe_router,
+        clusters_router, observe_router, backups_router, runtime_clusters_router,
+        runtime_observe_router,
     ):
         app.include_router(router)
     return app

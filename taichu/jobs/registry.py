@@ -155,6 +155,7 @@ def default_registry(settings: Settings) -> JobRegistry:
     """Every job kind and periodic task of the platform (the app and `taichu jobs worker`
     both run this one). Domains are imported here, not at module load: they import the
     registry's types themselves."""
+    from taichu.backups import jobs as backups
     from taichu.clusters import health, imports
     from taichu.jobs import diagnostics
 
@@ -162,5 +163,6 @@ def default_registry(settings: Settings) -> JobRegistry:
     diagnostics.register(registry)
     health.register(registry, settings)
     imports.register(registry)
+    backups.register(registry, settings)
     registry.validate()
     return registry

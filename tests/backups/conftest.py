@@ -2,46 +2,14 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-import taichu.app
-from taichu.app import create_app
 from taichu.backups.s3 import S3Client, S3Config
 from taichu.config import BackupSettings, Settings
-from taichu.lab.pytest_fixtures import *  # noqa: F403
 from tests.backups.minio import ACCESS_KEY, SECRET_KEY, Minio, start_minio
-from tests.backups.wiring import registry_with_backups, with_backups
-
-
-@pytest.fixture(autouse=True)
-def _backup_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(taichu.app, "default_registry", registry_with_backups)
-
-
-@pytest.fixture
-async def start_app(clean_db: None) -> AsyncIterator[Any]:
-    """As the root `start_app`, with the backup router mounted."""
-    stack: list[tuple[Any, httpx.AsyncClient]] = []
-
-    async def _start(settings: Settings) -> httpx.AsyncClient:
-        app = with_backups(create_app(settings))
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("10.0.0.1", 40000)),
-            base_url="http://testserver", timeout=60,
-        )
-        stack.append((lifespan, client))
-        return client
-
-    yield _start
-    for lifespan, client in reversed(stack):
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,29 +30,6 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 ADMIN_PASSWORD = "Restart-Admin-1"
 NAMESPACES = ["many-1", "many-2", "many-3"]
 PER_NAMESPACE = 800
-
-
-class WiredServer(ServerProcess):
-    """`taichu serve` with the backup routes and jobs (tests/backups/wiring.py)."""
-
-    def start(self, timeout: float = 60) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.backups.wiring", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parents[2])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()[-3000:]}")
 
 
 def _call(server: ServerProcess, token: str, method: str, path: str, **kw: Any) -> Any:
@@ -101,7 +76,7 @@ def test_server_killed_mid_restore_resumes_it_after_restart(
     env = server_env(url, tmp_path / "data", TAICHU_SECRET_KEY="restart-test-secret-0123456789",
                      TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD, TAICHU_JOBS__LEASE_SECONDS="2",
                      TAICHU_BACKUPS__RESTORE_CONCURRENCY="2")
-    server = WiredServer(env, free_port(), tmp_path / "server.log")
+    server = ServerProcess(env, free_port(), tmp_path / "server.log")
     try:
         server.start()
         token = login_token(server.url, "admin", ADMIN_PASSWORD)
