@@ -27,7 +27,7 @@ from tests.backups.helpers import (
 )
 from tests.backups.workload import fill, install, wait_gone
 from tests.clusters.helpers import wait_for
-from tests.conftest import bearer, login
+from tests.conftest import ADMIN_PASSWORD, bearer, login
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -56,16 +56,18 @@ async def _stored(settings: Settings, key: str) -> list[str]:
 
 @both_backends
 async def test_api_server_stopped_mid_backup_fails_it_and_leaves_no_archive(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
+    start_app: Any, make_settings: Any, settings: Settings,
     lab_cluster_factory: ClusterFactory,
 ) -> None:
+    # Small pages, one listing at a time: the backup takes seconds, not milliseconds.
+    slow = settings.backups.model_copy(update={"list_page_size": 5, "list_concurrency": 1})
+    settings = make_settings(backups=slow)
+    client = await start_app(settings)
+    admin_headers = bearer(await login(client, "admin", ADMIN_PASSWORD))
     lab = lab_cluster_factory(workers=1)
     cluster_id = await add_cluster(client, admin_headers, lab, "dies")
     # ~12 MB of incompressible data: on S3 a multipart upload is under way when it dies.
     await fill(lab, ["big-1", "big-2"], 2000, payload_bytes=3000)
-    # Small pages, one listing at a time: the backup takes seconds, not milliseconds.
-    settings.backups.list_page_size = 5
-    settings.backups.list_concurrency = 1
 
     created = await create_backup(client, admin_headers, cluster_id, backup_name="doomed")
     running = await wait_for(
