@@ -8,7 +8,8 @@ across --namespaces namespaces; kwok runs them), starts the platform as its own 
 (so its RSS is the platform's alone), registers the cluster, then prints:
 - cold: the first nodes page (the cache lists every node and pod before answering);
 - warm p50/p99 of the nodes list (pages of 20 and 100, and a filtered one), a node's
-  detail, events, and the runtime pods list of one namespace;
+  detail, events, and the runtime pods list of one namespace (as the admin and as a
+  user bound to a restricted service account);
 - baselines measured in the same run: the raw API list of all nodes, `kubectl get nodes
   -o json`, and the raw API list of the namespace's pods;
 - the platform's RSS now and at its peak. Targets: p50 < 100 ms, memory < 1 GB.
@@ -42,18 +43,13 @@ RUNTIME_PODS = "/api/runtime/pods/"
 # --- the platform process ----------------------------------------------------------------
 
 def serve(port: int) -> None:
-    """Run inside the platform subprocess: the app, with the observe router mounted if
-    app.py does not mount it yet."""
+    """Run inside the platform subprocess."""
     import uvicorn
 
     from taichu.app import create_app
     from taichu.config import Settings
-    from taichu.observe.routes import router
 
-    app = create_app(Settings())
-    if not any(getattr(r, "path", "") == "/api/v1/clusters/{id}/nodes" for r in app.routes):
-        app.include_router(router)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(create_app(Settings()), host="127.0.0.1", port=port, log_level="warning")
 
 
 def start_platform(data_dir: Path, port: int, sync_timeout: float) -> subprocess.Popen[bytes]:
@@ -170,6 +166,21 @@ def get(http: httpx.Client, path: str, **params: Any) -> dict[str, Any]:
     return response.json()
 
 
+def bound_user(cluster: LabCluster, url: str, cluster_id: str) -> httpx.Client:
+    """A platform user bound to a service account that may list pods in bench-7 only, so
+    its reads are checked against the cluster's RBAC."""
+    token = cluster.mint_token("bench-7", "viewer", rules=[
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
+    user = httpx.Client(base_url=url, timeout=300)
+    login = {"username": "viewer", "password": "Viewer-Pass-2026"}
+    user.post("/api/auth/register/", json=login).raise_for_status()
+    answer = user.post("/api/v1/auth/login", json=login).json()
+    user.headers["Authorization"] = f"Bearer {answer['data']['token']}"
+    user.post("/api/auth/k8s/account/bind/",
+              json={"cluster_id": cluster_id, "token": token}).raise_for_status()
+    return user
+
+
 def measure(args: argparse.Namespace, cluster: LabCluster, platform: subprocess.Popen[bytes],
             url: str) -> None:
     http = httpx.Client(base_url=url, timeout=300)
@@ -218,12 +229,11 @@ def measure(args: argparse.Namespace, cluster: LabCluster, platform: subprocess.
            timed(lambda: get(http, f"{nodes_path}/{names[-1]}"), runs), base_nodes)
     report("GET events (page of 20)",
            timed(lambda: get(http, f"/api/v1/clusters/{cid}/events", limit=20), runs))
-    probe = http.get(RUNTIME_PODS, params={"cluster_id": cid, "namespace": "bench-7"})
-    if probe.status_code == 404 and "detail" in probe.json() and "Not Found" in probe.text:
-        print(f"  TODO: {RUNTIME_PODS} is not served yet (runtime family); not measured")
-    else:
-        report("GET /api/runtime/pods/ (one namespace)", timed(lambda: get(
-            http, RUNTIME_PODS, cluster_id=cid, namespace="bench-7"), runs), base_pods)
+    report("GET /api/runtime/pods/ (one namespace, admin)", timed(lambda: get(
+        http, RUNTIME_PODS, cluster_id=cid, namespace="bench-7"), runs), base_pods)
+    viewer = bound_user(cluster, url, cid)
+    report("GET /api/runtime/pods/ (one namespace, bound user)", timed(lambda: get(
+        viewer, RUNTIME_PODS, cluster_id=cid, namespace="bench-7"), runs), base_pods)
 
     rss, peak = rss_mib(platform.pid)
     print(f"\nplatform memory: RSS {rss:.0f} MiB now, {peak:.0f} MiB peak "

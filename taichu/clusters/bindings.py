@@ -16,7 +16,12 @@ from taichu.clusters.service import access_for, get_cluster, name_taken
 from taichu.context import AppContext
 from taichu.db.session import transaction
 from taichu.errors import Conflict, Forbidden, Invalid, TaichuError, Unauthorized
-from taichu.kube import ClusterAccess, CredentialsRejected, access_from_token
+from taichu.kube import (
+    PLATFORM_IDENTITY,
+    ClusterAccess,
+    CredentialsRejected,
+    access_from_token,
+)
 from taichu.kube.access import check_certificates
 
 # Any bearer proves reachability and TLS: the server answers 401 to a token it does not know.
@@ -124,9 +129,18 @@ async def bind_account(
     return binding
 
 
+@dataclass(frozen=True)
+class RuntimeIdentity:
+    """Whom a runtime read runs as."""
+
+    access: ClusterAccess
+    key: str  # the connection manager's identity key
+    subject: str  # who the cluster knows it as (for messages)
+
+
 async def identity_for(
     app: AppContext, session: AsyncSession, principal: Principal, cluster: Cluster
-) -> tuple[ClusterAccess, str]:
+) -> RuntimeIdentity:
     """Whom runtime reads run as: the user's bound account; for an admin without one,
     the platform's own credentials. Anyone else must bind an account first."""
     binding = await session.scalar(select(K8sAccountBinding).where(
@@ -134,9 +148,11 @@ async def identity_for(
     ))
     if binding is not None:
         token = app.box.decrypt(binding.token_encrypted)
-        return base_access(cluster, app, token), f"user:{principal.user_id}"
+        return RuntimeIdentity(base_access(cluster, app, token), f"user:{principal.user_id}",
+                               binding.subject or "your bound account")
     if principal.is_admin and cluster.kubeconfig_encrypted:
-        return access_for(cluster, app.box), "platform"
+        return RuntimeIdentity(access_for(cluster, app.box), PLATFORM_IDENTITY,
+                               f"the platform's account on {cluster.name}")
     raise Forbidden(
         f"no Kubernetes account bound for cluster {cluster.name}: "
         "POST /api/auth/k8s/account/bind/ with a service-account token"

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from taichu.kube import PLATFORM_IDENTITY, ClusterAccess, ConnectionManager, KubeClient
+from taichu.observe.access_decisions import AccessDecisions
 from taichu.observe.informer import ClientSource, Informer
 from taichu.observe.metrics import NodeMetrics, UsageSnapshot
 from taichu.observe.settings import ObserveSettings
@@ -161,6 +162,7 @@ class ObserveHub:
                  ) -> None:
         self.manager = manager
         self.settings = settings or ObserveSettings()
+        self.decisions = AccessDecisions(self.settings.authorization_ttl_seconds)
         self._caches: dict[tuple[str, str], ClusterCache] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False

@@ -28,6 +28,9 @@ class ObserveSettings(BaseModel):
         15.0, description="How long node usage from metrics.k8s.io is reused.")
     metrics_wait_seconds: float = Field(
         3.0, description="How long a request waits for fresh usage before answering without.")
+    authorization_ttl_seconds: float = Field(
+        10.0, description="How long a user's answer from the cluster's RBAC (may they list "
+        "pods here?) is reused by runtime reads; a revoked permission shows within this time.")
 
 
 class _ObserveEnv(ObserveSettings, BaseSettings):

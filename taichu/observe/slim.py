@@ -66,6 +66,7 @@ class SlimNode:
     memory_capacity: int
     cpu_allocatable: float
     memory_allocatable: int
+    pods_capacity: int
     pods_allocatable: int
     unschedulable: bool
     conditions: tuple[NodeCondition, ...]
@@ -111,6 +112,7 @@ def slim_node(obj: Obj) -> SlimNode:
         memory_capacity=_bytes(capacity.get("memory")),
         cpu_allocatable=_cores(allocatable.get("cpu")),
         memory_allocatable=_bytes(allocatable.get("memory")),
+        pods_capacity=int(_cores(capacity.get("pods"))),
         pods_allocatable=int(_cores(allocatable.get("pods"))),
         unschedulable=bool(spec.get("unschedulable")),
         conditions=tuple(

@@ -87,6 +87,18 @@ def install(lab: LabCluster, namespaces: list[str]) -> None:
     lab.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
     for ns in namespaces:
         apply(lab, namespace_objects(ns))
+    for ns in namespaces:
+        settle(lab, ns)
+
+
+def settle(lab: LabCluster, ns: str) -> None:
+    """Wait for what the controllers add on their own time (the namespace's CA ConfigMap
+    and default ServiceAccount, the Deployment's ReplicaSet), so a backup taken next
+    holds the same objects on a busy machine as on an idle one."""
+    for kind_name in ("configmap/kube-root-ca.crt", "serviceaccount/default"):
+        lab.kubectl("wait", "--for=create", kind_name, "-n", ns, "--timeout=60s")
+    lab.kubectl("wait", "deployment/web", "-n", ns, "--timeout=60s",
+                "--for=jsonpath={.status.observedGeneration}=1")
 
 
 def wait_gone(lab: LabCluster, *args: str, timeout: float = 120) -> None:
