@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from taichu.lab.cluster import LabCluster
-from tests.clusters.helpers import register
-from tests.conftest import bearer, login
+from tests.clusters.helpers import new_user, pod_manifest, register
 
 pytestmark = pytest.mark.lab
 
@@ -20,24 +19,6 @@ pytestmark = pytest.mark.lab
 def _address(lab: LabCluster) -> tuple[str, int]:
     parts = urlsplit(lab.server)
     return str(parts.hostname), int(parts.port or 443)
-
-
-async def _user(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    await client.post("/api/auth/register/", json={"username": name, "password": "s3cret-pass"})
-    return bearer(await login(client, name, "s3cret-pass"))
-
-
-def _pod(namespace: str, name: str, node: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "nodeName": node,
-            "containers": [{"name": "app", "image": "busybox", "resources": {
-                "requests": {"cpu": "250m", "memory": "64Mi"}}}],
-            "tolerations": [{"operator": "Exists"}],
-        },
-    }
 
 
 async def test_register_by_address_verifies_tls(
@@ -93,8 +74,8 @@ async def test_bound_identity_is_subject_to_cluster_rbac(
         rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
     )
     node = lab_cluster.nodes("worker")[0]["metadata"]["name"]
-    lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(_pod("team-a", "web-1", node)))
-    user = await _user(client, "alice")
+    lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(pod_manifest("team-a", "web-1", node)))
+    user = await new_user(client, "alice")
 
     unbound = await client.get(f"/api/runtime/pods/?cluster_id={cluster_id}&namespace=team-a",
                                headers=user)
@@ -138,7 +119,8 @@ async def test_admin_reads_nodes_pods_and_resources(
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "res-test"}}
     lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
     for i in range(2):
-        lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(_pod("res-test", f"r{i}", node)))
+        manifest = pod_manifest("res-test", f"r{i}", node)
+        lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
     nodes = (await client.get(f"/api/runtime/nodes/?cluster_id={cluster_id}",
                               headers=admin_headers)).json()
     assert nodes["count"] == 4

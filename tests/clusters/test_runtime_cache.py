@@ -16,8 +16,7 @@ import pytest
 from taichu.kube.quantity import byte_count, cpu_cores
 from taichu.lab.cluster import LabCluster
 from taichu.observe.settings import ObserveSettings
-from tests.clusters.helpers import register, wait_for
-from tests.clusters.test_runtime import _pod, _user
+from tests.clusters.helpers import new_user, pod_manifest, register, wait_for
 from tests.conftest import ADMIN_PASSWORD, bearer, login
 
 pytestmark = pytest.mark.lab
@@ -51,8 +50,8 @@ async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
     token = lab_cluster.mint_token(
         ns, "viewer", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
     node = lab_cluster.nodes("worker")[0]["metadata"]["name"]
-    lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(_pod(ns, "one", node)))
-    user = await _user(client, "carol")
+    lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(pod_manifest(ns, "one", node)))
+    user = await new_user(client, "carol")
     bound = await client.post("/api/auth/k8s/account/bind/", headers=user,
                               json={"cluster_id": cluster_id, "token": token})
     assert bound.status_code == 200, bound.text
@@ -74,17 +73,21 @@ async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
     # Twenty reads: not one namespace-scoped pod LIST reaches the API server, and the
     # caller's permission is asked about at most once per TTL.
     lists = _api_requests(lab_cluster, "LIST", "pods", "namespace")
-    reviews = _api_requests(lab_cluster, "POST", "selfsubjectaccessreviews", "cluster")
+    lab_cluster.kubectl("get", "pods", "-n", ns)  # the counter sees a list like this one
+    assert _api_requests(lab_cluster, "LIST", "pods", "namespace") == lists + 1
+    lists += 1
+    reviews = _api_requests(lab_cluster, "POST", "selfsubjectaccessreviews", "resource")
+    assert reviews >= 1  # the first read asked
     started = time.monotonic()
     for _ in range(20):
         assert await names() == ["one"]
     elapsed = time.monotonic() - started
     assert _api_requests(lab_cluster, "LIST", "pods", "namespace") == lists
-    asked = _api_requests(lab_cluster, "POST", "selfsubjectaccessreviews", "cluster") - reviews
+    asked = _api_requests(lab_cluster, "POST", "selfsubjectaccessreviews", "resource") - reviews
     assert asked <= math.ceil(elapsed / TTL) + 1, (asked, elapsed)
 
     # The cache follows the cluster through its watch.
-    lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(_pod(ns, "two", node)))
+    lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(pod_manifest(ns, "two", node)))
     await wait_for(names, lambda v: v == ["one", "two"], timeout=15)
 
     # Elsewhere the cluster's RBAC says no, in the API server's words.
@@ -119,7 +122,8 @@ async def test_resources_from_the_cache_match_the_cluster(
     node = lab_cluster.nodes("worker")[0]["metadata"]["name"]
     lab_cluster.kubectl("create", "namespace", ns)
     for i in range(3):
-        lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(_pod(ns, f"p{i}", node)))
+        manifest = pod_manifest(ns, f"p{i}", node)
+        lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
     def expected_requests() -> tuple[float, int]:
         """What the cluster itself says is requested on the node (non-terminated pods)."""
