@@ -26,7 +26,7 @@ import aiohttp
 
 from taichu.kube.access import ClusterAccess
 from taichu.kube.discovery import Discovery, discover
-from taichu.kube.errors import ClusterUnreachable, cluster_message, status_error, transport_error
+from taichu.kube.errors import ClusterUnreachable, status_error, transport_error
 from taichu.kube.tls import ssl_context
 from taichu.kube.watch import Watch
 
@@ -172,8 +172,8 @@ class KubeClient:
             return json.loads(raw)
         except ValueError as e:
             raise ClusterUnreachable(
-                f"{self.server} answered {method} {path} with something other than JSON: "
-                f"{cluster_message(raw)}"
+                f"{self.server} answered {method} {path} with something other than JSON "
+                f"({len(raw)} bytes): is it a Kubernetes API server?"
             ) from e
 
     # --- reading ---------------------------------------------------------------------
@@ -274,13 +274,14 @@ class KubeClient:
             except _TRANSPORT_ERRORS as e:
                 raise transport_error(e, self.server, self.request_timeout) from e
             if resp.status == 200:
-                return True, text or "ok"
+                return True, "ok"
             if resp.status == 404:
                 continue
             if resp.status in (401, 403):
                 raise status_error(resp.status, text.encode(), "GET", self.server + path)
-            failed = [ln.strip() for ln in text.splitlines() if ln.startswith("[-]")]
-            return False, "; ".join(failed) or f"{path} answered {resp.status}: {text[:300]}"
+            # Only the API server's own check lines are quoted (see `cluster_message`).
+            failed = [ln.strip()[:200] for ln in text.splitlines() if ln.startswith("[-]")]
+            return False, "; ".join(failed[:20]) or f"{path} answered HTTP {resp.status}"
         return False, f"{self.server} serves neither /readyz nor /healthz"
 
     async def discover(self) -> Discovery:

@@ -50,20 +50,17 @@ class ResourceExpired(Conflict):
 _UNKNOWN_AUTHORITY = {2, 18, 19, 20, 21}
 
 
-def _snippet(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def cluster_message(body: bytes) -> str:
-    """The `message` of a Kubernetes Status body, else a short snippet of the body."""
+    """The `message` of a Kubernetes Status body. Anything else is described, never quoted:
+    the server address is the caller's choice, and quoting its answers would let a user read
+    internal web pages through the platform."""
     try:
         status = json.loads(body)
     except ValueError:
-        return _snippet(body.decode("utf-8", "replace"))
+        status = None
     if isinstance(status, dict) and isinstance(status.get("message"), str):
         return status["message"]
-    return _snippet(body.decode("utf-8", "replace"))
+    return f"an answer that is not a Kubernetes Status ({len(body)} bytes)" if body else ""
 
 
 def status_error(status: int, body: bytes, method: str, url: str) -> TaichuError:

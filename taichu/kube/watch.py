@@ -77,8 +77,9 @@ class Watch:
                 kind, obj = event["type"], event["object"]
             except (ValueError, KeyError, TypeError) as e:
                 await self.aclose()
+                # Not quoted: a watch line is a whole object (a Secret's data, env values).
                 raise ClusterUnreachable(
-                    f"malformed watch event from {self._server}: {line[:200]!r}"
+                    f"malformed watch event from {self._server} ({len(line)} bytes)"
                 ) from e
             if kind == "ERROR":
                 await self.aclose()
