@@ -20,8 +20,7 @@ async def reset_password(settings: Settings, username: str, password: str) -> st
             user = await find_by_username(session, username)
             if user is None:
                 return f"user '{username}' not found"
-            user.password_hash = hash_password(password)
-            user.password_change_required = False
+            user.replace_password(hash_password(password))
             await append(session, AuditEntry(
                 event_type="user", action="password", resource="user", result="success",
                 resource_id=user.id, user="cli", details={"via": "taichu admin reset-password"},

@@ -39,6 +39,8 @@ async def authenticate(session: AsyncSession, key: bytes, token: str) -> Princip
     user = await session.get(User, claims.user_id)
     if user is None:
         raise Unauthorized("Invalid token: user no longer exists")
+    if user.outdated(claims.jti, claims.password_version):
+        raise Unauthorized("Invalid token: the password was changed since; log in again")
     # The role comes from the database, so a demotion takes effect at once.
     return Principal(user.id, user.username, user.role, claims.jti, claims.expires_at)
 
@@ -50,6 +52,7 @@ def _issue(settings: Settings, key: bytes, user: User) -> IssuedToken:
         username=user.username,
         role=user.role,
         ttl_seconds=settings.auth.token_ttl_seconds,
+        password_version=user.password_version,
     )
     return IssuedToken(token, settings.auth.token_ttl_seconds, user)
 

@@ -22,10 +22,12 @@ class TokenClaims:
     jti: str
     issued_at: datetime
     expires_at: datetime
+    password_version: int = 0  # the user's at issue: a password change outdates the token
 
 
 def issue_token(
-    key: bytes, *, user_id: str, username: str, role: str, ttl_seconds: int
+    key: bytes, *, user_id: str, username: str, role: str, ttl_seconds: int,
+    password_version: int = 0,
 ) -> tuple[str, TokenClaims]:
     now = utcnow().replace(microsecond=0)
     claims = TokenClaims(
@@ -35,6 +37,7 @@ def issue_token(
         jti=secrets.token_hex(16),
         issued_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
+        password_version=password_version,
     )
     payload = {
         "sub": user_id,
@@ -44,6 +47,7 @@ def issue_token(
         "iat": int(now.timestamp()),
         "exp": int(claims.expires_at.timestamp()),
         "iss": "taichu",
+        "pwv": password_version,
     }
     return jwt.encode(payload, key, algorithm=ALGORITHM), claims
 
@@ -69,6 +73,7 @@ def decode_token(key: bytes, token: str) -> TokenClaims:
             jti=str(payload["jti"]),
             issued_at=datetime.fromtimestamp(payload["iat"], tz=utcnow().tzinfo),
             expires_at=datetime.fromtimestamp(payload["exp"], tz=utcnow().tzinfo),
+            password_version=int(payload.get("pwv", 0)),
         )
     except (TypeError, ValueError, OverflowError) as e:
         raise Unauthorized("Invalid token: malformed claims") from e

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.api.deps import Ctx, CurrentUser, Session
 from taichu.api.envelope import Envelope, MessageData, PageParams, ok, page_params
@@ -31,18 +32,21 @@ from taichu.backups.schemas import (
     ScheduleUpdate,
 )
 from taichu.clusters.models import Cluster
-from taichu.errors import Forbidden, Invalid
+from taichu.clusters.service import ensure_may_manage
+from taichu.errors import Invalid
 from taichu.jobs import service as jobs
 from taichu.timeutil import rfc3339, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["backups"])
 
 
-def _may_manage(principal: Principal, cluster: Cluster | None) -> None:
-    if principal.is_admin:
-        return
-    if cluster is None or cluster.created_by != principal.username:
-        raise Forbidden("Only an admin or the user who added the cluster may do this")
+async def _managed(session: AsyncSession, principal: Principal, cluster_id: str
+                   ) -> Cluster | None:
+    """The cluster (None: deleted, its backups kept), if the caller may manage it; backups
+    of a deleted cluster are the admins' alone."""
+    cluster = await service.cluster_or_history(session, cluster_id)
+    ensure_may_manage(principal, cluster)
+    return cluster
 
 
 def _cancel_reason(body: CancelRequest | None) -> str:
@@ -85,34 +89,36 @@ def _restore(restore: Restore) -> dict[str, Any]:
 @router.post("/clusters/{id}/backups", response_model=Envelope[BackupDetail])
 async def create_backup(id: str, body: BackupCreate, principal: CurrentUser, ctx: Ctx,
                         session: Session) -> dict[str, object]:
-    _may_manage(principal, await session.get(Cluster, id))
+    ensure_may_manage(principal, await session.get(Cluster, id))
     backup = await service.create_backup(session, ctx.settings, id, body, principal.username)
     return ok(_backup(backup))
 
 
 @router.get("/clusters/{id}/backups", response_model=Envelope[BackupList])
 async def list_backups(
-    id: str, _: CurrentUser, session: Session, paging: PageParams = Depends(page_params),
+    id: str, principal: CurrentUser, session: Session,
+    paging: PageParams = Depends(page_params),
     status: str | None = Query(None, description="|".join(BACKUP_STATUSES)),
 ) -> dict[str, object]:
     if status and status not in BACKUP_STATUSES:
         raise Invalid(f"status: must be one of {', '.join(BACKUP_STATUSES)}")
-    await service.cluster_or_history(session, id)
+    await _managed(session, principal, id)
     rows, total = await service.list_backups(session, id, status, paging.offset, paging.limit)
     return ok({"backups": [BackupOut.model_validate(b).model_dump(mode="json") for b in rows],
                "total": total, "page": paging.page, "limit": paging.limit})
 
 
 @router.get("/clusters/{id}/backups/{backupId}", response_model=Envelope[BackupDetail])
-async def get_backup(id: str, backupId: str, _: CurrentUser, session: Session
+async def get_backup(id: str, backupId: str, principal: CurrentUser, session: Session
                      ) -> dict[str, object]:
+    await _managed(session, principal, id)
     return ok(_backup(await service.get_backup(session, id, backupId)))
 
 
 @router.delete("/clusters/{id}/backups/{backupId}", response_model=Envelope[BackupDetail])
 async def delete_backup(id: str, backupId: str, principal: CurrentUser, session: Session
                         ) -> dict[str, object]:
-    _may_manage(principal, await service.cluster_or_history(session, id))
+    await _managed(session, principal, id)
     return ok(_backup(await service.delete_backup(session, id, backupId)))
 
 
@@ -121,7 +127,7 @@ async def cancel_backup(id: str, backupId: str, principal: CurrentUser, session:
                         body: CancelRequest | None = None) -> dict[str, object]:
     """Cancel a pending or running backup (a running one stops at its next progress
     report and leaves no archive)."""
-    _may_manage(principal, await service.cluster_or_history(session, id))
+    await _managed(session, principal, id)
     backup = await service.get_backup(session, id, backupId)
     if backup.status not in ACTIVE or backup.job_id is None:
         raise Invalid(f"backup {backupId} is {backup.status}: nothing to cancel")
@@ -144,17 +150,18 @@ async def cancel_backup(id: str, backupId: str, principal: CurrentUser, session:
              response_model=Envelope[RestoreStatus])
 async def create_restore(id: str, backupId: str, body: RestoreCreate, principal: CurrentUser,
                          ctx: Ctx, session: Session) -> dict[str, object]:
-    _may_manage(principal, await service.cluster_or_history(session, id))
+    await _managed(session, principal, id)
     if body.target_cluster_id and body.target_cluster_id != id:
-        _may_manage(principal, await session.get(Cluster, body.target_cluster_id))
+        ensure_may_manage(principal, await session.get(Cluster, body.target_cluster_id))
     restore = await service.create_restore(session, ctx.settings, ctx.box, id, backupId, body,
                                            principal.username)
     return ok(_restore(restore))
 
 
 @router.get("/clusters/{id}/backups/{backupId}/restores", response_model=Envelope[RestoreList])
-async def list_restores(id: str, backupId: str, _: CurrentUser, session: Session,
+async def list_restores(id: str, backupId: str, principal: CurrentUser, session: Session,
                         paging: PageParams = Depends(page_params)) -> dict[str, object]:
+    await _managed(session, principal, id)
     await service.get_backup(session, id, backupId)
     rows, total = await service.list_restores(session, backupId, paging.offset, paging.limit)
     return ok({"restores": [_restore(r) for r in rows], "total": total, "page": paging.page,
@@ -163,8 +170,9 @@ async def list_restores(id: str, backupId: str, _: CurrentUser, session: Session
 
 @router.get("/clusters/{id}/backups/{backupId}/restore/{restoreId}",
             response_model=Envelope[RestoreStatus])
-async def get_restore(id: str, backupId: str, restoreId: str, _: CurrentUser,
+async def get_restore(id: str, backupId: str, restoreId: str, principal: CurrentUser,
                       session: Session) -> dict[str, object]:
+    await _managed(session, principal, id)
     return ok(_restore(await service.get_restore(session, id, backupId, restoreId)))
 
 
@@ -174,7 +182,7 @@ async def cancel_restore(id: str, backupId: str, restoreId: str, principal: Curr
                          session: Session, body: CancelRequest | None = None
                          ) -> dict[str, object]:
     """Cancel a pending or running restore; what it created so far stays."""
-    _may_manage(principal, await service.cluster_or_history(session, id))
+    await _managed(session, principal, id)
     restore = await service.get_restore(session, id, backupId, restoreId)
     if restore.status not in ACTIVE or restore.job_id is None:
         raise Invalid(f"restore {restoreId} is {restore.status}: nothing to cancel")
@@ -198,9 +206,9 @@ def _schedule(schedule: Any) -> dict[str, Any]:
 
 
 @router.get("/clusters/{id}/backup-schedules", response_model=Envelope[ScheduleList])
-async def list_schedules(id: str, _: CurrentUser, session: Session,
+async def list_schedules(id: str, principal: CurrentUser, session: Session,
                          paging: PageParams = Depends(page_params)) -> dict[str, object]:
-    await service.cluster_or_history(session, id)
+    await _managed(session, principal, id)
     rows, total = await schedules.list_schedules(session, id, paging.offset, paging.limit)
     return ok({"schedules": [_schedule(s) for s in rows], "total": total,
                "page": paging.page, "limit": paging.limit})
@@ -209,15 +217,16 @@ async def list_schedules(id: str, _: CurrentUser, session: Session,
 @router.post("/clusters/{id}/backup-schedules", response_model=Envelope[ScheduleOut])
 async def create_schedule(id: str, body: ScheduleCreate, principal: CurrentUser,
                           session: Session) -> dict[str, object]:
-    _may_manage(principal, await session.get(Cluster, id))
+    ensure_may_manage(principal, await session.get(Cluster, id))
     return ok(_schedule(await schedules.create_schedule(session, id, body,
                                                         principal.username)))
 
 
 @router.get("/clusters/{id}/backup-schedules/{scheduleId}",
             response_model=Envelope[ScheduleOut])
-async def get_schedule(id: str, scheduleId: str, _: CurrentUser, session: Session
+async def get_schedule(id: str, scheduleId: str, principal: CurrentUser, session: Session
                        ) -> dict[str, object]:
+    await _managed(session, principal, id)
     return ok(_schedule(await schedules.get_schedule(session, id, scheduleId)))
 
 
@@ -225,7 +234,7 @@ async def get_schedule(id: str, scheduleId: str, _: CurrentUser, session: Sessio
             response_model=Envelope[ScheduleOut])
 async def update_schedule(id: str, scheduleId: str, body: ScheduleUpdate,
                           principal: CurrentUser, session: Session) -> dict[str, object]:
-    _may_manage(principal, await session.get(Cluster, id))
+    ensure_may_manage(principal, await session.get(Cluster, id))
     return ok(_schedule(await schedules.update_schedule(session, id, scheduleId, body)))
 
 
@@ -233,6 +242,6 @@ async def update_schedule(id: str, scheduleId: str, body: ScheduleUpdate,
                response_model=Envelope[MessageData])
 async def delete_schedule(id: str, scheduleId: str, principal: CurrentUser,
                           session: Session) -> dict[str, object]:
-    _may_manage(principal, await session.get(Cluster, id))
+    ensure_may_manage(principal, await session.get(Cluster, id))
     await schedules.delete_schedule(session, id, scheduleId)
     return ok({"message": "Backup schedule deleted"})

@@ -55,7 +55,7 @@ def _runtime_access(cluster: Cluster, app: AppContext, token: str) -> ClusterAcc
 
 
 async def register_by_address(
-    app: AppContext, session: AsyncSession, reg: AddressRegistration, created_by: str
+    app: AppContext, session: AsyncSession, reg: AddressRegistration, owner: Principal
 ) -> Cluster:
     url = server_url(reg.api_server, reg.port)
     ca = check_certificates(reg.ca_certificate, "ca_certificate") if reg.ca_certificate else None
@@ -74,7 +74,8 @@ async def register_by_address(
     cluster = Cluster(
         name=reg.name, description=reg.description, source="runtime", api_server_url=url,
         ca_data_encrypted=app.box.encrypt(ca) if ca else None, status="unknown",
-        insecure_skip_tls_verify=reg.insecure_skip_tls_verify, created_by=created_by,
+        insecure_skip_tls_verify=reg.insecure_skip_tls_verify, created_by=owner.username,
+        owner_id=owner.user_id,
     )
     session.add(cluster)
     await session.flush()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
+from taichu.auth.principal import Principal
 from taichu.clusters import events
 from taichu.clusters.models import Cluster, ClusterImport
 from taichu.clusters.probe import probe_cluster
@@ -45,15 +46,16 @@ COUNTED = {
 
 async def start_import(
     app: AppContext, session: AsyncSession, new: NewCluster, import_source: str,
-    imported_by: str | None,
+    owner: Principal | None,
 ) -> ClusterImport:
     """Syntax is checked now (422, nothing stored); reaching the cluster is the job's."""
     access = validated_access(new.kubeconfig, new.context, new.insecure_skip_tls_verify)
     cluster = await insert_cluster(
-        session, app.box, new, access, source="import", status="pending", created_by=imported_by
+        session, app.box, new, access, source="import", status="pending", owner=owner
     )
     record = ClusterImport(
-        cluster_id=cluster.id, import_source=import_source, imported_by=imported_by,
+        cluster_id=cluster.id, import_source=import_source,
+        imported_by=owner.username if owner else None,
         validation_results={"kubeconfig_valid": True},
     )
     session.add(record)

@@ -40,7 +40,11 @@ class Cluster(IdMixin, TimestampMixin, Base):
     used_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
     last_heartbeat_at: Mapped[datetime | None]
     last_probe_error: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(64))  # username, for display
+    # Who may manage it (with admins). An id, not the name: a deleted user's name can be
+    # registered again by someone else. Not a foreign key (see migration 0005); deleting
+    # the user clears it.
+    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
     # Lists page in creation order: without this index every page sorts the whole table.
     __table_args__ = (Index("ix_clusters_created_at_id", "created_at", "id"),)

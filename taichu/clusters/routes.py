@@ -11,7 +11,6 @@ from taichu.audit import service as audit_service
 from taichu.audit.routes import audit_page
 from taichu.audit.schemas import AuditEventList, audit_filter
 from taichu.audit.service import AuditFilter
-from taichu.auth.principal import Principal
 from taichu.clusters import imports, service
 from taichu.clusters.models import CLUSTER_STATUSES, Cluster, ClusterImport
 from taichu.clusters.schemas import (
@@ -26,7 +25,7 @@ from taichu.clusters.schemas import (
     ImportStatusOut,
     Topology,
 )
-from taichu.errors import Forbidden, Invalid
+from taichu.errors import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["clusters"])
 
@@ -42,17 +41,12 @@ def _import_out(record: ClusterImport) -> dict[str, object]:
     return data
 
 
-def _may_manage(principal: Principal, cluster: Cluster) -> None:
-    if not principal.is_admin and cluster.created_by != principal.username:
-        raise Forbidden("Only an admin or the user who added the cluster may do this")
-
-
 @router.post("/clusters", response_model=Envelope[ClusterCreated])
 async def create_cluster(
     body: ClusterCreate, principal: CurrentUser, ctx: Ctx, session: Session
 ) -> dict[str, object]:
     new = service.NewCluster(**body.model_dump())
-    cluster = await service.register(ctx, session, new, principal.username)
+    cluster = await service.register(ctx, session, new, principal)
     return ok(ClusterCreated.model_validate(cluster).model_dump(mode="json"))
 
 
@@ -102,7 +96,7 @@ async def import_cluster(
 ) -> dict[str, object]:
     fields = body.model_dump(exclude={"import_source"})
     record = await imports.start_import(
-        ctx, session, service.NewCluster(**fields), body.import_source, principal.username
+        ctx, session, service.NewCluster(**fields), body.import_source, principal
     )
     return ok(_import_out(record))
 
@@ -129,7 +123,7 @@ async def get_cluster(id: str, _: CurrentUser, session: Session) -> dict[str, ob
 async def delete_cluster(
     id: str, principal: CurrentUser, ctx: Ctx, session: Session
 ) -> dict[str, object]:
-    _may_manage(principal, await service.get_cluster(session, id))
+    service.ensure_may_manage(principal, await service.get_cluster(session, id))
     await service.delete_cluster(ctx, session, id)
     return ok({"message": "Cluster deleted"})
 
@@ -142,7 +136,7 @@ async def cluster_audit(
     flt: AuditFilter = Depends(audit_filter),
     paging: PageParams = Depends(page_params),
 ) -> dict[str, object]:
-    _may_manage(principal, await service.get_cluster(session, id))
+    service.ensure_may_manage(principal, await service.get_cluster(session, id))
     flt.cluster_id = id
     records, total = await audit_service.list_records(session, flt, paging.offset, paging.limit)
     return ok(audit_page(list(records), total, paging))

@@ -21,7 +21,7 @@ async def register_cluster(
     body: RuntimeClusterRegister, principal: CurrentUser, ctx: Ctx, session: Session
 ) -> RuntimeCluster:
     cluster = await bindings.register_by_address(
-        ctx, session, bindings.AddressRegistration(**body.model_dump()), principal.username
+        ctx, session, bindings.AddressRegistration(**body.model_dump()), principal
     )
     return RuntimeCluster.model_validate(cluster)
 

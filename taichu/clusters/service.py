@@ -10,13 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
+from taichu.auth.principal import Principal
 from taichu.clusters import events
 from taichu.clusters.models import Cluster
 from taichu.clusters.probe import ProbeResult, probe_cluster
 from taichu.clusters.selectors import selector_matcher
 from taichu.context import AppContext
 from taichu.crypto import SecretBox
-from taichu.errors import Conflict, Invalid, NotFound
+from taichu.errors import Conflict, Forbidden, Invalid, NotFound
 from taichu.kube import ClusterAccess, parse_kubeconfig, render_kubeconfig
 from taichu.timeutil import utcnow
 
@@ -31,6 +32,15 @@ class NewCluster:
     insecure_skip_tls_verify: bool = False
     environment_type: str = "default"
     region: str = "default"
+
+
+def ensure_may_manage(principal: Principal, cluster: Cluster | None) -> None:
+    """Admins, and the user who added the cluster (by id: a deleted user's name may be
+    registered again by someone else), may manage a cluster and read what is in it."""
+    if principal.is_admin:
+        return
+    if cluster is None or cluster.owner_id is None or cluster.owner_id != principal.user_id:
+        raise Forbidden("Only an admin or the user who added the cluster may do this")
 
 
 def validated_access(kubeconfig: str, context: str | None, insecure: bool) -> ClusterAccess:
@@ -94,14 +104,15 @@ def apply_probe(cluster: Cluster, result: ProbeResult) -> None:
 
 async def insert_cluster(
     session: AsyncSession, box: SecretBox, new: NewCluster, access: ClusterAccess, *,
-    source: str, status: str, created_by: str | None,
+    source: str, status: str, owner: Principal | None,
 ) -> Cluster:
     if await name_taken(session, new.name):
         raise Conflict(f"cluster name '{new.name}' already exists")
     cluster = Cluster(
         name=new.name, description=new.description, labels=new.labels, source=source,
         environment_type=new.environment_type, region=new.region, status=status,
-        api_server_url=access.server, created_by=created_by,
+        api_server_url=access.server,
+        created_by=owner.username if owner else None, owner_id=owner.user_id if owner else None,
         # Only the chosen context is kept: other contexts' credentials are not ours to hold.
         kubeconfig_encrypted=box.encrypt(render_kubeconfig(access, new.name)),
         insecure_skip_tls_verify=access.insecure,
@@ -116,7 +127,7 @@ async def insert_cluster(
 
 
 async def register(
-    app: AppContext, session: AsyncSession, new: NewCluster, created_by: str | None
+    app: AppContext, session: AsyncSession, new: NewCluster, owner: Principal | None
 ) -> Cluster:
     """Validate, reach the cluster (before any database work: no transaction is held
     across the call), then store it with what the first probe saw."""
@@ -125,7 +136,7 @@ async def register(
     await app.kube.invalidate(f"new:{new.name}")
     ensure_usable(result, access)
     cluster = await insert_cluster(
-        session, app.box, new, access, source="manual", status="unknown", created_by=created_by
+        session, app.box, new, access, source="manual", status="unknown", owner=owner
     )
     apply_probe(cluster, result)
     await events.record(

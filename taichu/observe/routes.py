@@ -13,10 +13,11 @@ from fastapi import APIRouter, Depends, Query
 
 from taichu.api.deps import Ctx, CurrentUser, Session
 from taichu.api.envelope import Envelope, PageParams, ok, page_params
+from taichu.auth.principal import Principal
 from taichu.clusters.models import AutoscalingSettings, Cluster
-from taichu.clusters.service import access_for, get_cluster
+from taichu.clusters.service import access_for, ensure_may_manage, get_cluster
 from taichu.context import AppContext
-from taichu.errors import Forbidden, TaichuError, Unavailable
+from taichu.errors import TaichuError, Unavailable
 from taichu.kube import ClusterAccess, KubeClient
 from taichu.observe import autoscaling, events, nodes, security
 from taichu.observe.cache import ClusterView
@@ -37,9 +38,18 @@ T = TypeVar("T")
 EVENTS_WAIT_SECONDS = 10.0
 
 
-async def _cluster(ctx: AppContext, cluster_id: str) -> tuple[Cluster, ClusterAccess]:
-    async with ctx.sessions() as session:
+async def _owned(ctx: AppContext, principal: Principal, cluster_id: str) -> Cluster:
+    """The cluster, if the caller may read what is in it (see `ensure_may_manage`); users
+    with a bound Kubernetes account read through the runtime family instead."""
+    async with ctx.read_sessions() as session:
         cluster = await get_cluster(session, cluster_id)
+    ensure_may_manage(principal, cluster)
+    return cluster
+
+
+async def _cluster(ctx: AppContext, principal: Principal, cluster_id: str
+                   ) -> tuple[Cluster, ClusterAccess]:
+    cluster = await _owned(ctx, principal, cluster_id)
     return cluster, access_for(cluster, ctx.box)
 
 
@@ -64,14 +74,14 @@ async def _read(ctx: AppContext, cluster: Cluster, access: ClusterAccess,
 @router.get("/clusters/{id}/nodes", response_model=Envelope[NodeList])
 async def list_nodes(
     id: str,
-    _: CurrentUser,
+    principal: CurrentUser,
     ctx: Ctx,
     paging: PageParams = Depends(page_params),
     node_type: str | None = Query(None, alias="type", description="control-plane|worker|master"),
     status: str | None = Query(None, description="ready|not_ready|unknown (or notready)"),
 ) -> dict[str, Any]:
     wanted_type, wanted_status = nodes.parse_type(node_type), nodes.parse_status(status)
-    cluster, access = await _cluster(ctx, id)
+    cluster, access = await _cluster(ctx, principal, id)
     view = await _view(ctx, cluster, access)
     data = nodes.list_nodes(view, await view.usage(), node_type=wanted_type,
                             status=wanted_status, offset=paging.offset, limit=paging.limit)
@@ -79,8 +89,8 @@ async def list_nodes(
 
 
 @router.get("/clusters/{id}/nodes/{nodeName}", response_model=Envelope[NodeDetail])
-async def get_node(id: str, nodeName: str, _: CurrentUser, ctx: Ctx) -> dict[str, Any]:
-    cluster, access = await _cluster(ctx, id)
+async def get_node(id: str, nodeName: str, principal: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    cluster, access = await _cluster(ctx, principal, id)
     view = await _view(ctx, cluster, access)
     return ok(nodes.node_detail(view, await view.usage(), nodeName))
 
@@ -88,7 +98,7 @@ async def get_node(id: str, nodeName: str, _: CurrentUser, ctx: Ctx) -> dict[str
 @router.get("/clusters/{id}/events", response_model=Envelope[EventList])
 async def list_events(
     id: str,
-    _: CurrentUser,
+    principal: CurrentUser,
     ctx: Ctx,
     paging: PageParams = Depends(page_params),
     severity: str | None = Query(None, description="info|warning|error|critical"),
@@ -96,8 +106,7 @@ async def list_events(
 ) -> dict[str, Any]:
     wanted = events.parse_severity(severity)
     since = events.as_utc(since)
-    async with ctx.sessions() as session:
-        cluster = await get_cluster(session, id)
+    cluster = await _owned(ctx, principal, id)
     note: str | None = None
     try:
         access = access_for(cluster, ctx.box)
@@ -108,7 +117,7 @@ async def list_events(
         cluster_events = []
         note = (f"cluster {cluster.name} ({cluster.status}): {e.message}; showing the "
                 "platform's own events only")
-    async with ctx.sessions() as session:
+    async with ctx.read_sessions() as session:
         platform = await events.platform_events(session, cluster.id, since)
     data = events.merge_events(cluster_events, platform, severity=wanted, since=since,
                                offset=paging.offset, limit=paging.limit)
@@ -117,16 +126,16 @@ async def list_events(
 
 
 @router.get("/clusters/{id}/security-policies", response_model=Envelope[SecurityPolicies])
-async def get_security_policies(id: str, _: CurrentUser, ctx: Ctx) -> dict[str, Any]:
-    cluster, access = await _cluster(ctx, id)
+async def get_security_policies(id: str, principal: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    cluster, access = await _cluster(ctx, principal, id)
     return ok(await _read(ctx, cluster, access, security.security_policies))
 
 
 @router.get("/clusters/{id}/autoscaling-policies", response_model=Envelope[AutoscalingPolicies])
-async def get_autoscaling_policies(id: str, _: CurrentUser, ctx: Ctx) -> dict[str, Any]:
-    cluster, access = await _cluster(ctx, id)
+async def get_autoscaling_policies(id: str, principal: CurrentUser, ctx: Ctx) -> dict[str, Any]:
+    cluster, access = await _cluster(ctx, principal, id)
     detected = await _read(ctx, cluster, access, autoscaling.detect)
-    async with ctx.sessions() as session:
+    async with ctx.read_sessions() as session:
         stored = await session.get(AutoscalingSettings, cluster.id)
     return ok(autoscaling.policies(detected, stored))
 
@@ -137,8 +146,6 @@ async def put_autoscaling_policies(
     id: str, body: AutoscalingUpdate, principal: CurrentUser, session: Session
 ) -> dict[str, Any]:
     cluster = await get_cluster(session, id)
-    if not principal.is_admin and cluster.created_by != principal.username:
-        raise Forbidden("Only an admin or the user who added the cluster may change its "
-                        "autoscaling policy")
+    ensure_may_manage(principal, cluster)
     row = await autoscaling.store_settings(session, cluster.id, body.model_dump())
     return ok(AutoscalingSettingsOut.model_validate(row).model_dump(mode="json"))

@@ -19,3 +19,18 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     password_change_required: Mapped[bool] = mapped_column(default=False)
     last_login_at: Mapped[datetime | None]
+    # A password change ends the sessions opened before it (a stolen token stops working),
+    # except the one that made the change: tokens carry the version they were issued at.
+    password_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    kept_token_id: Mapped[str | None] = mapped_column(String(64))
+
+    def replace_password(self, password_hash: str, keep_token_id: str | None = None) -> None:
+        self.password_hash = password_hash
+        self.password_change_required = False
+        self.password_version += 1
+        self.kept_token_id = keep_token_id
+
+    def outdated(self, token_id: str, password_version: int) -> bool:
+        """Whether a token predates the last password change (and is not the session
+        that made it)."""
+        return password_version != self.password_version and token_id != self.kept_token_id

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
 from taichu.auth.passwords import hash_password, verify_password
 from taichu.auth.principal import Principal
+from taichu.clusters.models import Cluster
 from taichu.config import Settings
 from taichu.errors import Conflict, Forbidden, Invalid, NotFound
 from taichu.users.models import User
@@ -153,6 +154,9 @@ async def delete_user(session: AsyncSession, actor: Principal, user_id: str) -> 
         raise Conflict("cannot delete the last admin")
     audit.note(resource="user", resource_id=user.id,
                old_value={"username": user.username, "email": user.email, "role": user.role})
+    # What they added stays; only admins manage it now.
+    await session.execute(
+        update(Cluster).where(Cluster.owner_id == user.id).values(owner_id=None))
     await session.delete(user)
     await session.flush()
 
@@ -174,7 +178,8 @@ async def change_password(
         if old_password == new_password:
             raise Invalid("new_password: must differ from the old password")
     check_password_strength(new_password, settings.auth.password_min_length)
-    user.password_hash = hash_password(new_password)
-    user.password_change_required = False
+    # The session making its own change stays; an admin's reset ends all of the user's.
+    user.replace_password(hash_password(new_password),
+                          keep_token_id=actor.jti if actor.user_id == user.id else None)
     await session.flush()
     audit.note(resource="user", resource_id=user.id, details={"password_changed": True})

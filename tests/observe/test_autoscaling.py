@@ -128,14 +128,15 @@ async def test_put_validates_persists_and_audits(
     assert [r.new_value for r in records] == [GOOD, changed]
     assert records[-1].resource == "autoscaling_policy" and records[-1].user == "admin"
 
-    # Another user may read but not change it.
+    # Another user may neither change nor read it (what is in a cluster is for its owner
+    # and admins).
     assert (await client.post("/api/v1/auth/register", json={
         "username": "viewer", "password": "Viewer-Pass-2026", "email": "v@example.com",
     })).status_code == 200
     viewer = bearer(await login(client, "viewer", "Viewer-Pass-2026"))
     refused = await client.put(path, headers=viewer, json=GOOD)
     assert refused.status_code == 403
-    assert (await client.get(path, headers=viewer)).status_code == 200
+    assert (await client.get(path, headers=viewer)).status_code == 403
     unknown = await client.put("/api/v1/clusters/00000000-0000-4000-8000-000000000000/"
                                "autoscaling-policies", headers=admin_headers, json=GOOD)
     assert unknown.status_code == 404

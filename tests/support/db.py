@@ -22,7 +22,7 @@ def _asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-async def create_database(tmp_dir: str, label: str) -> str:
+async def create_database(tmp_dir: str, label: str, revision: str = "head") -> str:
     """A new, migrated database for one test session (or one test that needs its own)."""
     if BACKEND == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_dir}/taichu-{label}.db"
@@ -34,7 +34,7 @@ async def create_database(tmp_dir: str, label: str) -> str:
         finally:
             await conn.close()
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    await upgrade_async(url)
+    await upgrade_async(url, revision)
     return url
 
 

@@ -146,3 +146,29 @@ async def test_change_password(
         headers=bearer(await login(client, "alice", "r3set-by-admin")),
     )
     assert other.status_code == 403
+
+
+async def test_a_password_change_ends_the_other_sessions(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], alice: tuple[str, dict[str, str]]
+) -> None:
+    alice_id, changer = alice
+    other = bearer(await login(client, "alice", "s3cret-pass"))  # e.g. a stolen token
+    url, profile = f"/api/v1/users/{alice_id}/password", "/api/v1/auth/profile"
+    changed = await client.put(url, headers=changer,
+                               json={"old_password": "s3cret-pass", "new_password": "n3w-secret"})
+    assert changed.status_code == 200
+    assert (await client.get(profile, headers=changer)).status_code == 200  # kept
+    stale = await client.get(profile, headers=other)
+    assert stale.status_code == 401 and "password was changed" in stale.json()["message"]
+    assert (await client.get("/api/auth/me/", headers=other)).status_code == 401
+    token = other["Authorization"].removeprefix("Bearer ")
+    assert (await client.post("/api/v1/auth/refresh", json={"token": token})).status_code == 401
+    fresh = bearer(await login(client, "alice", "n3w-secret"))
+    assert (await client.get(profile, headers=fresh)).status_code == 200
+
+    # An admin's reset ends every session of the user, the one that changed it too.
+    reset = await client.put(url, json={"new_password": "r3set-by-admin"}, headers=admin_headers)
+    assert reset.status_code == 200
+    for headers in (changer, fresh):
+        assert (await client.get(profile, headers=headers)).status_code == 401
+    assert (await client.get(profile, headers=admin_headers)).status_code == 200

@@ -1,0 +1,52 @@
+"""Who may manage a cluster and read what is in it: admins and the user who added it, known
+by id (a deleted user's name registered again by someone else owns nothing)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from taichu.lab.cluster import LabCluster
+from tests.clusters.helpers import new_user, register
+
+pytestmark = pytest.mark.lab
+
+
+async def _statuses(client: httpx.AsyncClient, headers: dict[str, str],
+                    paths: list[str]) -> set[int]:
+    return {(await client.get(path, headers=headers)).status_code for path in paths}
+
+
+async def test_only_the_owner_and_admins_reach_a_cluster(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster
+) -> None:
+    alice = await new_user(client, "alice")
+    created = await register(client, alice, "alices", lab_cluster.kubeconfig)
+    assert created.status_code == 200, created.text
+    cid = created.json()["data"]["id"]
+    node = lab_cluster.nodes("worker")[0]["metadata"]["name"]
+    base = f"/api/v1/clusters/{cid}"
+    contents = [f"{base}/nodes", f"{base}/nodes/{node}", f"{base}/events",
+                f"{base}/security-policies", f"{base}/autoscaling-policies", f"{base}/audit",
+                f"{base}/backups", f"{base}/backup-schedules"]
+
+    assert await _statuses(client, alice, contents) == {200}
+    assert await _statuses(client, admin_headers, contents) == {200}
+    bob = await new_user(client, "bob")
+    assert await _statuses(client, bob, contents) == {403}
+    assert (await client.delete(base, headers=bob)).status_code == 403
+    backup = await client.post(f"{base}/backups", headers=bob,
+                               json={"backup_name": "b", "backup_type": "full"})
+    assert backup.status_code == 403
+    # The catalogue entry itself (name, status, counts; no credentials) stays visible.
+    assert (await client.get(base, headers=bob)).status_code == 200
+
+    # Alice's account is deleted and someone registers the name again: not the owner.
+    alice_id = (await client.get("/api/v1/auth/profile", headers=alice)).json()["data"]["id"]
+    deleted = await client.delete(f"/api/v1/users/{alice_id}", headers=admin_headers)
+    assert deleted.status_code == 200
+    impostor = await new_user(client, "alice")
+    assert await _statuses(client, impostor, contents) == {403}
+    assert (await client.delete(base, headers=impostor)).status_code == 403
+    assert await _statuses(client, admin_headers, contents) == {200}
+    assert (await client.delete(base, headers=admin_headers)).status_code == 200
