@@ -6,10 +6,14 @@ import base64
 import time
 from typing import Any
 
-from taichu.lab.kubeapi import KubeApi
+from taichu.lab.kubeapi import ApiError, KubeApi
 from taichu.lab.procs import LabError
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
+REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+# How long a new Role/RoleBinding may take to reach the API server's RBAC authorizer
+# (it learns of them through an informer) before mint_token gives up.
+GRANT_TIMEOUT = 30.0
 
 
 def ensure_namespace(api: KubeApi, namespace: str) -> None:
@@ -78,7 +82,8 @@ def mint_token(
     ClusterRole (e.g. "view", "edit", "admin") bound in the namespace (or cluster-wide).
     With neither, the account can do nothing beyond discovery. Tokens come from the
     TokenRequest API; `long_lived` instead creates a service-account-token Secret, which
-    never expires and survives API server restarts the same way.
+    never expires and survives API server restarts the same way. Returns once the API
+    server's authorizer applies the new rights, so the token works as granted at once.
     """
     if rules is not None and role is not None:
         raise ValueError("give either rules or role, not both")
@@ -94,7 +99,15 @@ def mint_token(
             "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
             "spec": {"expirationSeconds": expiration_seconds},
         })
-        return str(resp["status"]["token"])
+        token = str(resp["status"]["token"])
+    else:
+        token = _long_lived_token(api, namespace, name)
+    if rules is not None or role is not None:
+        _wait_granted(api, namespace, name, rules=rules, role=role, cluster_wide=cluster_wide)
+    return token
+
+
+def _long_lived_token(api: KubeApi, namespace: str, name: str) -> str:
     secret = f"{name}-token"
     api.create(f"/api/v1/namespaces/{namespace}/secrets", {
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
@@ -109,3 +122,71 @@ def mint_token(
             return base64.b64decode(data["token"]).decode()
         time.sleep(0.2)
     raise LabError(f"token controller did not fill secret {namespace}/{secret} within 30s")
+
+
+def _first_grant(rules: list[dict[str, Any]]) -> dict[str, str] | None:
+    """Resource attributes of a request the first resource rule allows, or None."""
+    for rule in rules:
+        resources, verbs = rule.get("resources") or [], rule.get("verbs") or []
+        if not resources or not verbs:
+            continue  # a nonResourceURLs rule
+        resource, _, subresource = resources[0].partition("/")
+        attributes = {"verb": verbs[0], "group": (rule.get("apiGroups") or [""])[0],
+                      "resource": resource}
+        if subresource:
+            attributes["subresource"] = subresource
+        if rule.get("resourceNames"):
+            attributes["name"] = rule["resourceNames"][0]
+        return attributes
+    return None
+
+
+def _wait_granted(
+    api: KubeApi,
+    namespace: str,
+    name: str,
+    *,
+    rules: list[dict[str, Any]] | None,
+    role: str | None,
+    cluster_wide: bool,
+) -> None:
+    """Return once the API server's authorizer applies the new binding.
+
+    The RBAC authorizer sees Roles and bindings through an informer, so a token used at
+    once may be refused for a moment. Asks (as admin) a SubjectAccessReview for the
+    account and the first thing its rules allow until the answer is yes. For `role`, the
+    ClusterRole's rules are read each time: an aggregated one (view, edit, admin) gets
+    them from the controller manager, possibly later than this call.
+    """
+    user = f"system:serviceaccount:{namespace}:{name}"
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{namespace}",
+              "system:authenticated"]
+    deadline = time.monotonic() + GRANT_TIMEOUT
+    while True:
+        wanted = rules
+        aggregated = False
+        if role is not None:
+            try:
+                cluster_role = api.get(f"{RBAC}/clusterroles/{role}")
+            except ApiError as e:
+                if e.status != 404:
+                    raise
+                return  # bound to a ClusterRole that does not exist: it grants nothing
+            wanted = cluster_role.get("rules") or []
+            aggregated = bool(cluster_role.get("aggregationRule"))
+        attributes = _first_grant(wanted or [])
+        if attributes is None and not aggregated:
+            return  # nothing a resource request could check
+        if attributes is not None:
+            if not cluster_wide:
+                attributes["namespace"] = namespace
+            review = api.create(REVIEWS, {
+                "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                "spec": {"user": user, "groups": groups, "resourceAttributes": attributes},
+            })
+            if review.get("status", {}).get("allowed"):
+                return
+        if time.monotonic() > deadline:
+            raise LabError(f"the RBAC grant of {user} ({attributes}) is not in effect after "
+                           f"{GRANT_TIMEOUT:.0f}s")
+        time.sleep(0.1)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from taichu.audit.models import AuditRecord
+from taichu.auth import throttle
 from taichu.context import AppContext
 from tests.conftest import ADMIN_PASSWORD, bearer, login
 
@@ -71,7 +72,8 @@ async def test_repeated_failures_are_slowed_then_refused_and_audited(
         assert (await client.post("/api/v1/auth/login", json=bad)).status_code == 401
         durations.append(time.perf_counter() - started)
     # Failures past the slow-down threshold wait (1 s for the fourth) before answering.
-    assert durations[3] >= durations[0] + 0.6
+    floor = throttle.slowdown_seconds(4, settings.auth)
+    assert floor == 1.0 and durations[3] >= floor, durations
     refused = await client.post(
         "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
     )

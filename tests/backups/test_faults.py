@@ -147,9 +147,11 @@ async def test_tampered_archive_is_refused_before_anything_is_applied(
 async def test_target_api_server_down_mid_restore_is_resumed_by_the_retry(
     start_app: Any, make_settings: Any, lab_cluster_factory: ClusterFactory,
 ) -> None:
-    # Two creates at a time: slow enough to stop the target in the middle.
+    # Two creates at a time: slow enough to stop the target in the middle. The restore has
+    # three attempts: retries 10 s and 20 s after a failure give the target's API server
+    # half a minute to come back, however slow its restart on a loaded machine.
     client = await start_app(make_settings(
-        jobs=JobSettings(retry_base_seconds=3.0),
+        jobs=JobSettings(retry_base_seconds=10.0),
         backups=BackupSettings(restore_concurrency=2)))
     headers = bearer(await login(client, "admin", "Admin-Pass-2026"))
     source, target = lab_cluster_factory(workers=1), lab_cluster_factory(workers=1)

@@ -25,6 +25,7 @@ from tests.backups.helpers import (
     snapshot,
 )
 from tests.backups.workload import CRD_NAME, KINDS, install, wait_gone
+from tests.clusters.helpers import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 NAMESPACES = ["bk-a", "bk-b"]
@@ -96,9 +97,10 @@ async def test_round_trip_brings_every_object_back_field_by_field(
             for ns in NAMESPACES} == namespaces_before
     assert comparable(kubectl_json(lab, "crd", CRD_NAME)) == crd_before
     assert comparable(kubectl_json(lab, "clusterrole", "widget-reader")) == role_before
-    # The controllers recreated what they own: pods of the restored Deployments.
-    pods = kubectl_json(lab, "pods", "-n", "bk-a")["items"]
-    assert len(pods) == 2
+    # The controllers recreate what they own, on their own time (Deployment, ReplicaSet,
+    # then Pods): the pods of the restored Deployments.
+    await wait_for(lambda: asyncio.to_thread(kubectl_json, lab, "pods", "-n", "bk-a"),
+                   lambda pods: len(pods["items"]) == 2, timeout=60)
 
 
 @both_backends

@@ -4,7 +4,7 @@ periodic tick creating real backups, and retention deleting expired ones."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +87,14 @@ async def test_a_due_schedule_fires_once_however_often_the_tick_runs(
         await session.execute(update(BackupSchedule).values(
             next_run_at=utcnow() - timedelta(minutes=1)))
 
-    async def tick() -> int:
+    async def tick(now: datetime) -> int:
         async with transaction(ctx.sessions) as session:
-            return await schedules.fire_due(session, settings, utcnow())
+            return await schedules.fire_due(session, settings, now)
 
-    fired = await asyncio.gather(tick(), tick(), tick())
+    # Three replicas' ticks at the same moment. (The next run is due after `now`: a later
+    # clock may already be past it when the cron's next minute is near.)
+    now = utcnow()
+    fired = await asyncio.gather(tick(now), tick(now), tick(now))
     assert sorted(fired) == [0, 0, 1]
     async with transaction(ctx.sessions) as session:
         backups = list(await session.scalars(select(Backup)))
@@ -99,17 +102,18 @@ async def test_a_due_schedule_fires_once_however_often_the_tick_runs(
         assert schedule is not None
     assert len(backups) == 1 and backups[0].schedule_id == schedule_id
     assert backups[0].backup_name.startswith("often-") and backups[0].status == "pending"
-    assert schedule.last_backup_id == backups[0].id and schedule.next_run_at > utcnow()
+    assert schedule.last_backup_id == backups[0].id and schedule.next_run_at > now
 
     # Due again while its first backup still holds the cluster: this run is skipped.
     async with transaction(ctx.sessions) as session:
         await session.execute(update(BackupSchedule).values(
             next_run_at=utcnow() - timedelta(seconds=1)))
-    assert await tick() == 0
+    now = utcnow()
+    assert await tick(now) == 0
     async with transaction(ctx.sessions) as session:
         schedule = await session.get(BackupSchedule, schedule_id)
         assert schedule is not None and "run skipped" in schedule.last_error
-        assert schedule.next_run_at > utcnow()
+        assert schedule.next_run_at > now
 
 
 async def test_the_periodic_tick_backs_up_and_retention_deletes_expired_backups(

@@ -4,6 +4,7 @@ revoked permission taking effect within the authorization TTL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -35,6 +36,12 @@ def _api_requests(lab: LabCluster, verb: str, resource: str, scope: str) -> int:
                 verb, resource, scope):
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
+
+
+def _terminating_namespaces(lab: LabCluster) -> list[str]:
+    namespaces = json.loads(lab.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
+    return [ns["metadata"]["name"] for ns in namespaces
+            if ns.get("status", {}).get("phase") == "Terminating"]
 
 
 async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
@@ -71,7 +78,11 @@ async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", pod["created_at"])
 
     # Twenty reads: not one namespace-scoped pod LIST reaches the API server, and the
-    # caller's permission is asked about at most once per TTL.
+    # caller's permission is asked about at most once per TTL. The namespace controller
+    # lists pods in each namespace it empties (namespaces earlier tests deleted): count
+    # once it is done, when nothing else in this cluster makes such lists.
+    await wait_for(lambda: asyncio.to_thread(_terminating_namespaces, lab_cluster),
+                   lambda terminating: terminating == [], timeout=120, interval=0.5)
     lists = _api_requests(lab_cluster, "LIST", "pods", "namespace")
     lab_cluster.kubectl("get", "pods", "-n", ns)  # the counter sees a list like this one
     assert _api_requests(lab_cluster, "LIST", "pods", "namespace") == lists + 1
@@ -103,11 +114,12 @@ async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
         refused = await client.get(f"/api/runtime/{read}/?cluster_id={cluster_id}", headers=user)
         assert refused.status_code == 403 and '"nodes"' in refused.json()["detail"]
 
-    # Revoked in the cluster: refused within the TTL (plus a request's time).
+    # Revoked in the cluster: refused within the TTL, plus the time the API server's RBAC
+    # authorizer takes to learn of the deletion (an informer) and a request's time.
     lab_cluster.kubectl("delete", "rolebinding", "viewer", "-n", ns)
     revoked_at = time.monotonic()
-    assert await wait_for(names, lambda v: v == 403, timeout=TTL + 5) == 403
-    assert time.monotonic() - revoked_at < TTL + 5
+    assert await wait_for(names, lambda v: v == 403, timeout=TTL + 8) == 403
+    assert time.monotonic() - revoked_at < TTL + 8
     # The admin (platform identity) still sees them, from the same cache.
     admin_view = await client.get(path, headers=admin)
     assert [p["name"] for p in admin_view.json()["pods"]] == ["one", "two"]
@@ -145,10 +157,19 @@ async def test_resources_from_the_cache_match_the_cluster(
         assert response.status_code == 200, response.text
         return next(r for r in response.json()["nodes"] if r["name"] == node)
 
-    want = expected_requests()
-    assert want[0] >= 0.75
-    found = await wait_for(row, lambda r: (r["requested"]["cpu"], r["requested"]["memory"])
-                           == want, timeout=15)
+    async def both() -> tuple[dict[str, Any], tuple[float, int]]:
+        # The cluster's answer is taken afresh each time: pods of earlier tests on this
+        # node may still be going away.
+        return await row(), await asyncio.to_thread(expected_requests)
+
+    def agree(pair: tuple[dict[str, Any], tuple[float, int]]) -> bool:
+        found, want = pair
+        return (found["requested"]["cpu"], found["requested"]["memory"]) == want
+
+    found, want = await wait_for(both, agree, timeout=30)
+    assert want[0] >= 0.75  # our three pods are counted
     assert found["capacity"] == {"cpu": 8.0, "memory": 32 * 2**30}
+    # Force-deleted: gone from the cluster when kubectl returns, so `want` lacks it now.
     lab_cluster.kubectl("delete", "pod", "p0", "-n", ns, "--grace-period=0", "--force")
-    await wait_for(row, lambda r: r["requested"]["cpu"] == round(want[0] - 0.25, 3), timeout=15)
+    _, after = await wait_for(both, agree, timeout=30)
+    assert after[0] <= round(want[0] - 0.25, 3)

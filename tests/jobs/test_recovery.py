@@ -16,7 +16,7 @@ from taichu.jobs import recovery, store
 from taichu.jobs.models import Job, PeriodicTick
 from taichu.jobs.runner import JobRunner
 from taichu.timeutil import utcnow
-from tests.jobs.helpers import enqueue, load, wait_for
+from tests.jobs.helpers import enqueue, load, until, wait_for
 from tests.jobs.plugin import Probe
 
 Start = Any
@@ -83,21 +83,19 @@ async def test_expired_lease_is_taken_over_and_the_old_owner_is_stopped(
     # (On SQLite a starting runner would requeue A's job at once, as A's process is
     # assumed dead; here A lives on, so B starts without that recovery.)
     await start_runner("worker-b", recover_on_start=False)
-    for _ in range(50):  # A's heartbeat may renew in between; expire until B has it
+
+    async def taken_over() -> bool:  # A's heartbeat may renew in between: expire again
         await _expire(ctx, job_id)
         await asyncio.sleep(0.1)
-        if (await load(ctx, job_id)).locked_by == "worker-b":
-            break
+        return (await load(ctx, job_id)).locked_by == "worker-b"
+
+    await until(taken_over)
     job = await wait_for(ctx, job_id, {"running"}, check=lambda j: j.locked_by == "worker-b")
     assert job.attempts == 2
 
     # A's run stops: its heartbeat (every lease/3 = 1s) finds the job gone and cancels
     # it, or its own check_cancelled() finds out first.
-    for _ in range(60):
-        if (job_id, 1, "worker-a") in probe.interrupted:
-            break
-        await asyncio.sleep(0.05)
-    assert (job_id, 1, "worker-a") in probe.interrupted
+    assert await until(lambda: (job_id, 1, "worker-a") in probe.interrupted), probe.interrupted
 
     # A's stale lease can neither report nor finish.
     stale = store.Lease(job_id, "worker-a", 1)
@@ -176,13 +174,16 @@ async def test_finished_jobs_past_retention_are_pruned(
             update(Job).where(Job.id == ids[2]).values(run_at=utcnow() + timedelta(days=1))
         )
     await start_runner()  # retention (default 7 days) runs as the periodic `jobs.prune`
-    for _ in range(100):
+    left: set[str] = set()
+
+    async def pruned() -> bool:
+        nonlocal left
         async with transaction(ctx.sessions) as session:
             left = set((await session.execute(select(Job.id))).scalars())
             tick = await session.get(PeriodicTick, "jobs.prune")
-        if ids[0] not in left and tick is not None:
-            break
-        await asyncio.sleep(0.05)
+        return ids[0] not in left and tick is not None
+
+    await until(pruned)
     assert left == {ids[1], ids[2]}
     async with transaction(ctx.sessions) as session:
         assert await recovery.prune_finished(session, utcnow(), 168) == 0

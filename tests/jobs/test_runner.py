@@ -161,9 +161,11 @@ async def test_timeout_fails_the_attempt(
 
 
 async def test_graceful_stop_releases_unfinished_jobs(
-    ctx: AppContext, start_runner: Start, probe: Probe
+    ctx: AppContext, start_runner: Start, probe: Probe, make_settings: Any
 ) -> None:
-    runner: JobRunner = await start_runner()
+    # Its own context with a grace that a job finishing 0.1 s into it surely meets.
+    graceful = AppContext.create(make_settings(jobs={**FAST_JOBS, "shutdown_grace_seconds": 3}))
+    runner: JobRunner = await start_runner(app=graceful)
     stuck = await enqueue(ctx, "test.gate", {"gate": "never"})
     quick = await enqueue(ctx, "test.gate", {"gate": "soon"})
     for job_id in (stuck, quick):
@@ -174,8 +176,9 @@ async def test_graceful_stop_releases_unfinished_jobs(
         probe.gate("soon").set()
 
     opener = asyncio.create_task(open_soon())
-    await runner.stop()  # grace 0.5s: `quick` finishes, `stuck` is released
+    await runner.stop()  # grace 3s: `quick` finishes, `stuck` is released
     await opener
+    await graceful.close()
     job = await load(ctx, quick)
     assert job.status == "succeeded"
     job = await load(ctx, stuck)

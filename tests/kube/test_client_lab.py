@@ -124,6 +124,25 @@ async def test_watch_ends_at_its_timeout(kube: KubeClient, ns: str) -> None:
     assert seen == [] and time.monotonic() - started < 5
 
 
+async def _discovered(
+    kube: KubeClient, group: str, present: bool, timeout: float = 30
+) -> ApiResource | None:
+    """Poll discovery, aggregated and classic, until both say `group`'s widgets are (or
+    are no longer) served; returns the aggregated reading's."""
+
+    async def fetch(path: str, accept: str | None) -> Any:
+        return await kube.request("GET", path, accept=accept)
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = (await kube.discover()).find(group, "widgets")
+        classic = (await discover(fetch, aggregated=False)).find(group, "widgets")
+        if bool(found) == bool(classic) == present:
+            return found
+        assert time.monotonic() < deadline, f"{group} served={not present} after {timeout}s"
+        await asyncio.sleep(0.1)
+
+
 async def test_discover_finds_core_apps_and_crds(kube: KubeClient) -> None:
     group = f"t{uuid.uuid4().hex[:6]}.taichu.test"
     crd = {
@@ -140,12 +159,7 @@ async def test_discover_finds_core_apps_and_crds(kube: KubeClient) -> None:
     path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     await kube.create(path, crd)
     try:
-        found = None
-        for _ in range(100):  # the CRD is served within a second or two
-            found = (await kube.discover()).find(group, "widgets")
-            if found:
-                break
-            await asyncio.sleep(0.1)
+        found = await _discovered(kube, group, True)  # served within a second or two
         discovery = await kube.discover()
         pods = discovery.find("", "pods")
         deployments = discovery.find("apps", "deployments")
@@ -159,6 +173,8 @@ async def test_discover_finds_core_apps_and_crds(kube: KubeClient) -> None:
         assert items == []
     finally:
         await kube.delete(f"{path}/widgets.{group}")
+        # Leave discovery as found: a later test on this cluster compares two readings.
+        await _discovered(kube, group, False)
 
 
 async def test_classic_discovery_agrees_with_aggregated(kube: KubeClient) -> None:

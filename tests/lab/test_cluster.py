@@ -16,6 +16,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from taichu.lab.binaries import K8S_VERSION
 from taichu.lab.cluster import LabCluster
+from taichu.lab.kwok import LAB_LABEL
 from taichu.lab.pytest_fixtures import ClusterFactory
 
 pytestmark = pytest.mark.lab
@@ -126,14 +127,28 @@ def test_api_server_restart_keeps_data(lab_cluster: LabCluster) -> None:
     lab_cluster.kubectl("delete", "configmap", name)
 
 
+def _settled_node_names(cluster: LabCluster, timeout: float = 30) -> set[str]:
+    """The names nodes() gives once it agrees with etcd. nodes() reads the API server's
+    watch cache (resourceVersion=0), which may still hold nodes deleted a moment ago."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cached = {n["metadata"]["name"] for n in cluster.nodes()}
+        stored = {n["metadata"]["name"] for n in cluster.api.get(
+            "/api/v1/nodes", labelSelector=f"{LAB_LABEL}=true")["items"]}
+        if cached == stored:
+            return cached
+        assert time.monotonic() < deadline, f"nodes() {cached} != stored {stored}"
+        time.sleep(0.2)
+
+
 def test_nodes_scale_up_and_down(lab_cluster: LabCluster) -> None:
-    before = len(lab_cluster.nodes())
+    before = _settled_node_names(lab_cluster)
     names = lab_cluster.create_nodes(
         40, prefix="scale", labels={"pool": "burst"}, cpu="4", memory="16Gi"
     )
     nodes = {n["metadata"]["name"]: n for n in lab_cluster.nodes()}
-    assert len(nodes) == before + 40
+    assert set(nodes) == before | set(names) and len(names) == 40
     assert nodes["scale-1"]["metadata"]["labels"]["pool"] == "burst"
     assert nodes["scale-1"]["status"]["allocatable"]["cpu"] == "4"
     lab_cluster.delete_nodes(names)
-    assert len(lab_cluster.nodes()) == before
+    assert _settled_node_names(lab_cluster) == before
