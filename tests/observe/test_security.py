@@ -4,6 +4,7 @@ and audit logging from the kube-apiserver's flags (when it runs as a pod)."""
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -80,9 +81,11 @@ async def test_pod_security_network_policies_and_rbac(
 
 @contextlib.contextmanager
 def apiserver_pod(cluster: LabCluster, command: list[str]) -> Iterator[None]:
-    """A kube-apiserver pod in kube-system as kubeadm runs it (a static pod's mirror)."""
+    """A kube-apiserver pod in kube-system as kubeadm runs it (a static pod's mirror).
+    Each gets its own name and is gone before the next: kwok acts on a deleted pod by
+    name, late on a busy machine, and would take a successor of the same name with it."""
     node = cluster.nodes("control-plane")[0]["metadata"]["name"]
-    name = f"kube-apiserver-{node}"
+    name = f"kube-apiserver-{node}-{uuid.uuid4().hex[:6]}"
     cluster.api.create("/api/v1/namespaces/kube-system/pods", {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "labels": {"component": "kube-apiserver"}},
@@ -94,8 +97,13 @@ def apiserver_pod(cluster: LabCluster, command: list[str]) -> Iterator[None]:
     try:
         yield
     finally:
-        cluster.api.request("DELETE", f"/api/v1/namespaces/kube-system/pods/{name}",
-                            params={"gracePeriodSeconds": "0"})
+        path = f"/api/v1/namespaces/kube-system/pods/{name}"
+        cluster.api.request("DELETE", path, params={"gracePeriodSeconds": "0"})
+        deadline = time.monotonic() + 30
+        while cluster.kubectl("get", "pod", name, "-n", "kube-system", "--ignore-not-found",
+                              "-o", "name").stdout.strip():
+            assert time.monotonic() < deadline, f"pod {name} still there after 30s"
+            time.sleep(0.2)
 
 
 async def test_audit_logging_from_apiserver_flags(
