@@ -45,6 +45,10 @@ async def test_upgrade_keeps_data_and_gives_existing_clusters_their_owner(
     clusters = sa.table("clusters", sa.column("id"), sa.column("name"), sa.column("created_by"),
                         sa.column("labels", sa.JSON),
                         *(sa.column(c) for c in cluster_columns if c != "labels"))
+    imports = sa.table("cluster_imports", *(sa.column(c) for c in (
+        "id", "cluster_id", "import_source", "import_status", "progress", "current_step",
+        "error_message", "imported_by", "imported_at", "created_at", "updated_at")),
+        sa.column("validation_results", sa.JSON))
     try:
         async with engine.begin() as conn:
             await conn.execute(users.insert().values(
@@ -54,6 +58,10 @@ async def test_upgrade_keeps_data_and_gives_existing_clusters_their_owner(
                 {"id": "c-1", "name": "mine", "created_by": "alice", **cluster_columns},
                 {"id": "c-2", "name": "orphan", "created_by": "gone", **cluster_columns},
             ])
+            await conn.execute(imports.insert().values(
+                id="i-1", cluster_id="c-1", import_source="manual", import_status="completed",
+                progress=100, current_step="done", error_message="", imported_by="alice",
+                validation_results={}, imported_at=now, created_at=now, updated_at=now))
         await engine.dispose()
         await upgrade_async(url)
         engine = make_engine(url)
@@ -61,8 +69,9 @@ async def test_upgrade_keeps_data_and_gives_existing_clusters_their_owner(
             rows = (await conn.execute(sa.text(
                 "SELECT name, owner_id, node_count FROM clusters ORDER BY name"))).all()
             version = await conn.scalar(sa.text("SELECT password_version FROM users"))
+            importer = await conn.scalar(sa.text("SELECT imported_by_id FROM cluster_imports"))
         assert [tuple(r) for r in rows] == [("mine", "u-alice", 3), ("orphan", None, 3)]
-        assert version == 0
+        assert version == 0 and importer == "u-alice"
     finally:
         await engine.dispose()
         await drop_database(url)

@@ -56,6 +56,7 @@ async def start_import(
     record = ClusterImport(
         cluster_id=cluster.id, import_source=import_source,
         imported_by=owner.username if owner else None,
+        imported_by_id=owner.user_id if owner else None,
         validation_results={"kubeconfig_valid": True},
     )
     session.add(record)
@@ -185,18 +186,23 @@ async def import_cancelled(session: AsyncSession, job: JobContext) -> None:
     await _finish_unsuccessful(session, job, "cancelled", "cancelled by request")
 
 
-async def get_import(session: AsyncSession, import_id: str) -> ClusterImport:
+async def get_import(session: AsyncSession, principal: Principal, import_id: str
+                     ) -> ClusterImport:
+    """An import, for an admin or the user who started it (others: not found)."""
     record = await session.get(ClusterImport, import_id)
-    if record is None:
+    if record is None or not (principal.is_admin or record.imported_by_id == principal.user_id):
         raise NotFound(f"import {import_id} not found")
     return record
 
 
 async def list_imports(
-    session: AsyncSession, *, import_source: str | None, status: str | None, offset: int,
-    limit: int,
+    session: AsyncSession, principal: Principal, *, import_source: str | None,
+    status: str | None, offset: int, limit: int,
 ) -> tuple[list[ClusterImport], int]:
+    """Every import for an admin; a user's own otherwise."""
     query = select(ClusterImport)
+    if not principal.is_admin:
+        query = query.where(ClusterImport.imported_by_id == principal.user_id)
     if import_source:
         query = query.where(ClusterImport.import_source == import_source)
     if status:

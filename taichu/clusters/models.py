@@ -71,6 +71,7 @@ class ClusterImport(IdMixin, TimestampMixin, Base):
     validation_results: Mapped[dict[str, Any]] = mapped_column(default=dict)
     imported_resources: Mapped[dict[str, Any] | None]
     imported_by: Mapped[str | None] = mapped_column(String(64))
+    imported_by_id: Mapped[str | None] = mapped_column(String(36), index=True)  # its owner
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
     job_id: Mapped[str | None] = mapped_column(String(36))

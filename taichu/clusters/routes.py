@@ -76,14 +76,14 @@ async def get_topology(_: CurrentUser, session: Session) -> dict[str, object]:
 
 @router.get("/clusters/imports", response_model=Envelope[ImportList])
 async def list_imports(
-    _: CurrentUser,
+    principal: CurrentUser,
     session: Session,
     paging: PageParams = Depends(page_params),
     import_source: str | None = Query(None, max_length=32),
     status: str | None = Query(None, max_length=16),
 ) -> dict[str, object]:
     records, total = await imports.list_imports(
-        session, import_source=import_source, status=status, offset=paging.offset,
+        session, principal, import_source=import_source, status=status, offset=paging.offset,
         limit=paging.limit,
     )
     return ok({"imports": [_import_out(r) for r in records], "total": total,
@@ -102,8 +102,10 @@ async def import_cluster(
 
 
 @router.get("/imports/{importId}/status", response_model=Envelope[ImportStatusOut])
-async def import_status(importId: str, _: CurrentUser, session: Session) -> dict[str, object]:
-    record = await imports.get_import(session, importId)
+async def import_status(
+    importId: str, principal: CurrentUser, session: Session
+) -> dict[str, object]:
+    record = await imports.get_import(session, principal, importId)
     return ok({
         "import_id": record.id, "cluster_id": record.cluster_id,
         "import_status": record.import_status, "progress": record.progress,

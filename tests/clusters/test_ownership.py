@@ -50,3 +50,26 @@ async def test_only_the_owner_and_admins_reach_a_cluster(
     assert (await client.delete(base, headers=impostor)).status_code == 403
     assert await _statuses(client, admin_headers, contents) == {200}
     assert (await client.delete(base, headers=admin_headers)).status_code == 200
+
+
+async def test_imports_are_seen_by_who_started_them_and_admins(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster
+) -> None:
+    carol, dave = await new_user(client, "carol"), await new_user(client, "dave")
+    started = await client.post("/api/v1/clusters/import", headers=carol, json={
+        "name": "carols", "kubeconfig": lab_cluster.kubeconfig, "import_source": "kubeconfig"})
+    assert started.status_code == 200, started.text
+    import_id = started.json()["data"]["id"]
+
+    async def listed(headers: dict[str, str]) -> list[str]:
+        response = await client.get("/api/v1/clusters/imports", headers=headers)
+        assert response.status_code == 200, response.text
+        return [i["id"] for i in response.json()["data"]["imports"]]
+
+    assert await listed(carol) == [import_id]
+    assert import_id in await listed(admin_headers)
+    assert await listed(dave) == []
+    status = f"/api/v1/imports/{import_id}/status"
+    assert (await client.get(status, headers=carol)).status_code == 200
+    assert (await client.get(status, headers=admin_headers)).status_code == 200
+    assert (await client.get(status, headers=dave)).status_code == 404

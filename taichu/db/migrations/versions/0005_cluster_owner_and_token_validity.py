@@ -1,4 +1,4 @@
-"""cluster owner id; password version in tokens
+"""cluster and import owner ids; password version in tokens
 
 Revision ID: 0005
 Revises: 0004
@@ -25,12 +25,20 @@ def upgrade() -> None:
     # Clusters added before this revision belong to the user of the name that added them.
     op.execute("UPDATE clusters SET owner_id = "
                "(SELECT users.id FROM users WHERE users.username = clusters.created_by)")
+    op.add_column("cluster_imports", sa.Column("imported_by_id", sa.String(length=36),
+                                               nullable=True))
+    op.create_index("ix_cluster_imports_imported_by_id", "cluster_imports", ["imported_by_id"],
+                    unique=False)
+    op.execute("UPDATE cluster_imports SET imported_by_id = (SELECT users.id FROM users "
+               "WHERE users.username = cluster_imports.imported_by)")
     op.add_column("users", sa.Column("password_version", sa.Integer(), nullable=False,
                                      server_default="0"))
     op.add_column("users", sa.Column("kept_token_id", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cluster_imports_imported_by_id", table_name="cluster_imports")
+    op.drop_column("cluster_imports", "imported_by_id")
     op.drop_column("users", "kept_token_id")
     op.drop_column("users", "password_version")
     op.drop_index("ix_clusters_owner_id", table_name="clusters")
