@@ -32,7 +32,7 @@ from taichu.backups.schemas import (
     ScheduleUpdate,
 )
 from taichu.clusters.models import Cluster
-from taichu.clusters.service import ensure_may_manage
+from taichu.clusters.service import ensure_may_manage, managed_cluster
 from taichu.errors import Invalid
 from taichu.jobs import service as jobs
 from taichu.timeutil import rfc3339, utcnow
@@ -89,7 +89,7 @@ def _restore(restore: Restore) -> dict[str, Any]:
 @router.post("/clusters/{id}/backups", response_model=Envelope[BackupDetail])
 async def create_backup(id: str, body: BackupCreate, principal: CurrentUser, ctx: Ctx,
                         session: Session) -> dict[str, object]:
-    ensure_may_manage(principal, await session.get(Cluster, id))
+    await managed_cluster(session, principal, id)
     backup = await service.create_backup(session, ctx.settings, id, body, principal.username)
     return ok(_backup(backup))
 
@@ -152,6 +152,7 @@ async def create_restore(id: str, backupId: str, body: RestoreCreate, principal:
                          ctx: Ctx, session: Session) -> dict[str, object]:
     await _managed(session, principal, id)
     if body.target_cluster_id and body.target_cluster_id != id:
+        # A body field: a missing target is the service's 422, not a 404 of the path.
         ensure_may_manage(principal, await session.get(Cluster, body.target_cluster_id))
     restore = await service.create_restore(session, ctx.settings, ctx.box, id, backupId, body,
                                            principal.username)
@@ -217,7 +218,7 @@ async def list_schedules(id: str, principal: CurrentUser, session: Session,
 @router.post("/clusters/{id}/backup-schedules", response_model=Envelope[ScheduleOut])
 async def create_schedule(id: str, body: ScheduleCreate, principal: CurrentUser,
                           session: Session) -> dict[str, object]:
-    ensure_may_manage(principal, await session.get(Cluster, id))
+    await managed_cluster(session, principal, id)
     return ok(_schedule(await schedules.create_schedule(session, id, body,
                                                         principal.username)))
 
@@ -234,7 +235,7 @@ async def get_schedule(id: str, scheduleId: str, principal: CurrentUser, session
             response_model=Envelope[ScheduleOut])
 async def update_schedule(id: str, scheduleId: str, body: ScheduleUpdate,
                           principal: CurrentUser, session: Session) -> dict[str, object]:
-    ensure_may_manage(principal, await session.get(Cluster, id))
+    await managed_cluster(session, principal, id)
     return ok(_schedule(await schedules.update_schedule(session, id, scheduleId, body)))
 
 
@@ -242,6 +243,6 @@ async def update_schedule(id: str, scheduleId: str, body: ScheduleUpdate,
                response_model=Envelope[MessageData])
 async def delete_schedule(id: str, scheduleId: str, principal: CurrentUser,
                           session: Session) -> dict[str, object]:
-    ensure_may_manage(principal, await session.get(Cluster, id))
+    await managed_cluster(session, principal, id)
     await schedules.delete_schedule(session, id, scheduleId)
     return ok({"message": "Backup schedule deleted"})

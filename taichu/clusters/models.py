@@ -42,8 +42,8 @@ class Cluster(IdMixin, TimestampMixin, Base):
     last_probe_error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(64))  # username, for display
     # Who may manage it (with admins). An id, not the name: a deleted user's name can be
-    # registered again by someone else. Not a foreign key (see migration 0005); deleting
-    # the user clears it.
+    # registered again by someone else. Not a foreign key (see migration 0005): ids are
+    # never reused, so a deleted user's id matches nobody and only admins manage it then.
     owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
     # Lists page in creation order: without this index every page sorts the whole table.

@@ -125,7 +125,7 @@ async def get_cluster(id: str, _: CurrentUser, session: Session) -> dict[str, ob
 async def delete_cluster(
     id: str, principal: CurrentUser, ctx: Ctx, session: Session
 ) -> dict[str, object]:
-    service.ensure_may_manage(principal, await service.get_cluster(session, id))
+    await service.managed_cluster(session, principal, id)
     await service.delete_cluster(ctx, session, id)
     return ok({"message": "Cluster deleted"})
 
@@ -138,7 +138,7 @@ async def cluster_audit(
     flt: AuditFilter = Depends(audit_filter),
     paging: PageParams = Depends(page_params),
 ) -> dict[str, object]:
-    service.ensure_may_manage(principal, await service.get_cluster(session, id))
+    await service.managed_cluster(session, principal, id)
     flt.cluster_id = id
     records, total = await audit_service.list_records(session, flt, paging.offset, paging.limit)
     return ok(audit_page(list(records), total, paging))

@@ -39,8 +39,16 @@ def ensure_may_manage(principal: Principal, cluster: Cluster | None) -> None:
     registered again by someone else), may manage a cluster and read what is in it."""
     if principal.is_admin:
         return
-    if cluster is None or cluster.owner_id is None or cluster.owner_id != principal.user_id:
+    if cluster is None or cluster.owner_id != principal.user_id:
         raise Forbidden("Only an admin or the user who added the cluster may do this")
+
+
+async def managed_cluster(session: AsyncSession, principal: Principal, cluster_id: str
+                          ) -> Cluster:
+    """The cluster (404 if there is none), if the caller may manage it (403 if not)."""
+    cluster = await get_cluster(session, cluster_id)
+    ensure_may_manage(principal, cluster)
+    return cluster
 
 
 def validated_access(kubeconfig: str, context: str | None, insecure: bool) -> ClusterAccess:

@@ -171,7 +171,8 @@ def _wait_granted(
             except ApiError as e:
                 if e.status != 404:
                     raise
-                return  # bound to a ClusterRole that does not exist: it grants nothing
+                raise LabError(f"ClusterRole {role!r} does not exist: the token would "
+                               "have no rights") from e
             wanted = cluster_role.get("rules") or []
             aggregated = bool(cluster_role.get("aggregationRule"))
         attributes = _first_grant(wanted or [])

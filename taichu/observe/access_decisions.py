@@ -9,6 +9,7 @@ therefore takes effect within that time, a granted one at once after it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from taichu.kube import KubeClient
@@ -22,7 +23,9 @@ class AccessDecisions:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._answers: dict[DecisionKey, tuple[bool, float]] = {}
-        self.reviews = 0  # how many times the cluster was asked (for tests and metrics)
+        # One question in flight per key: when an answer expires under load, the requests
+        # that need it share one review instead of each sending its own.
+        self._asking: dict[DecisionKey, asyncio.Task[bool]] = {}
 
     async def allowed(
         self, kube: KubeClient, who: str, verb: str, resource: str, group: str = "",
@@ -30,12 +33,20 @@ class AccessDecisions:
     ) -> bool:
         """Whether the identity behind `kube` (named `who`) may `verb` the resource."""
         key: DecisionKey = (who, verb, group, resource, namespace)
-        now = time.monotonic()
         known = self._answers.get(key)
-        if known is not None and now - known[1] < self.ttl_seconds:
+        if known is not None and time.monotonic() - known[1] < self.ttl_seconds:
             return known[0]
+        task = self._asking.get(key)
+        if task is None:
+            task = asyncio.create_task(self._ask(kube, key), name="observe:can-i")
+            self._asking[key] = task
+            task.add_done_callback(lambda _: self._asking.pop(key, None))
+        return await asyncio.shield(task)  # one waiter giving up does not cancel the rest
+
+    async def _ask(self, kube: KubeClient, key: DecisionKey) -> bool:
+        _, verb, group, resource, namespace = key
         answer = await kube.self_subject_access_review(verb, resource, group, namespace)
-        self.reviews += 1
+        now = time.monotonic()
         if len(self._answers) >= self.max_entries:
             self._forget_expired(now)
         self._answers[key] = (answer, now)

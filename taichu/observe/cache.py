@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from taichu.kube import PLATFORM_IDENTITY, ClusterAccess, ConnectionManager, KubeClient
 from taichu.observe.access_decisions import AccessDecisions
@@ -27,6 +29,7 @@ from taichu.observe.slim import SlimEvent, SlimNode, SlimPod
 from taichu.observe.stores import EventStore, NodeStore, NodeTotals, PodStore
 
 _NO_PODS = NodeTotals()
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -83,20 +86,31 @@ class ClusterCache:
         await self.metrics.stop()
 
 
-class ClusterView:
-    """Reads of one synced cluster cache. Methods return the cache's own records (frozen);
-    lists are shared, so do not mutate them."""
+class StoreView:
+    """Reads of a node store and a pod store. Methods return the stores' own records
+    (frozen); lists are shared, so do not mutate them."""
 
-    def __init__(self, cache: ClusterCache) -> None:
-        self.cache = cache
+    def __init__(self, nodes: Callable[[], NodeStore], pods: Callable[[], PodStore]) -> None:
+        self._node_store = nodes  # callables: an informer swaps in a new store on relist
+        self._pod_store = pods
+
+    @classmethod
+    def listed(cls, nodes: list[Obj], pods: list[Obj]) -> StoreView:
+        """A view of one-off lists (for identities that have no cache)."""
+        node_store, pod_store = NodeStore(), PodStore()
+        for node in nodes:
+            node_store.upsert(node)
+        for pod in pods:
+            pod_store.upsert(pod)
+        return cls(lambda: node_store, lambda: pod_store)
 
     @property
     def _nodes(self) -> NodeStore:
-        return self.cache.nodes.store
+        return self._node_store()
 
     @property
     def _pods(self) -> PodStore:
-        return self.cache.pods.store
+        return self._pod_store()
 
     def node_names(self) -> list[str]:
         """Every node name, sorted (cached until a node comes or goes)."""
@@ -142,6 +156,14 @@ class ClusterView:
         """(CPU cores, memory bytes) requested by the node's non-terminated pods."""
         totals = self.totals(node)
         return totals.cpu_requests, totals.memory_requests
+
+
+class ClusterView(StoreView):
+    """Reads of one synced cluster cache."""
+
+    def __init__(self, cache: ClusterCache) -> None:
+        super().__init__(lambda: cache.nodes.store, lambda: cache.pods.store)
+        self.cache = cache
 
     async def usage(self) -> UsageSnapshot:
         """Node usage from metrics.k8s.io; `available` is False (with a note) when the

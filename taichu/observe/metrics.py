@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from taichu.errors import NotFound, TaichuError
+from taichu.kube import KubeClient
 from taichu.kube.quantity import byte_count, cpu_cores
 from taichu.observe.informer import ClientSource, describe_failure
 from taichu.observe.settings import ObserveSettings
@@ -67,21 +68,34 @@ class NodeMetrics:
     async def _fetch(self) -> None:
         try:
             async with self._source() as kube:
-                doc = await kube.get(NODE_METRICS_PATH)
-            usage: dict[str, tuple[float, int]] = {}
-            for item in doc.get("items") or []:
-                name = (item.get("metadata") or {}).get("name")
-                values = item.get("usage") or {}
-                if name and "cpu" in values and "memory" in values:
-                    usage[name] = (cpu_cores(values["cpu"]), byte_count(values["memory"]))
-            self.snapshot = UsageSnapshot(True, None, usage)
-        except NotFound:
-            self.snapshot = UsageSnapshot(False, NOT_SERVED)
-        except (TaichuError, ValueError) as e:
-            # Never stale or invented numbers: without an answer there is no usage.
-            reason = describe_failure(e) if isinstance(e, TaichuError) else str(e)
-            log.info("observe metrics: %s", reason)
-            self.snapshot = UsageSnapshot(
-                False, f"the metrics API did not answer, usage is unavailable: {reason}")
+                self.snapshot = await read_usage(kube)
+        except TaichuError as e:  # no client to be had
+            self.snapshot = _unanswered(describe_failure(e))
         self.fetched_at = time.monotonic()
         self.fetches += 1
+
+
+async def read_usage(kube: KubeClient) -> UsageSnapshot:
+    """Node usage from the metrics API, once; never stale or invented numbers: without an
+    answer there is no usage, and the snapshot says why."""
+    try:
+        doc = await kube.get(NODE_METRICS_PATH)
+    except NotFound:
+        return UsageSnapshot(False, NOT_SERVED)
+    except TaichuError as e:
+        return _unanswered(describe_failure(e))
+    usage: dict[str, tuple[float, int]] = {}
+    try:
+        for item in doc.get("items") or []:
+            name = (item.get("metadata") or {}).get("name")
+            values = item.get("usage") or {}
+            if name and "cpu" in values and "memory" in values:
+                usage[name] = (cpu_cores(values["cpu"]), byte_count(values["memory"]))
+    except ValueError as e:
+        return _unanswered(str(e))
+    return UsageSnapshot(True, None, usage)
+
+
+def _unanswered(reason: str) -> UsageSnapshot:
+    log.info("observe metrics: %s", reason)
+    return UsageSnapshot(False, f"the metrics API did not answer, usage is unavailable: {reason}")

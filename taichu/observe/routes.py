@@ -15,7 +15,7 @@ from taichu.api.deps import Ctx, CurrentUser, Session
 from taichu.api.envelope import Envelope, PageParams, ok, page_params
 from taichu.auth.principal import Principal
 from taichu.clusters.models import AutoscalingSettings, Cluster
-from taichu.clusters.service import access_for, ensure_may_manage, get_cluster
+from taichu.clusters.service import access_for, managed_cluster
 from taichu.context import AppContext
 from taichu.errors import TaichuError, Unavailable
 from taichu.kube import ClusterAccess, KubeClient
@@ -39,12 +39,10 @@ EVENTS_WAIT_SECONDS = 10.0
 
 
 async def _owned(ctx: AppContext, principal: Principal, cluster_id: str) -> Cluster:
-    """The cluster, if the caller may read what is in it (see `ensure_may_manage`); users
+    """The cluster, if the caller may read what is in it (see `managed_cluster`); users
     with a bound Kubernetes account read through the runtime family instead."""
     async with ctx.read_sessions() as session:
-        cluster = await get_cluster(session, cluster_id)
-    ensure_may_manage(principal, cluster)
-    return cluster
+        return await managed_cluster(session, principal, cluster_id)
 
 
 async def _cluster(ctx: AppContext, principal: Principal, cluster_id: str
@@ -145,7 +143,6 @@ async def get_autoscaling_policies(id: str, principal: CurrentUser, ctx: Ctx) ->
 async def put_autoscaling_policies(
     id: str, body: AutoscalingUpdate, principal: CurrentUser, session: Session
 ) -> dict[str, Any]:
-    cluster = await get_cluster(session, id)
-    ensure_may_manage(principal, cluster)
+    cluster = await managed_cluster(session, principal, id)
     row = await autoscaling.store_settings(session, cluster.id, body.model_dump())
     return ok(AutoscalingSettingsOut.model_validate(row).model_dump(mode="json"))

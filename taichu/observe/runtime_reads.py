@@ -10,11 +10,10 @@ platform credentials and so no cache: there the caller's identity lists directly
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from taichu.auth.principal import Principal
@@ -23,12 +22,12 @@ from taichu.clusters.service import access_for, get_cluster
 from taichu.context import AppContext
 from taichu.errors import Forbidden, Unavailable
 from taichu.kube import ClusterAccess, CredentialsRejected, KubeClient
-from taichu.observe.cache import ClusterView
-from taichu.observe.metrics import NodeMetrics, UsageSnapshot
-from taichu.observe.slim import SlimNode, SlimPod, slim_node, slim_pod
+from taichu.observe.cache import ClusterView, StoreView
+from taichu.observe.metrics import UsageSnapshot, read_usage
+from taichu.observe.slim import SlimNode, SlimPod
+from taichu.timeutil import rfc3339
 
 NODE_ROLE_PREFIX = "node-role.kubernetes.io/"
-NO_METRICS_RIGHTS = "your account may not read metrics.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,11 @@ async def _as_caller(app: AppContext, target: Target) -> AsyncIterator[KubeClien
                         "bind a new one (POST /api/auth/k8s/account/bind/)") from e
 
 
-def forbidden_message(subject: str, resource: str, group: str, namespace: str | None) -> str:
-    """The API server's own wording of an RBAC refusal."""
+def forbidden_message(subject: str, resource: str, namespace: str | None) -> str:
+    """The API server's own wording of an RBAC refusal to list a core resource."""
     scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
     return (f'{resource} is forbidden: User "{subject}" cannot list resource "{resource}" '
-            f'in API group "{group}" {scope}')
+            f'in API group "" {scope}')
 
 
 async def _may_list(app: AppContext, target: Target, kube: KubeClient, resource: str,
@@ -79,7 +78,7 @@ async def _may_list(app: AppContext, target: Target, kube: KubeClient, resource:
 async def _require_list(app: AppContext, target: Target, kube: KubeClient, resource: str,
                         namespace: str | None = None) -> None:
     if not await _may_list(app, target, kube, resource, namespace=namespace):
-        raise Forbidden(forbidden_message(target.caller.subject, resource, "", namespace))
+        raise Forbidden(forbidden_message(target.caller.subject, resource, namespace))
 
 
 async def _view(app: AppContext, target: Target) -> ClusterView | None:
@@ -94,10 +93,6 @@ async def _view(app: AppContext, target: Target) -> ClusterView | None:
 
 # --- shapes --------------------------------------------------------------------------------
 
-def _stamp(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
 def node_summary(node: SlimNode) -> dict[str, Any]:
     roles = sorted(k.removeprefix(NODE_ROLE_PREFIX) for k in node.labels
                    if k.startswith(NODE_ROLE_PREFIX))
@@ -111,7 +106,7 @@ def node_summary(node: SlimNode) -> dict[str, Any]:
         "memory_bytes": node.memory_capacity,
         "pods_capacity": node.pods_capacity,
         "labels": node.labels,
-        "created_at": _stamp(node.created_at),
+        "created_at": rfc3339(node.created_at),
     }
 
 
@@ -124,7 +119,7 @@ def pod_summary(pod: SlimPod) -> dict[str, Any]:
         "pod_ip": pod.pod_ip,
         "ready": f"{pod.ready_containers}/{pod.total_containers}",
         "restarts": pod.restarts,
-        "created_at": _stamp(pod.created_at),
+        "created_at": rfc3339(pod.created_at),
     }
 
 
@@ -163,14 +158,23 @@ async def _listed(kube: KubeClient, path: str) -> list[dict[str, Any]]:
     return items
 
 
+async def _store_view(app: AppContext, target: Target, kube: KubeClient,
+                      pods_path: str | None) -> StoreView:
+    """The platform's cache; without one, a one-off list of the nodes (and of the pods at
+    `pods_path`) as the caller."""
+    view = await _view(app, target)
+    if view is not None:
+        return view
+    nodes = await _listed(kube, "/api/v1/nodes")
+    return StoreView.listed(nodes, await _listed(kube, pods_path) if pods_path else [])
+
+
 async def list_nodes(app: AppContext, principal: Principal, cluster_id: str) -> list[Any]:
     target = await _target(app, principal, cluster_id)
     async with _as_caller(app, target) as kube:
         await _require_list(app, target, kube, "nodes")
-        view = await _view(app, target)
-        nodes = view.nodes() if view else [slim_node(n) for n in
-                                           await _listed(kube, "/api/v1/nodes")]
-    return [node_summary(n) for n in nodes]
+        view = await _store_view(app, target, kube, pods_path=None)
+    return [node_summary(n) for n in view.nodes()]
 
 
 async def list_pods(
@@ -180,49 +184,26 @@ async def list_pods(
     async with _as_caller(app, target) as kube:
         await _require_list(app, target, kube, "pods", namespace)
         view = await _view(app, target)
-        if view is not None:
-            pods = view.pods(namespace)
-        else:
+        if view is None:
             path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
-            pods = sorted((slim_pod(p) for p in await _listed(kube, path)),
-                          key=lambda p: (p.namespace, p.name))
-    return [pod_summary(p) for p in pods]
+            view = StoreView.listed([], await _listed(kube, path))
+    return [pod_summary(p) for p in view.pods(namespace)]
 
 
 async def resources(app: AppContext, principal: Principal, cluster_id: str) -> dict[str, Any]:
     target = await _target(app, principal, cluster_id)
     async with _as_caller(app, target) as kube:
-        await _require_list(app, target, kube, "nodes")
-        await _require_list(app, target, kube, "pods")
-        view = await _view(app, target)
-        if view is not None:
-            nodes, requested = view.nodes(), view.requested
-        else:
-            nodes = [slim_node(n) for n in await _listed(kube, "/api/v1/nodes")]
-            requested = _requested_by_node(await _listed(kube, "/api/v1/pods"))
-        if not await _may_list(app, target, kube, "nodes", "metrics.k8s.io"):
-            usage = UsageSnapshot(False, NO_METRICS_RIGHTS)
-        elif view is not None:
+        may_nodes, may_pods, may_metrics = await asyncio.gather(
+            _may_list(app, target, kube, "nodes"), _may_list(app, target, kube, "pods"),
+            _may_list(app, target, kube, "nodes", "metrics.k8s.io"))
+        for allowed, resource in ((may_nodes, "nodes"), (may_pods, "pods")):
+            if not allowed:
+                raise Forbidden(forbidden_message(target.caller.subject, resource, None))
+        view = await _store_view(app, target, kube, pods_path="/api/v1/pods")
+        if not may_metrics:
+            usage = UsageSnapshot(False, None)
+        elif isinstance(view, ClusterView):
             usage = await view.usage()
         else:
-            usage = await _direct_usage(app, kube)
-    return resources_body(cluster_id, nodes, requested, usage)
-
-
-def _requested_by_node(pods: list[dict[str, Any]]) -> Callable[[str], tuple[float, int]]:
-    """Summed requests of each node's non-terminated pods (the cache keeps these itself)."""
-    by_node: dict[str, tuple[float, int]] = {}
-    for pod in map(slim_pod, pods):
-        if pod.node_name and not pod.terminated:
-            cpu, memory = by_node.get(pod.node_name, (0.0, 0))
-            by_node[pod.node_name] = (cpu + pod.cpu_requests, memory + pod.memory_requests)
-    return lambda name: by_node.get(name, (0.0, 0))
-
-
-async def _direct_usage(app: AppContext, kube: KubeClient) -> UsageSnapshot:
-    """Node usage read once through `kube` (no cache: the caller's own client)."""
-    metrics = NodeMetrics(lambda: contextlib.nullcontext(kube), app.observe.settings)
-    try:
-        return await metrics.current()
-    finally:
-        await metrics.stop()
+            usage = await read_usage(kube)
+    return resources_body(cluster_id, view.nodes(), view.requested, usage)

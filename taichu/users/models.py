@@ -27,7 +27,8 @@ class User(IdMixin, TimestampMixin, Base):
     def replace_password(self, password_hash: str, keep_token_id: str | None = None) -> None:
         self.password_hash = password_hash
         self.password_change_required = False
-        self.password_version += 1
+        # In SQL: two changes at once must both count.
+        self.password_version = User.password_version + 1  # type: ignore[assignment]
         self.kept_token_id = keep_token_id
 
     def outdated(self, token_id: str, password_version: int) -> bool:

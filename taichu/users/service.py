@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
 from taichu.auth.passwords import hash_password, verify_password
 from taichu.auth.principal import Principal
-from taichu.clusters.models import Cluster
 from taichu.config import Settings
 from taichu.errors import Conflict, Forbidden, Invalid, NotFound
 from taichu.users.models import User
@@ -154,9 +153,6 @@ async def delete_user(session: AsyncSession, actor: Principal, user_id: str) -> 
         raise Conflict("cannot delete the last admin")
     audit.note(resource="user", resource_id=user.id,
                old_value={"username": user.username, "email": user.email, "role": user.role})
-    # What they added stays; only admins manage it now.
-    await session.execute(
-        update(Cluster).where(Cluster.owner_id == user.id).values(owner_id=None))
     await session.delete(user)
     await session.flush()
 

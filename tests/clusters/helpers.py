@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tests.conftest import bearer, login
+from tests.support.waiting import wait_for
+
+__all__ = ["cluster_detail", "new_user", "pod_manifest", "register", "wait_for"]
 
 
 async def register(
@@ -18,21 +18,6 @@ async def register(
         "/api/v1/clusters", headers=headers,
         json={"name": name, "kubeconfig": kubeconfig, **extra},
     )
-
-
-async def wait_for(
-    fetch: Callable[[], Any], predicate: Callable[[Any], bool], timeout: float = 30,
-    interval: float = 0.3,
-) -> Any:
-    """Poll `fetch()` until `predicate(value)`; returns the value, fails with the last one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fetch()
-        if predicate(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value}")
-        await asyncio.sleep(interval)
 
 
 async def cluster_detail(

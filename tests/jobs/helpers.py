@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from taichu.context import AppContext
@@ -45,18 +45,3 @@ async def wait_for(
             f"locked_by {job.locked_by}), wanted {sorted(wanted)}"
         )
         await asyncio.sleep(0.03)
-
-
-async def until(
-    check: Callable[[], bool | Awaitable[bool]], within: float = 15.0, interval: float = 0.05
-) -> bool:
-    """Poll `check()` (plain or async) until it holds or `within` seconds passed; returns
-    its last answer, for the caller to assert with its own message."""
-    deadline = time.monotonic() + within
-    while True:
-        answer = check()
-        if not isinstance(answer, bool):
-            answer = await answer
-        if answer or time.monotonic() > deadline:
-            return answer
-        await asyncio.sleep(interval)

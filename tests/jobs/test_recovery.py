@@ -16,8 +16,9 @@ from taichu.jobs import recovery, store
 from taichu.jobs.models import Job, PeriodicTick
 from taichu.jobs.runner import JobRunner
 from taichu.timeutil import utcnow
-from tests.jobs.helpers import enqueue, load, until, wait_for
+from tests.jobs.helpers import enqueue, load, wait_for
 from tests.jobs.plugin import Probe
+from tests.support import waiting
 
 Start = Any
 KINDS = {"test.echo": 3}
@@ -89,13 +90,14 @@ async def test_expired_lease_is_taken_over_and_the_old_owner_is_stopped(
         await asyncio.sleep(0.1)
         return (await load(ctx, job_id)).locked_by == "worker-b"
 
-    await until(taken_over)
+    await waiting.wait_for(taken_over, timeout=15, interval=0.05)
     job = await wait_for(ctx, job_id, {"running"}, check=lambda j: j.locked_by == "worker-b")
     assert job.attempts == 2
 
     # A's run stops: its heartbeat (every lease/3 = 1s) finds the job gone and cancels
     # it, or its own check_cancelled() finds out first.
-    assert await until(lambda: (job_id, 1, "worker-a") in probe.interrupted), probe.interrupted
+    await waiting.wait_for(lambda: (job_id, 1, "worker-a") in probe.interrupted, timeout=15,
+                           interval=0.05)
 
     # A's stale lease can neither report nor finish.
     stale = store.Lease(job_id, "worker-a", 1)
@@ -183,7 +185,7 @@ async def test_finished_jobs_past_retention_are_pruned(
             tick = await session.get(PeriodicTick, "jobs.prune")
         return ids[0] not in left and tick is not None
 
-    await until(pruned)
+    await waiting.wait_for(pruned, timeout=15, interval=0.05)
     assert left == {ids[1], ids[2]}
     async with transaction(ctx.sessions) as session:
         assert await recovery.prune_finished(session, utcnow(), 168) == 0

@@ -51,5 +51,7 @@ def test_non_status_bodies_are_summarised() -> None:
     assert cluster_message(page) == "an answer that is not a Kubernetes Status (65 bytes)"
     assert "hunter2" not in status_error(404, page, "GET", "https://h/readyz").message
     assert cluster_message(b'{"kind": "List"}').startswith("an answer that is not")
+    # JSON with a message, from something that is not an API server: not quoted either.
+    assert "hunter2" not in cluster_message(b'{"message": "db password hunter2"}')
     error = status_error(502, b"", "GET", "https://h/version")
     assert "(502)" in error.message and "https://h/version" in error.message
