@@ -3,6 +3,7 @@ a model change without its migration fails here, not in an operator's upgrade.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -51,12 +52,19 @@ async def test_upgrade_keeps_data_and_gives_existing_clusters_their_owner(
         sa.column("validation_results", sa.JSON))
     try:
         async with engine.begin() as conn:
-            await conn.execute(users.insert().values(
-                id="u-alice", username="alice", role="user", password_hash="x",
-                password_change_required=False, created_at=now, updated_at=now))
+            later = now + timedelta(hours=1)
+            await conn.execute(users.insert(), [
+                {"id": "u-alice", "username": "alice", "role": "user", "password_hash": "x",
+                 "password_change_required": False, "created_at": now, "updated_at": now},
+                # "bob" was deleted and someone registered the name again after his cluster
+                # was added: the newcomer is not its owner.
+                {"id": "u-bob-2", "username": "bob", "role": "user", "password_hash": "x",
+                 "password_change_required": False, "created_at": later,
+                 "updated_at": later}])
             await conn.execute(clusters.insert(), [
                 {"id": "c-1", "name": "mine", "created_by": "alice", **cluster_columns},
                 {"id": "c-2", "name": "orphan", "created_by": "gone", **cluster_columns},
+                {"id": "c-3", "name": "bobs", "created_by": "bob", **cluster_columns},
             ])
             await conn.execute(imports.insert().values(
                 id="i-1", cluster_id="c-1", import_source="manual", import_status="completed",
@@ -68,10 +76,11 @@ async def test_upgrade_keeps_data_and_gives_existing_clusters_their_owner(
         async with engine.connect() as conn:
             rows = (await conn.execute(sa.text(
                 "SELECT name, owner_id, node_count FROM clusters ORDER BY name"))).all()
-            version = await conn.scalar(sa.text("SELECT password_version FROM users"))
+            versions = (await conn.scalars(sa.text("SELECT password_version FROM users"))).all()
             importer = await conn.scalar(sa.text("SELECT imported_by_id FROM cluster_imports"))
-        assert [tuple(r) for r in rows] == [("mine", "u-alice", 3), ("orphan", None, 3)]
-        assert version == 0 and importer == "u-alice"
+        assert [tuple(r) for r in rows] == [
+            ("bobs", None, 3), ("mine", "u-alice", 3), ("orphan", None, 3)]
+        assert versions == [0, 0] and importer == "u-alice"
     finally:
         await engine.dispose()
         await drop_database(url)
