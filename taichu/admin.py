@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from taichu.audit.service import AuditEntry, ChainBreak, append, verify_chain
+from taichu.audit.service import AuditEntry, ChainReport, append, verify_chain
 from taichu.auth.passwords import hash_password
 from taichu.config import Settings
 from taichu.context import AppContext
@@ -32,10 +32,11 @@ async def reset_password(settings: Settings, username: str, password: str) -> st
         await ctx.close()
 
 
-async def verify_audit(settings: Settings) -> tuple[int, ChainBreak | None]:
+async def verify_audit(settings: Settings, anchor: tuple[int, str] | None = None
+                       ) -> ChainReport:
     ctx = AppContext.create(settings)
     try:
         async with ctx.read_sessions() as session:
-            return await verify_chain(session)
+            return await verify_chain(session, anchor)
     finally:
         await ctx.close()

@@ -19,7 +19,7 @@ admin_app = typer.Typer(help="Administration of accounts.", no_args_is_help=True
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # lines stay whole for grep and copy
 
 
 def _register_optional_apps() -> None:
@@ -118,19 +118,39 @@ def reset_password(
     console.print(f"[green]password of {username} updated[/green]")
 
 
+def _anchor(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, _, digest = value.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise typer.BadParameter("expected SEQ:HASH, as an earlier verify printed it")
+    return int(seq), digest.lower()
+
+
+AnchorOpt = Annotated[str | None, typer.Option(
+    "--anchor", help="SEQ:HASH of a head printed by an earlier verify and kept elsewhere: "
+    "shows whether the newest records were removed since")]
+
+
 @audit_app.command("verify")
-def audit_verify(database_url: DbOpt = None, data_dir: DirOpt = None) -> None:
+def audit_verify(database_url: DbOpt = None, data_dir: DirOpt = None,
+                 anchor: AnchorOpt = None) -> None:
     """Check the audit log's hash chain; report the first altered or removed record."""
     from taichu.admin import verify_audit
 
     settings = _settings(database_url, data_dir)
-    checked, broken = asyncio.run(verify_audit(settings))
+    result = asyncio.run(verify_audit(settings, _anchor(anchor)))
+    broken = result.broken
     if broken is None:
-        console.print(f"[green]audit chain intact: {checked} records verified[/green]")
+        console.print(f"[green]audit chain intact: {result.checked} records verified[/green]")
+        if result.head is not None:
+            # The chain cannot show that its newest records were removed; this can.
+            console.print(f"head: {result.head[0]}:{result.head[1]} (keep it outside this "
+                          "database; `taichu audit verify --anchor` it later)")
         return
     where = f"record seq={broken.seq}" + (f" id={broken.record_id}" if broken.record_id else "")
     console.print(f"[red]audit chain broken at {where}: {broken.reason}[/red]")
-    console.print(f"{checked} records before it verified")
+    console.print(f"{result.checked} records before it verified")
     raise typer.Exit(1)
 
 

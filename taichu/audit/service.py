@@ -164,9 +164,25 @@ class ChainBreak:
     reason: str
 
 
-async def verify_chain(session: AsyncSession, batch: int = 1000) -> tuple[int, ChainBreak | None]:
-    """Walk the chain in order; return how many records were checked and the first break."""
+@dataclass
+class ChainReport:
+    checked: int
+    head: tuple[int, str] | None  # (seq, hash) of the newest record verified
+    broken: ChainBreak | None
+
+
+async def verify_chain(session: AsyncSession, anchor: tuple[int, str] | None = None,
+                       batch: int = 1000) -> ChainReport:
+    """Walk the chain in order; report how many records were checked, the head and the
+    first break. The chain alone cannot show that its newest records were removed; an
+    `anchor` (a head reported earlier, kept outside the database) can: that record must
+    still be there, unchanged."""
     expected_seq, expected_prev, checked = 1, GENESIS_HASH, 0
+    head: tuple[int, str] | None = None
+
+    def report(broken: ChainBreak | None) -> ChainReport:
+        return ChainReport(checked, head, broken)
+
     while True:
         rows = list(
             await session.scalars(
@@ -177,18 +193,26 @@ async def verify_chain(session: AsyncSession, batch: int = 1000) -> tuple[int, C
             )
         )
         if not rows:
-            return checked, None
+            if anchor is not None and anchor[0] >= expected_seq:
+                return report(ChainBreak(expected_seq, None, (
+                    f"records from {expected_seq} on were removed: the anchor {anchor[0]} is "
+                    "beyond the end of the log")))
+            return report(None)
         for record in rows:
             if record.seq != expected_seq:
-                return checked, ChainBreak(
+                return report(ChainBreak(
                     expected_seq, None, f"record {expected_seq} is missing (removed)"
-                )
+                ))
             if record.prev_hash != expected_prev:
-                return checked, ChainBreak(
+                return report(ChainBreak(
                     record.seq, record.id, "previous-hash link does not match (record removed "
                     "or replaced before it)"
-                )
+                ))
             if record_hash(record.prev_hash, record) != record.hash:
-                return checked, ChainBreak(record.seq, record.id, "record content was altered")
+                return report(ChainBreak(record.seq, record.id, "record content was altered"))
+            if anchor is not None and record.seq == anchor[0] and record.hash != anchor[1]:
+                return report(ChainBreak(record.seq, record.id, (
+                    "does not match the anchor: the log was rewritten from here on")))
             expected_seq, expected_prev = record.seq + 1, record.hash
+            head = (record.seq, record.hash)
             checked += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -99,7 +100,7 @@ async def test_audit_filters(
     assert (await client.get("/api/v1/audit", headers=gina)).status_code == 403
 
 
-async def _verify(settings: Settings) -> subprocess.CompletedProcess[str]:
+async def _verify(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "TAICHU_DATABASE_URL": settings.resolved_database_url,
@@ -109,7 +110,7 @@ async def _verify(settings: Settings) -> subprocess.CompletedProcess[str]:
     # In a thread: the app under test shares this event loop and must keep running.
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "taichu.cli", "audit", "verify"],
+        [sys.executable, "-m", "taichu.cli", "audit", "verify", *args],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )
 
@@ -123,6 +124,24 @@ async def test_audit_verify_finds_altered_and_removed_records(
     intact = await _verify(settings)
     assert intact.returncode == 0, intact.stderr
     assert "4 records verified" in intact.stderr
+    head = re.search(r"head: (4:[0-9a-f]{64})", intact.stderr)
+    assert head is not None, intact.stderr
+
+    # The newest record removed: the chain alone cannot tell, the anchor can.
+    async with ctx.sessions.begin() as session:
+        await session.execute(delete(AuditRecord).where(AuditRecord.seq == 4))
+    assert (await _verify(settings)).returncode == 0
+    truncated = await _verify(settings, "--anchor", head.group(1))
+    assert truncated.returncode == 1
+    assert "records from 4 on were removed" in truncated.stderr
+    forged = await _verify(settings, "--anchor", "3:" + "0" * 64)
+    assert forged.returncode == 1 and "does not match the anchor" in forged.stderr
+    malformed = await _verify(settings, "--anchor", "three")
+    assert malformed.returncode == 2 and "SEQ:HASH" in malformed.stderr
+    new_head = re.search(r"head: (3:[0-9a-f]{64})", (await _verify(settings)).stderr)
+    assert new_head is not None
+    anchored = await _verify(settings, "--anchor", new_head.group(1))
+    assert anchored.returncode == 0, anchored.stderr
     async with ctx.sessions.begin() as session:
         await session.execute(
             update(AuditRecord).where(AuditRecord.seq == 2).values(user="someone-else")
