@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.api.deps import Ctx, CurrentUser, Session
 from taichu.api.envelope import Envelope, MessageData, PageParams, ok, page_params
-from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.backups import schedules, service
 from taichu.backups.models import ACTIVE, BACKUP_STATUSES, Backup, Restore
@@ -34,7 +33,6 @@ from taichu.backups.schemas import (
 from taichu.clusters.models import Cluster
 from taichu.clusters.service import ensure_may_manage, managed_cluster
 from taichu.errors import Invalid
-from taichu.jobs import service as jobs
 from taichu.timeutil import rfc3339, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["backups"])
@@ -129,17 +127,7 @@ async def cancel_backup(id: str, backupId: str, principal: CurrentUser, session:
     report and leaves no archive)."""
     await _managed(session, principal, id)
     backup = await service.get_backup(session, id, backupId)
-    if backup.status not in ACTIVE or backup.job_id is None:
-        raise Invalid(f"backup {backupId} is {backup.status}: nothing to cancel")
-    reason = _cancel_reason(body)
-    audit.note(resource="backup", resource_id=backup.id, cluster_id=backup.cluster_id,
-               old_value={"status": backup.status}, new_value={"cancel_requested": True},
-               details={"reason": reason})
-    job = await jobs.request_cancel(session, backup.job_id)
-    if job.status == "cancelled":
-        backup.status, backup.current_step, backup.error_message = (
-            "cancelled", "Cancelled", reason)
-        backup.completed_at = utcnow()
+    await service.cancel(session, backup, _cancel_reason(body))
     return ok(_backup(backup))
 
 
@@ -185,17 +173,7 @@ async def cancel_restore(id: str, backupId: str, restoreId: str, principal: Curr
     """Cancel a pending or running restore; what it created so far stays."""
     await _managed(session, principal, id)
     restore = await service.get_restore(session, id, backupId, restoreId)
-    if restore.status not in ACTIVE or restore.job_id is None:
-        raise Invalid(f"restore {restoreId} is {restore.status}: nothing to cancel")
-    reason = _cancel_reason(body)
-    audit.note(resource="restore", resource_id=restore.id, cluster_id=restore.target_cluster_id,
-               old_value={"status": restore.status}, new_value={"cancel_requested": True},
-               details={"reason": reason})
-    job = await jobs.request_cancel(session, restore.job_id)
-    if job.status == "cancelled":
-        restore.status, restore.current_step, restore.error_message = (
-            "cancelled", "Cancelled", reason)
-        restore.completed_at = utcnow()
+    await service.cancel(session, restore, _cancel_reason(body))
     return ok(_restore(restore))
 
 

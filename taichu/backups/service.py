@@ -238,3 +238,20 @@ async def list_restores(session: AsyncSession, backup_id: str, offset: int, limi
     rows = await session.scalars(
         query.order_by(Restore.created_at.desc(), Restore.id).offset(offset).limit(limit))
     return list(rows), int(total or 0)
+
+
+async def cancel(session: AsyncSession, run: Backup | Restore, reason: str) -> None:
+    """Ask a pending or running backup or restore to stop. A running one stops at its next
+    progress report (a backup leaves no archive; what a restore created stays); one whose
+    job had not started is cancelled at once."""
+    kind = "backup" if isinstance(run, Backup) else "restore"
+    if run.status not in ACTIVE or run.job_id is None:
+        raise Invalid(f"{kind} {run.id} is {run.status}: nothing to cancel")
+    cluster_id = run.cluster_id if isinstance(run, Backup) else run.target_cluster_id
+    audit.note(resource=kind, resource_id=run.id, cluster_id=cluster_id,
+               old_value={"status": run.status}, new_value={"cancel_requested": True},
+               details={"reason": reason})
+    job = await jobs.request_cancel(session, run.job_id)
+    if job.status == "cancelled":
+        run.status, run.current_step, run.error_message = "cancelled", "Cancelled", reason
+        run.completed_at = utcnow()
