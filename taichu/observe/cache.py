@@ -18,18 +18,16 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from taichu.kube import PLATFORM_IDENTITY, ClusterAccess, ConnectionManager, KubeClient
 from taichu.observe.access_decisions import AccessDecisions
 from taichu.observe.informer import ClientSource, Informer
 from taichu.observe.metrics import NodeMetrics, UsageSnapshot
 from taichu.observe.settings import ObserveSettings
-from taichu.observe.slim import SlimEvent, SlimNode, SlimPod
+from taichu.observe.slim import Obj, SlimEvent, SlimNode, SlimPod
 from taichu.observe.stores import EventStore, NodeStore, NodeTotals, PodStore
 
 _NO_PODS = NodeTotals()
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
