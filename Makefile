@@ -8,3 +8,4 @@ test:
 
 lint:
 	.venv/bin/ruff check taichu tests bench
+	.venv/bin/ruff format --check taichu tests bench

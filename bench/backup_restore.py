@@ -54,44 +54,93 @@ def _objects(namespace: str, count: int) -> list[tuple[str, dict[str, Any]]]:
     base = f"/api/v1/namespaces/{namespace}"
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
     for i in range(count):
-        meta = {"name": f"obj-{i}", "namespace": namespace,
-                "labels": {"app": f"app-{i % 17}", "bench": "yes"}}
+        meta = {
+            "name": f"obj-{i}",
+            "namespace": namespace,
+            "labels": {"app": f"app-{i % 17}", "bench": "yes"},
+        }
         slot = i % 10
         if slot < 6:
-            out.append((f"{base}/configmaps", {
-                "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
-                "data": {"config.yaml": f"key: value-{i}\n" * 20, "index": str(i)}}))
+            out.append(
+                (
+                    f"{base}/configmaps",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": meta,
+                        "data": {"config.yaml": f"key: value-{i}\n" * 20, "index": str(i)},
+                    },
+                )
+            )
         elif slot < 8:
-            out.append((f"{base}/secrets", {
-                "apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
-                "data": {"token": base64.b64encode(os.urandom(48)).decode()}}))
+            out.append(
+                (
+                    f"{base}/secrets",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "metadata": meta,
+                        "type": "Opaque",
+                        "data": {"token": base64.b64encode(os.urandom(48)).decode()},
+                    },
+                )
+            )
         elif slot == 8:
-            out.append((f"{base}/serviceaccounts", {
-                "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}))
+            out.append(
+                (
+                    f"{base}/serviceaccounts",
+                    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+                )
+            )
         elif i % 20 == 9:
-            out.append((f"{rbac}/roles", {
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                "metadata": meta, "rules": [{"apiGroups": [""], "resources": ["configmaps"],
-                                             "verbs": ["get", "list"]}]}))
+            out.append(
+                (
+                    f"{rbac}/roles",
+                    {
+                        "apiVersion": "rbac.authorization.k8s.io/v1",
+                        "kind": "Role",
+                        "metadata": meta,
+                        "rules": [
+                            {
+                                "apiGroups": [""],
+                                "resources": ["configmaps"],
+                                "verbs": ["get", "list"],
+                            }
+                        ],
+                    },
+                )
+            )
         else:
-            out.append((f"{rbac}/rolebindings", {
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                "metadata": meta,
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                            "name": "obj-9"},
-                "subjects": [{"kind": "ServiceAccount", "name": "default",
-                              "namespace": namespace}]}))
+            out.append(
+                (
+                    f"{rbac}/rolebindings",
+                    {
+                        "apiVersion": "rbac.authorization.k8s.io/v1",
+                        "kind": "RoleBinding",
+                        "metadata": meta,
+                        "roleRef": {
+                            "apiGroup": "rbac.authorization.k8s.io",
+                            "kind": "Role",
+                            "name": "obj-9",
+                        },
+                        "subjects": [
+                            {"kind": "ServiceAccount", "name": "default", "namespace": namespace}
+                        ],
+                    },
+                )
+            )
     return out
 
 
 async def populate(kubeconfig: str, namespaces: list[str], per_namespace: int) -> float:
     """Create everything, CONCURRENCY at a time; returns the objects per second."""
-    kube = KubeClient(parse_kubeconfig(kubeconfig), request_timeout=60,
-                      max_connections=CONCURRENCY)
+    kube = KubeClient(parse_kubeconfig(kubeconfig), request_timeout=60, max_connections=CONCURRENCY)
     try:
         for ns in namespaces:
-            await kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                     "metadata": {"name": ns}})
+            await kube.create(
+                "/api/v1/namespaces",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+            )
         work = [item for ns in namespaces for item in _objects(ns, per_namespace)]
         gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -138,8 +187,9 @@ async def child_backup(kubeconfig: str, out: Path, namespaces: list[str]) -> dic
     kube = KubeClient(parse_kubeconfig(kubeconfig), request_timeout=60)
     storage = LocalStorage(out)
     upload = await storage.upload("bench/archive.tbk")
-    writer = ArchiveWriter(upload, backup_id="bench", cluster_id="bench", created_at="",
-                           kek=KEK, chunk_size=256 << 10)
+    writer = ArchiveWriter(
+        upload, backup_id="bench", cluster_id="bench", created_at="", kek=KEK, chunk_size=256 << 10
+    )
     spec = BackupSpec("namespaces" if namespaces else "full", included_namespaces=namespaces)
     start = time.perf_counter()
     result = await Collector(kube, writer, spec, progress).run()
@@ -147,9 +197,14 @@ async def child_backup(kubeconfig: str, out: Path, namespaces: list[str]) -> dic
     await upload.commit()
     seconds = time.perf_counter() - start
     await kube.close()
-    return {"objects": result.total, "seconds": seconds, "bytes": size,
-            "path": storage.location("bench/archive.tbk"), "peak_rss_mb": peak_rss_mb(),
-            "cpu_seconds": cpu_seconds()}
+    return {
+        "objects": result.total,
+        "seconds": seconds,
+        "bytes": size,
+        "path": storage.location("bench/archive.tbk"),
+        "peak_rss_mb": peak_rss_mb(),
+        "cpu_seconds": cpu_seconds(),
+    }
 
 
 async def child_restore(kubeconfig: str, archive: Path, concurrency: int) -> dict[str, Any]:
@@ -163,26 +218,41 @@ async def child_restore(kubeconfig: str, archive: Path, concurrency: int) -> dic
             verifier.feed(data)
     verified = verifier.finish()
     verify_seconds = time.perf_counter() - start
-    kube = KubeClient(parse_kubeconfig(kubeconfig), request_timeout=60,
-                      max_connections=concurrency)
+    kube = KubeClient(parse_kubeconfig(kubeconfig), request_timeout=60, max_connections=concurrency)
     state = RestoreState()
     start = time.perf_counter()
     with archive.open("rb") as handle:
-        await Restorer(kube, verified, handle,
-                       RestoreSpec(restore_id="bench", concurrency=concurrency), state,
-                       report).run()
+        await Restorer(
+            kube,
+            verified,
+            handle,
+            RestoreSpec(restore_id="bench", concurrency=concurrency),
+            state,
+            report,
+        ).run()
     seconds = time.perf_counter() - start
     await kube.close()
     counts = state.counts
-    return {"objects": state.total, "seconds": seconds, "verify_seconds": verify_seconds,
-            "created": sum(c["created"] for c in counts.values()),
-            "failed": state.failed, "errors": state.errors[:3], "peak_rss_mb": peak_rss_mb(),
-            "cpu_seconds": cpu_seconds()}
+    return {
+        "objects": state.total,
+        "seconds": seconds,
+        "verify_seconds": verify_seconds,
+        "created": sum(c["created"] for c in counts.values()),
+        "failed": state.failed,
+        "errors": state.errors[:3],
+        "peak_rss_mb": peak_rss_mb(),
+        "cpu_seconds": cpu_seconds(),
+    }
 
 
 def run_child(*args: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
-                          text=True, timeout=3600, check=False)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -195,9 +265,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--namespaces", type=int, default=20)
-    parser.add_argument("--restore-concurrency", type=int, default=CONCURRENCY,
-                        help="objects the restore creates at once (the platform's default: "
-                        "TAICHU_BACKUPS__RESTORE_CONCURRENCY=32)")
+    parser.add_argument(
+        "--restore-concurrency",
+        type=int,
+        default=CONCURRENCY,
+        help="objects the restore creates at once (the platform's default: "
+        "TAICHU_BACKUPS__RESTORE_CONCURRENCY=32)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -213,9 +287,12 @@ def main() -> None:
     names = [f"bench-{i:02d}" for i in range(args.namespaces)]
     per_namespace = args.objects // args.namespaces
     fifth = names[: max(1, len(names) // 5)]
-    with tempfile.TemporaryDirectory(prefix="taichu-bench-") as tmp, \
-            LabCluster("bench-src") as source, LabCluster("bench-dst") as target, \
-            LabCluster("bench-dst2") as small_target:
+    with (
+        tempfile.TemporaryDirectory(prefix="taichu-bench-") as tmp,
+        LabCluster("bench-src") as source,
+        LabCluster("bench-dst") as target,
+        LabCluster("bench-dst2") as small_target,
+    ):
         work = Path(tmp)
         for lab in (source, target, small_target):
             lab.create_nodes(1)
@@ -226,30 +303,40 @@ def main() -> None:
         full = run_child("backup", str(source.kubeconfig_path), str(work / "full"))
         small = run_child("backup", str(source.kubeconfig_path), str(work / "small"), *fifth)
         parallel = str(args.restore_concurrency)
-        restore_small = run_child("restore", str(small_target.kubeconfig_path), small["path"],
-                                  parallel)
+        restore_small = run_child(
+            "restore", str(small_target.kubeconfig_path), small["path"], parallel
+        )
         restore = run_child("restore", str(target.kubeconfig_path), full["path"], parallel)
 
     backup_rate = full["objects"] / full["seconds"]
     restore_rate = restore["objects"] / restore["seconds"]
-    print(f"\nraw create rate (parallel POST, {CONCURRENCY} in flight): "
-          f"{create_rate:8.0f} objects/s")
-    print(f"raw list rate   (kubectl get {KINDS} -A -o json, {listed:,} objects): "
-          f"{list_rate:8.0f} objects/s")
-    print(f"backup          {full['objects']:,} objects in {full['seconds']:.2f}s: "
-          f"{backup_rate:8.0f} objects/s = {100 * backup_rate / list_rate:.0f} % of the raw "
-          f"list rate (target >= 80 %); archive {full['bytes'] / 1e6:.1f} MB")
+    print(
+        f"\nraw create rate (parallel POST, {CONCURRENCY} in flight): {create_rate:8.0f} objects/s"
+    )
+    print(
+        f"raw list rate   (kubectl get {KINDS} -A -o json, {listed:,} objects): "
+        f"{list_rate:8.0f} objects/s"
+    )
+    print(
+        f"backup          {full['objects']:,} objects in {full['seconds']:.2f}s: "
+        f"{backup_rate:8.0f} objects/s = {100 * backup_rate / list_rate:.0f} % of the raw "
+        f"list rate (target >= 80 %); archive {full['bytes'] / 1e6:.1f} MB"
+    )
     print(f"verify          {restore['verify_seconds']:.2f}s for the whole archive")
-    print(f"restore         {restore['objects']:,} objects in {restore['seconds']:.2f}s: "
-          f"{restore_rate:8.0f} objects/s (target >= 1,000) = "
-          f"{100 * restore_rate / create_rate:.0f} % of the raw create rate; "
-          f"created {restore['created']:,}, failed {restore['failed']} {restore['errors']}; "
-          f"engine CPU {restore['cpu_seconds']:.1f}s")
-    print(f"memory (peak RSS of the engine process): backup {small['objects']:,} objects "
-          f"{small['peak_rss_mb']:.0f} MB vs {full['objects']:,} objects "
-          f"{full['peak_rss_mb']:.0f} MB; restore {restore_small['objects']:,} objects "
-          f"{restore_small['peak_rss_mb']:.0f} MB vs {restore['objects']:,} objects "
-          f"{restore['peak_rss_mb']:.0f} MB")
+    print(
+        f"restore         {restore['objects']:,} objects in {restore['seconds']:.2f}s: "
+        f"{restore_rate:8.0f} objects/s (target >= 1,000) = "
+        f"{100 * restore_rate / create_rate:.0f} % of the raw create rate; "
+        f"created {restore['created']:,}, failed {restore['failed']} {restore['errors']}; "
+        f"engine CPU {restore['cpu_seconds']:.1f}s"
+    )
+    print(
+        f"memory (peak RSS of the engine process): backup {small['objects']:,} objects "
+        f"{small['peak_rss_mb']:.0f} MB vs {full['objects']:,} objects "
+        f"{full['peak_rss_mb']:.0f} MB; restore {restore_small['objects']:,} objects "
+        f"{restore_small['peak_rss_mb']:.0f} MB vs {restore['objects']:,} objects "
+        f"{restore['peak_rss_mb']:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ RUNTIME_PODS = "/api/runtime/pods/"
 
 # --- the platform process ----------------------------------------------------------------
 
+
 def serve(port: int) -> None:
     """Run inside the platform subprocess."""
     import uvicorn
@@ -54,14 +55,22 @@ def serve(port: int) -> None:
 
 def start_platform(data_dir: Path, port: int, sync_timeout: float) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAICHU_")}
-    env.update({
-        "TAICHU_DATA_DIR": str(data_dir), "TAICHU_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "TAICHU_SECRET_KEY": "bench-secret-key-0123456789-abcdefghij",
-        "TAICHU_LOG_LEVEL": "warning", "TAICHU_OBSERVE__SYNC_TIMEOUT_SECONDS": str(sync_timeout),
-    })
+    env.update(
+        {
+            "TAICHU_DATA_DIR": str(data_dir),
+            "TAICHU_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "TAICHU_SECRET_KEY": "bench-secret-key-0123456789-abcdefghij",
+            "TAICHU_LOG_LEVEL": "warning",
+            "TAICHU_OBSERVE__SYNC_TIMEOUT_SECONDS": str(sync_timeout),
+        }
+    )
     log = (data_dir / "server.log").open("ab")
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -87,23 +96,40 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 # --- building the cluster ----------------------------------------------------------------
 
+
 def pod_manifest(name: str, node: str, app: str) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": app, "bench": "observe"}},
-        "spec": {"nodeName": node, "containers": [{
-            "name": "main", "image": "registry.local/bench:1",
-            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}]},
+        "spec": {
+            "nodeName": node,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "registry.local/bench:1",
+                    "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                }
+            ],
+        },
     }
 
 
-def create_pods(api: KubeApi, nodes: list[str], count: int, namespaces: list[str],
-                batch: int = 2000, workers: int = 24) -> None:
+def create_pods(
+    api: KubeApi,
+    nodes: list[str],
+    count: int,
+    namespaces: list[str],
+    batch: int = 2000,
+    workers: int = 24,
+) -> None:
     def create(i: int) -> None:
         ns = namespaces[i % len(namespaces)]
-        api.create(f"/api/v1/namespaces/{ns}/pods",
-                   pod_manifest(f"p-{i}", nodes[i % len(nodes)], f"app-{i % 50}"),
-                   exist_ok=True)
+        api.create(
+            f"/api/v1/namespaces/{ns}/pods",
+            pod_manifest(f"p-{i}", nodes[i % len(nodes)], f"app-{i % 50}"),
+            exist_ok=True,
+        )
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -119,8 +145,11 @@ def make_namespace(api: KubeApi, name: str) -> None:
     api.create("/api/v1/namespaces", {"metadata": {"name": name}}, exist_ok=True)
     # Pods are refused until the namespace has its default ServiceAccount; do not wait for
     # the controller manager to make it.
-    api.create(f"/api/v1/namespaces/{name}/serviceaccounts",
-               {"metadata": {"name": "default"}}, exist_ok=True)
+    api.create(
+        f"/api/v1/namespaces/{name}/serviceaccounts",
+        {"metadata": {"name": "default"}},
+        exist_ok=True,
+    )
 
 
 def not_running(api: KubeApi) -> int:
@@ -141,6 +170,7 @@ def wait_running(api: KubeApi, timeout: float) -> None:
 
 
 # --- measuring ---------------------------------------------------------------------------
+
 
 def timed(fn: Callable[[], Any], runs: int) -> list[float]:
     samples = []
@@ -169,27 +199,30 @@ def get(http: httpx.Client, path: str, **params: Any) -> dict[str, Any]:
 def bound_user(cluster: LabCluster, url: str, cluster_id: str) -> httpx.Client:
     """A platform user bound to a service account that may list pods in bench-7 only, so
     its reads are checked against the cluster's RBAC."""
-    token = cluster.mint_token("bench-7", "viewer", rules=[
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
+    token = cluster.mint_token(
+        "bench-7", "viewer", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
+    )
     user = httpx.Client(base_url=url, timeout=300)
     login = {"username": "viewer", "password": "Viewer-Pass-2026"}
     user.post("/api/auth/register/", json=login).raise_for_status()
     answer = user.post("/api/v1/auth/login", json=login).json()
     user.headers["Authorization"] = f"Bearer {answer['data']['token']}"
-    user.post("/api/auth/k8s/account/bind/",
-              json={"cluster_id": cluster_id, "token": token}).raise_for_status()
+    user.post(
+        "/api/auth/k8s/account/bind/", json={"cluster_id": cluster_id, "token": token}
+    ).raise_for_status()
     return user
 
 
-def measure(args: argparse.Namespace, cluster: LabCluster, platform: subprocess.Popen[bytes],
-            url: str) -> None:
+def measure(
+    args: argparse.Namespace, cluster: LabCluster, platform: subprocess.Popen[bytes], url: str
+) -> None:
     http = httpx.Client(base_url=url, timeout=300)
-    token = http.post("/api/v1/auth/login", json={"username": "admin",
-                                                  "password": ADMIN_PASSWORD}).json()
+    token = http.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    ).json()
     http.headers["Authorization"] = f"Bearer {token['data']['token']}"
     idle_rss, _ = rss_mib(platform.pid)
-    created = http.post("/api/v1/clusters", json={"name": "big",
-                                                  "kubeconfig": cluster.kubeconfig})
+    created = http.post("/api/v1/clusters", json={"name": "big", "kubeconfig": cluster.kubeconfig})
     if created.status_code != 200:
         raise RuntimeError(created.text)
     cid = created.json()["data"]["id"]
@@ -198,8 +231,7 @@ def measure(args: argparse.Namespace, cluster: LabCluster, platform: subprocess.
     started = time.perf_counter()
     first = get(http, nodes_path, limit=20)["data"]
     cold = time.perf_counter() - started
-    print(f"\ncold: first nodes page (lists {first['total']} nodes and every pod) "
-          f"{cold:.2f} s")
+    print(f"\ncold: first nodes page (lists {first['total']} nodes and every pod) {cold:.2f} s")
     assert first["total"] == args.nodes + 1, first["total"]
     names = [n["name"] for n in first["nodes"]]
     pods_seen = sum(n["pod_count"] for n in get(http, nodes_path, limit=100)["data"]["nodes"])
@@ -211,33 +243,54 @@ def measure(args: argparse.Namespace, cluster: LabCluster, platform: subprocess.
     print("\nbaselines (direct to the API server, same run):")
     raw_nodes = timed(lambda: api.get("/api/v1/nodes"), max(5, runs // 10))
     report("raw API list of all nodes (JSON, httpx)", raw_nodes)
-    kubectl_nodes = timed(lambda: subprocess.run([*kubectl, "get", "nodes", "-o", "json"],
-                                                 capture_output=True, check=True), 3)
+    kubectl_nodes = timed(
+        lambda: subprocess.run(
+            [*kubectl, "get", "nodes", "-o", "json"], capture_output=True, check=True
+        ),
+        3,
+    )
     report("kubectl get nodes -o json", kubectl_nodes)
     raw_pods = timed(lambda: api.get("/api/v1/namespaces/bench-7/pods"), runs)
     report("raw API list of one namespace's pods", raw_pods)
     base_nodes, base_pods = statistics.median(raw_nodes), statistics.median(raw_pods)
 
     print(f"\nwarm platform endpoints ({runs} sequential requests each):")
-    for label, params in (("GET nodes (page of 20)", {"limit": 20}),
-                          ("GET nodes (page of 100)", {"limit": 100}),
-                          ("GET nodes (page 30 of 100)", {"limit": 100, "page": 30}),
-                          ("GET nodes ?type=worker&status=ready (100)",
-                           {"limit": 100, "type": "worker", "status": "ready"})):
+    for label, params in (
+        ("GET nodes (page of 20)", {"limit": 20}),
+        ("GET nodes (page of 100)", {"limit": 100}),
+        ("GET nodes (page 30 of 100)", {"limit": 100, "page": 30}),
+        (
+            "GET nodes ?type=worker&status=ready (100)",
+            {"limit": 100, "type": "worker", "status": "ready"},
+        ),
+    ):
         report(label, timed(lambda p=params: get(http, nodes_path, **p), runs), base_nodes)
-    report("GET nodes/{name} (detail)",
-           timed(lambda: get(http, f"{nodes_path}/{names[-1]}"), runs), base_nodes)
-    report("GET events (page of 20)",
-           timed(lambda: get(http, f"/api/v1/clusters/{cid}/events", limit=20), runs))
-    report("GET /api/runtime/pods/ (one namespace, admin)", timed(lambda: get(
-        http, RUNTIME_PODS, cluster_id=cid, namespace="bench-7"), runs), base_pods)
+    report(
+        "GET nodes/{name} (detail)",
+        timed(lambda: get(http, f"{nodes_path}/{names[-1]}"), runs),
+        base_nodes,
+    )
+    report(
+        "GET events (page of 20)",
+        timed(lambda: get(http, f"/api/v1/clusters/{cid}/events", limit=20), runs),
+    )
+    report(
+        "GET /api/runtime/pods/ (one namespace, admin)",
+        timed(lambda: get(http, RUNTIME_PODS, cluster_id=cid, namespace="bench-7"), runs),
+        base_pods,
+    )
     viewer = bound_user(cluster, url, cid)
-    report("GET /api/runtime/pods/ (one namespace, bound user)", timed(lambda: get(
-        viewer, RUNTIME_PODS, cluster_id=cid, namespace="bench-7"), runs), base_pods)
+    report(
+        "GET /api/runtime/pods/ (one namespace, bound user)",
+        timed(lambda: get(viewer, RUNTIME_PODS, cluster_id=cid, namespace="bench-7"), runs),
+        base_pods,
+    )
 
     rss, peak = rss_mib(platform.pid)
-    print(f"\nplatform memory: RSS {rss:.0f} MiB now, {peak:.0f} MiB peak "
-          f"(idle before registering: {idle_rss:.0f} MiB)")
+    print(
+        f"\nplatform memory: RSS {rss:.0f} MiB now, {peak:.0f} MiB peak "
+        f"(idle before registering: {idle_rss:.0f} MiB)"
+    )
 
 
 def main() -> None:
@@ -268,8 +321,10 @@ def main() -> None:
         t2 = time.monotonic()
         create_pods(cluster.api, workers, args.pods, namespaces)
         wait_running(cluster.api, timeout=3600)
-        print(f"{args.pods} pods in {args.namespaces} namespaces: {time.monotonic() - t2:.1f}s",
-              flush=True)
+        print(
+            f"{args.pods} pods in {args.namespaces} namespaces: {time.monotonic() - t2:.1f}s",
+            flush=True,
+        )
 
         data_dir = Path(tempfile.mkdtemp(prefix="taichu-bench-"))
         port = free_port()

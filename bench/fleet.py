@@ -52,12 +52,18 @@ async def register_all(base: str, token: str, kubeconfigs: list[str], count: int
     headers = {"Authorization": f"Bearer {token}"}
     semaphore = asyncio.Semaphore(16)
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+
         async def one(i: int) -> None:
             async with semaphore:
-                response = await http.post("/api/v1/clusters", headers=headers, json={
-                    "name": f"fleet-{i:05d}", "kubeconfig": kubeconfigs[i % len(kubeconfigs)],
-                    "labels": {"env": ("prod", "staging", "dev")[i % 3], "shard": str(i % 10)},
-                })
+                response = await http.post(
+                    "/api/v1/clusters",
+                    headers=headers,
+                    json={
+                        "name": f"fleet-{i:05d}",
+                        "kubeconfig": kubeconfigs[i % len(kubeconfigs)],
+                        "labels": {"env": ("prod", "staging", "dev")[i % 3], "shard": str(i % 10)},
+                    },
+                )
                 response.raise_for_status()
 
         await asyncio.gather(*(one(i) for i in range(count)))
@@ -85,10 +91,14 @@ async def sweep_durations(env: dict[str, str]) -> list[float]:
 
     engine = make_engine(env["TAICHU_DATABASE_URL"])
     async with engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT created_at, finished_at FROM jobs WHERE kind = 'cluster.health' "
-            "AND finished_at IS NOT NULL ORDER BY created_at"
-        ))).all()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT created_at, finished_at FROM jobs WHERE kind = 'cluster.health' "
+                    "AND finished_at IS NOT NULL ORDER BY created_at"
+                )
+            )
+        ).all()
     await engine.dispose()
     ticks: dict[str, list[tuple[float, float]]] = {}
     for created, finished in rows:
@@ -125,63 +135,84 @@ def main() -> None:
             lab.create_nodes(5, "worker")
             labs.append(lab)
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/fleet.db"
-        base_env = server_env(url, tmp / "data", TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD,
-                              TAICHU_SECRET_KEY="fleet-bench-secret-0123456789abcdef",
-                              TAICHU_LOG_LEVEL="warning")
+        base_env = server_env(
+            url,
+            tmp / "data",
+            TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            TAICHU_SECRET_KEY="fleet-bench-secret-0123456789abcdef",
+            TAICHU_LOG_LEVEL="warning",
+        )
         if not url.startswith("sqlite"):
             import subprocess
 
-            subprocess.run([sys.executable, "-m", "taichu.cli", "migrate"], env=base_env,
-                           check=True)
+            subprocess.run(
+                [sys.executable, "-m", "taichu.cli", "migrate"], env=base_env, check=True
+            )
         # Phase 1: registration, monitor effectively off (a very long interval).
-        idle = ServerProcess({**base_env, "TAICHU_HEALTH_INTERVAL": "86400"}, free_port(),
-                             tmp / "idle.log")
+        idle = ServerProcess(
+            {**base_env, "TAICHU_HEALTH_INTERVAL": "86400"}, free_port(), tmp / "idle.log"
+        )
         idle.start()
         token = _login(idle.url)
         started = time.monotonic()
-        asyncio.run(register_all(idle.url, token, [lab.kubeconfig for lab in labs],
-                                 args.clusters))
+        asyncio.run(register_all(idle.url, token, [lab.kubeconfig for lab in labs], args.clusters))
         registration = time.monotonic() - started
         baseline = asyncio.run(measure_list(idle.url, token, 10))
         idle.kill(15)
 
         # Phase 2: the monitor sweeps every interval; measure while it does.
-        server = ServerProcess({**base_env, "TAICHU_HEALTH_INTERVAL": str(args.interval)},
-                               free_port(), tmp / "server.log")
+        server = ServerProcess(
+            {**base_env, "TAICHU_HEALTH_INTERVAL": str(args.interval)},
+            free_port(),
+            tmp / "server.log",
+        )
         server.start()
         token = _login(server.url)
         assert server.proc is not None
         cpu_before, wall_before = cpu_seconds(server.proc.pid), time.monotonic()
         loaded = asyncio.run(measure_list(server.url, token, args.duration))
-        cpu_share = (cpu_seconds(server.proc.pid) - cpu_before) / (
-            time.monotonic() - wall_before
-        )
+        cpu_share = (cpu_seconds(server.proc.pid) - cpu_before) / (time.monotonic() - wall_before)
         server.kill(15)
         sweeps = asyncio.run(sweep_durations(base_env))
     finally:
         for lab in labs:
             lab.stop()
         cleanup_all()
-    print(f"fleet: {args.clusters} clusters on {args.lab_clusters} lab API servers, "
-          f"heartbeat {args.interval:g}s, {os.cpu_count()} cores, "
-          f"db={'sqlite' if url.startswith('sqlite') else 'postgresql'}")
-    print(f"  registration (API, 16 parallel): {registration:.1f}s "
-          f"({args.clusters / registration:.0f} clusters/s)")
-    print(f"  sweeps observed: {len(sweeps)}; duration per sweep: "
-          + ", ".join(f"{s:.1f}s" for s in sweeps))
-    print(f"  platform CPU share while sweeping (server + job worker): "
-          f"{cpu_share * 100:.0f}% of one core")
-    print(f"  GET /clusters idle (baseline): p50 {pct(baseline, 0.5):.1f} ms, "
-          f"p99 {pct(baseline, 0.99):.1f} ms (n={len(baseline)})")
-    print(f"  GET /clusters during sweeps:   p50 {pct(loaded, 0.5):.1f} ms, "
-          f"p99 {pct(loaded, 0.99):.1f} ms (n={len(loaded)}); "
-          f"p99 ratio {pct(loaded, 0.99) / pct(baseline, 0.99):.2f}x; target p99 < 100 ms")
+    print(
+        f"fleet: {args.clusters} clusters on {args.lab_clusters} lab API servers, "
+        f"heartbeat {args.interval:g}s, {os.cpu_count()} cores, "
+        f"db={'sqlite' if url.startswith('sqlite') else 'postgresql'}"
+    )
+    print(
+        f"  registration (API, 16 parallel): {registration:.1f}s "
+        f"({args.clusters / registration:.0f} clusters/s)"
+    )
+    print(
+        f"  sweeps observed: {len(sweeps)}; duration per sweep: "
+        + ", ".join(f"{s:.1f}s" for s in sweeps)
+    )
+    print(
+        f"  platform CPU share while sweeping (server + job worker): "
+        f"{cpu_share * 100:.0f}% of one core"
+    )
+    print(
+        f"  GET /clusters idle (baseline): p50 {pct(baseline, 0.5):.1f} ms, "
+        f"p99 {pct(baseline, 0.99):.1f} ms (n={len(baseline)})"
+    )
+    print(
+        f"  GET /clusters during sweeps:   p50 {pct(loaded, 0.5):.1f} ms, "
+        f"p99 {pct(loaded, 0.99):.1f} ms (n={len(loaded)}); "
+        f"p99 ratio {pct(loaded, 0.99) / pct(baseline, 0.99):.2f}x; target p99 < 100 ms"
+    )
     print(f"  mean {statistics.mean(loaded) * 1000:.1f} ms")
 
 
 def _login(base: str) -> str:
-    response = httpx.post(f"{base}/api/v1/auth/login",
-                          json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=30)
+    response = httpx.post(
+        f"{base}/api/v1/auth/login",
+        json={"username": "admin", "password": ADMIN_PASSWORD},
+        timeout=30,
+    )
     response.raise_for_status()
     return str(response.json()["data"]["token"])
 

@@ -67,13 +67,17 @@ def main() -> None:
         print(f"after holding {args.hold:.0f}s: {ready}/{args.nodes} Ready", flush=True)
         for name, pid in pids.items():
             used = cpu_seconds(pid) - before[name]
-            print(f"  {name:24} CPU {100 * used / args.hold:5.1f}% of one core, "
-                  f"RSS {rss_mib(pid):7.0f} MiB")
+            print(
+                f"  {name:24} CPU {100 * used / args.hold:5.1f}% of one core, "
+                f"RSS {rss_mib(pid):7.0f} MiB"
+            )
 
         t4 = time.monotonic()
         cluster.delete_nodes(names[: args.nodes // 2])
-        print(f"deleted {args.nodes // 2} nodes: {time.monotonic() - t4:.1f}s "
-              f"({len(cluster.nodes())} left)")
+        print(
+            f"deleted {args.nodes // 2} nodes: {time.monotonic() - t4:.1f}s "
+            f"({len(cluster.nodes())} left)"
+        )
     finally:
         cluster.stop()
 

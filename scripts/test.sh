@@ -10,6 +10,7 @@ PG_URL=$(bash scripts/pg-test-server.sh)
 trap 'bash scripts/pg-test-server.sh stop' EXIT
 
 .venv/bin/ruff check taichu tests bench
+.venv/bin/ruff format --check taichu tests bench
 workers="${TAICHU_TEST_WORKERS:-2}"
 
 echo "== tests on SQLite (and the lab's own tests) =="

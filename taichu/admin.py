@@ -21,10 +21,18 @@ async def reset_password(settings: Settings, username: str, password: str) -> st
             if user is None:
                 return f"user '{username}' not found"
             user.replace_password(hash_password(password))
-            await append(session, AuditEntry(
-                event_type="user", action="password", resource="user", result="success",
-                resource_id=user.id, user="cli", details={"via": "taichu admin reset-password"},
-            ))
+            await append(
+                session,
+                AuditEntry(
+                    event_type="user",
+                    action="password",
+                    resource="user",
+                    result="success",
+                    resource_id=user.id,
+                    user="cli",
+                    details={"via": "taichu admin reset-password"},
+                ),
+            )
         return None
     except TaichuError as e:
         return e.message
@@ -32,8 +40,7 @@ async def reset_password(settings: Settings, username: str, password: str) -> st
         await ctx.close()
 
 
-async def verify_audit(settings: Settings, anchor: tuple[int, str] | None = None
-                       ) -> ChainReport:
+async def verify_audit(settings: Settings, anchor: tuple[int, str] | None = None) -> ChainReport:
     ctx = AppContext.create(settings)
     try:
         async with ctx.read_sessions() as session:

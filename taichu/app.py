@@ -100,8 +100,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RejectNulMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
-        system_router, auth_router, runtime_auth_router, users_router, audit_router,
-        clusters_router, observe_router, backups_router, runtime_clusters_router,
+        system_router,
+        auth_router,
+        runtime_auth_router,
+        users_router,
+        audit_router,
+        clusters_router,
+        observe_router,
+        backups_router,
+        runtime_clusters_router,
         runtime_observe_router,
     ):
         app.include_router(router)

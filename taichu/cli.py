@@ -66,9 +66,7 @@ def serve(
 
     from taichu.app import create_app
 
-    os.environ.setdefault(
-        "TAICHU_JOBS__RUN_IN", "process" if jobs_in_process else "subprocess"
-    )
+    os.environ.setdefault("TAICHU_JOBS__RUN_IN", "process" if jobs_in_process else "subprocess")
     settings = _settings(database_url, data_dir)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -127,14 +125,20 @@ def _anchor(value: str | None) -> tuple[int, str] | None:
     return int(seq), digest.lower()
 
 
-AnchorOpt = Annotated[str | None, typer.Option(
-    "--anchor", help="SEQ:HASH of a head printed by an earlier verify and kept elsewhere: "
-    "shows whether the newest records were removed since")]
+AnchorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--anchor",
+        help="SEQ:HASH of a head printed by an earlier verify and kept elsewhere: "
+        "shows whether the newest records were removed since",
+    ),
+]
 
 
 @audit_app.command("verify")
-def audit_verify(database_url: DbOpt = None, data_dir: DirOpt = None,
-                 anchor: AnchorOpt = None) -> None:
+def audit_verify(
+    database_url: DbOpt = None, data_dir: DirOpt = None, anchor: AnchorOpt = None
+) -> None:
     """Check the audit log's hash chain; report the first altered or removed record."""
     from taichu.admin import verify_audit
 
@@ -145,8 +149,10 @@ def audit_verify(database_url: DbOpt = None, data_dir: DirOpt = None,
         console.print(f"[green]audit chain intact: {result.checked} records verified[/green]")
         if result.head is not None:
             # The chain cannot show that its newest records were removed; this can.
-            console.print(f"head: {result.head[0]}:{result.head[1]} (keep it outside this "
-                          "database; `taichu audit verify --anchor` it later)")
+            console.print(
+                f"head: {result.head[0]}:{result.head[1]} (keep it outside this "
+                "database; `taichu audit verify --anchor` it later)"
+            )
         return
     where = f"record seq={broken.seq}" + (f" id={broken.record_id}" if broken.record_id else "")
     console.print(f"[red]audit chain broken at {where}: {broken.reason}[/red]")

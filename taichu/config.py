@@ -78,15 +78,17 @@ class BackupSettings(BaseModel):
     """Backups and restores (taichu/backups): where archives go and how hard to push."""
 
     storage: Literal["local", "s3"] = Field(
-        "local", description="Where new backup archives are written: a local directory or "
-        "S3-compatible object storage. Older archives stay readable where they were written."
+        "local",
+        description="Where new backup archives are written: a local directory or "
+        "S3-compatible object storage. Older archives stay readable where they were written.",
     )
     local_dir: Path | None = Field(
         None, description="Directory of local archives; default `<data_dir>/backups`."
     )
     s3_endpoint: str | None = Field(
-        None, description="S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com or "
-        "http://127.0.0.1:9000 (MinIO)."
+        None,
+        description="S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com or "
+        "http://127.0.0.1:9000 (MinIO).",
     )
     s3_bucket: str | None = Field(None, description="Bucket of the archives (must exist).")
     s3_prefix: str = Field("taichu-backups", description="Key prefix inside the bucket.")
@@ -95,8 +97,8 @@ class BackupSettings(BaseModel):
     s3_secret_access_key: str | None = Field(None, description="Secret access key.")
     s3_session_token: str | None = Field(None, description="Session token (temporary keys).")
     s3_addressing_style: Literal["path", "virtual"] = Field(
-        "path", description="`path` (endpoint/bucket/key: MinIO, Ceph) or `virtual` "
-        "(bucket.endpoint/key)."
+        "path",
+        description="`path` (endpoint/bucket/key: MinIO, Ceph) or `virtual` (bucket.endpoint/key).",
     )
     s3_part_size_mb: int = Field(
         16, ge=5, le=512, description="Multipart upload part size (S3 minimum: 5 MiB)."

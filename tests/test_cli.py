@@ -19,39 +19,48 @@ from tests.conftest import ADMIN_PASSWORD
 
 async def _taichu(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAICHU_")}
-    env.update({
-        "TAICHU_DATABASE_URL": settings.resolved_database_url,
-        "TAICHU_DATA_DIR": str(settings.data_dir),
-        "TAICHU_SECRET_KEY": settings.secret_key or "",
-    })
+    env.update(
+        {
+            "TAICHU_DATABASE_URL": settings.resolved_database_url,
+            "TAICHU_DATA_DIR": str(settings.data_dir),
+            "TAICHU_SECRET_KEY": settings.secret_key or "",
+        }
+    )
     # In a thread: an app under test may share this event loop.
     return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "taichu.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        subprocess.run,
+        [sys.executable, "-m", "taichu.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 async def test_reset_password(client: httpx.AsyncClient, settings: Settings) -> None:
-    result = await _taichu(settings, "admin", "reset-password", "admin", "--password",
-                           "Recovered-Pass-9")
+    result = await _taichu(
+        settings, "admin", "reset-password", "admin", "--password", "Recovered-Pass-9"
+    )
     assert result.returncode == 0, result.stderr
     assert "password of admin updated" in result.stderr
-    old = await client.post("/api/v1/auth/login",
-                            json={"username": "admin", "password": ADMIN_PASSWORD})
+    old = await client.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )
     assert old.status_code == 401
-    new = await client.post("/api/v1/auth/login",
-                            json={"username": "admin", "password": "Recovered-Pass-9"})
+    new = await client.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": "Recovered-Pass-9"}
+    )
     assert new.status_code == 200
-    missing = await _taichu(settings, "admin", "reset-password", "ghost", "--password",
-                            "Recovered-Pass-9")
+    missing = await _taichu(
+        settings, "admin", "reset-password", "ghost", "--password", "Recovered-Pass-9"
+    )
     assert missing.returncode == 1 and "not found" in missing.stderr
     weak = await _taichu(settings, "admin", "reset-password", "admin", "--password", "123")
     assert weak.returncode == 1 and "password" in weak.stderr
     headers = {"Authorization": f"Bearer {new.json()['data']['token']}"}
     audit = await client.get("/api/v1/audit?action=password", headers=headers)
-    assert audit.json()["data"]["events"][0]["details"] == {
-        "via": "taichu admin reset-password"
-    }
+    assert audit.json()["data"]["events"][0]["details"] == {"via": "taichu admin reset-password"}
 
 
 async def test_migrate_creates_the_schema(make_settings: Any, tmp_path: Path) -> None:
@@ -62,9 +71,9 @@ async def test_migrate_creates_the_schema(make_settings: Any, tmp_path: Path) ->
     try:
         async with ctx.engine.connect() as conn:
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-            tables = (await conn.execute(text(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-            ))).scalar()
+            tables = (
+                await conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'table'"))
+            ).scalar()
     finally:
         await ctx.close()
     assert version is not None and int(version) >= 2

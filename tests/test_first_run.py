@@ -29,7 +29,11 @@ def test_readme_first_run(tmp_path: Path) -> None:
     env["TAICHU_PORT"] = str(port)
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
-        ["make", "serve"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ["make", "serve"],
+        cwd=clone,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -52,9 +56,13 @@ def test_readme_first_run(tmp_path: Path) -> None:
             profile = http.get("/api/v1/auth/profile", headers=admin).json()["data"]
             assert profile["password_change_required"] is True
             created = http.post(
-                "/api/v1/auth/register", headers=admin,
-                json={"username": "operator", "email": "op@example.com",
-                      "password": "First-Pass-1"},
+                "/api/v1/auth/register",
+                headers=admin,
+                json={
+                    "username": "operator",
+                    "email": "op@example.com",
+                    "password": "First-Pass-1",
+                },
             )
             assert created.status_code == 200
             user_id = created.json()["data"]["id"]

@@ -49,9 +49,7 @@ async def bearer_token(
     return credentials.credentials
 
 
-async def current_principal(
-    ctx: Ctx, token: Annotated[str, Depends(bearer_token)]
-) -> Principal:
+async def current_principal(ctx: Ctx, token: Annotated[str, Depends(bearer_token)]) -> Principal:
     async with ctx.read_sessions() as session:
         principal = await auth_service.authenticate(session, ctx.jwt_key, token)
     audit.note(user=principal.username, user_id=principal.user_id)

@@ -19,8 +19,17 @@ log = logging.getLogger("taichu.api")
 
 # Pydantic error types that mean "the request is malformed" (400) rather than
 # "a well-formed value breaks a rule" (422), per DESIGN.md.
-_MALFORMED_TYPES = {"missing", "json_invalid", "model_type", "model_attributes_type", "dict_type",
-                    "list_type", "extra_forbidden", "none_required", "is_instance_of"}
+_MALFORMED_TYPES = {
+    "missing",
+    "json_invalid",
+    "model_type",
+    "model_attributes_type",
+    "dict_type",
+    "list_type",
+    "extra_forbidden",
+    "none_required",
+    "is_instance_of",
+}
 
 
 def _is_malformed(error: dict[str, Any]) -> bool:

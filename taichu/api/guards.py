@@ -27,7 +27,8 @@ class RejectNulMiddleware:
 
         message = "Invalid request parameter: path and query must not contain NUL characters"
         body = (
-            {"detail": message} if is_runtime_path(scope["path"])
+            {"detail": message}
+            if is_runtime_path(scope["path"])
             else {"code": 400, "message": message, "data": None}
         )
         await JSONResponse(body, status_code=400)(scope, _noop_receive, send)

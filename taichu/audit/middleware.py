@@ -17,13 +17,32 @@ log = logging.getLogger("taichu.audit")
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Path segments that name an action rather than a resource.
 _VERBS = {
-    "login", "logout", "register", "refresh", "password", "restore", "bind", "command",
-    "import", "create", "status", "expansion", "cancel", "retry",
+    "login",
+    "logout",
+    "register",
+    "refresh",
+    "password",
+    "restore",
+    "bind",
+    "command",
+    "import",
+    "create",
+    "status",
+    "expansion",
+    "cancel",
+    "retry",
 }
 _SINGULAR = {
-    "users": "user", "clusters": "cluster", "machines": "machine", "backups": "backup",
-    "imports": "import", "nodes": "node", "backup-schedules": "backup_schedule",
-    "create-tasks": "create_task", "blacklist": "blacklist", "accounts": "account",
+    "users": "user",
+    "clusters": "cluster",
+    "machines": "machine",
+    "backups": "backup",
+    "imports": "import",
+    "nodes": "node",
+    "backup-schedules": "backup_schedule",
+    "create-tasks": "create_task",
+    "blacklist": "blacklist",
+    "accounts": "account",
 }
 _METHOD_ACTION = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 

@@ -11,12 +11,12 @@ from taichu.audit.service import AuditFilter
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-def audit_page(
-    records: list[object], total: int, paging: PageParams
-) -> dict[str, object]:
+def audit_page(records: list[object], total: int, paging: PageParams) -> dict[str, object]:
     return {
         "events": [AuditEventOut.model_validate(r).model_dump(mode="json") for r in records],
-        "total": total, "page": paging.page, "limit": paging.limit,
+        "total": total,
+        "page": paging.page,
+        "limit": paging.limit,
     }
 
 

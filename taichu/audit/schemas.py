@@ -41,6 +41,10 @@ def audit_filter(
     end_time: datetime | None = Query(None, description="RFC 3339"),
 ) -> AuditFilter:
     return AuditFilter(
-        event_type=event_type, action=action, user=user, result=result,
-        start_time=start_time, end_time=end_time,
+        event_type=event_type,
+        action=action,
+        user=user,
+        result=result,
+        start_time=start_time,
+        end_time=end_time,
     )

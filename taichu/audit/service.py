@@ -171,8 +171,9 @@ class ChainReport:
     broken: ChainBreak | None
 
 
-async def verify_chain(session: AsyncSession, anchor: tuple[int, str] | None = None,
-                       batch: int = 1000) -> ChainReport:
+async def verify_chain(
+    session: AsyncSession, anchor: tuple[int, str] | None = None, batch: int = 1000
+) -> ChainReport:
     """Walk the chain in order; report how many records were checked, the head and the
     first break. The chain alone cannot show that its newest records were removed; an
     `anchor` (a head reported earlier, kept outside the database) can: that record must
@@ -194,25 +195,40 @@ async def verify_chain(session: AsyncSession, anchor: tuple[int, str] | None = N
         )
         if not rows:
             if anchor is not None and anchor[0] >= expected_seq:
-                return report(ChainBreak(expected_seq, None, (
-                    f"records from {expected_seq} on were removed: the anchor {anchor[0]} is "
-                    "beyond the end of the log")))
+                return report(
+                    ChainBreak(
+                        expected_seq,
+                        None,
+                        (
+                            f"records from {expected_seq} on were removed: the anchor "
+                            f"{anchor[0]} is beyond the end of the log"
+                        ),
+                    )
+                )
             return report(None)
         for record in rows:
             if record.seq != expected_seq:
-                return report(ChainBreak(
-                    expected_seq, None, f"record {expected_seq} is missing (removed)"
-                ))
+                return report(
+                    ChainBreak(expected_seq, None, f"record {expected_seq} is missing (removed)")
+                )
             if record.prev_hash != expected_prev:
-                return report(ChainBreak(
-                    record.seq, record.id, "previous-hash link does not match (record removed "
-                    "or replaced before it)"
-                ))
+                return report(
+                    ChainBreak(
+                        record.seq,
+                        record.id,
+                        "previous-hash link does not match (record removed or replaced before it)",
+                    )
+                )
             if record_hash(record.prev_hash, record) != record.hash:
                 return report(ChainBreak(record.seq, record.id, "record content was altered"))
             if anchor is not None and record.seq == anchor[0] and record.hash != anchor[1]:
-                return report(ChainBreak(record.seq, record.id, (
-                    "does not match the anchor: the log was rewritten from here on")))
+                return report(
+                    ChainBreak(
+                        record.seq,
+                        record.id,
+                        ("does not match the anchor: the log was rewritten from here on"),
+                    )
+                )
             expected_seq, expected_prev = record.seq + 1, record.hash
             head = (record.seq, record.hash)
             checked += 1

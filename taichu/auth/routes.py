@@ -55,8 +55,12 @@ def _login_data(issued: service.IssuedToken) -> dict[str, object]:
 @router.post("/login", response_model=Envelope[LoginData])
 async def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, object]:
     issued = await service.login(
-        ctx.sessions, ctx.settings, ctx.jwt_key,
-        username=body.username, password=body.password, ip_address=_client_ip(request),
+        ctx.sessions,
+        ctx.settings,
+        ctx.jwt_key,
+        username=body.username,
+        password=body.password,
+        ip_address=_client_ip(request),
     )
     return ok(_login_data(issued))
 
@@ -66,8 +70,13 @@ async def register(
     body: RegisterRequest, ctx: Ctx, session: Session, caller: OptionalCaller
 ) -> dict[str, object]:
     user = await service.register(
-        session, ctx.settings, caller=caller,
-        username=body.username, password=body.password, email=body.email, role=body.role,
+        session,
+        ctx.settings,
+        caller=caller,
+        username=body.username,
+        password=body.password,
+        email=body.email,
+        role=body.role,
     )
     return ok(RegisteredUser.model_validate(user).model_dump(mode="json"))
 
@@ -113,12 +122,21 @@ async def runtime_register(
 ) -> RuntimeAuthResponse:
     async with ctx.sessions.begin() as session:
         await service.register(
-            session, ctx.settings, caller=caller,
-            username=body.username, password=body.password, email=body.email, role=None,
+            session,
+            ctx.settings,
+            caller=caller,
+            username=body.username,
+            password=body.password,
+            email=body.email,
+            role=None,
         )
     issued = await service.login(
-        ctx.sessions, ctx.settings, ctx.jwt_key,
-        username=body.username, password=body.password, ip_address=_client_ip(request),
+        ctx.sessions,
+        ctx.settings,
+        ctx.jwt_key,
+        username=body.username,
+        password=body.password,
+        ip_address=_client_ip(request),
     )
     return _runtime_auth(issued)
 
@@ -126,8 +144,12 @@ async def runtime_register(
 @runtime_router.post("/login/", response_model=RuntimeAuthResponse)
 async def runtime_login(body: LoginRequest, request: Request, ctx: Ctx) -> RuntimeAuthResponse:
     issued = await service.login(
-        ctx.sessions, ctx.settings, ctx.jwt_key,
-        username=body.username, password=body.password, ip_address=_client_ip(request),
+        ctx.sessions,
+        ctx.settings,
+        ctx.jwt_key,
+        username=body.username,
+        password=body.password,
+        ip_address=_client_ip(request),
     )
     return _runtime_auth(issued)
 

@@ -112,10 +112,13 @@ async def register(
         raise Forbidden("Registration is disabled on this installation")
     if role == "admin" and not is_admin:
         raise Forbidden("Only an admin can register a user with the admin role")
-    audit.note(user=caller.username if caller else username, event_type="auth",
-               action="register")
+    audit.note(user=caller.username if caller else username, event_type="auth", action="register")
     return await users.create_user(
-        session, settings, username=username, password=password, email=email,
+        session,
+        settings,
+        username=username,
+        password=password,
+        email=email,
         role=role or "user",
     )
 
@@ -126,12 +129,15 @@ async def revoke(session: AsyncSession, jti: str, claims_expiry: object) -> None
         await session.flush()
 
 
-async def refresh(
-    session: AsyncSession, settings: Settings, key: bytes, token: str
-) -> IssuedToken:
+async def refresh(session: AsyncSession, settings: Settings, key: bytes, token: str) -> IssuedToken:
     principal = await authenticate(session, key, token)
-    audit.note(user=principal.username, user_id=principal.user_id, event_type="auth",
-               action="refresh", resource="session")
+    audit.note(
+        user=principal.username,
+        user_id=principal.user_id,
+        event_type="auth",
+        action="refresh",
+        resource="session",
+    )
     await revoke(session, principal.jti, principal.expires_at)
     user = await session.get(User, principal.user_id)
     assert user is not None  # authenticate() just loaded it

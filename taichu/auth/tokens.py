@@ -26,7 +26,12 @@ class TokenClaims:
 
 
 def issue_token(
-    key: bytes, *, user_id: str, username: str, role: str, ttl_seconds: int,
+    key: bytes,
+    *,
+    user_id: str,
+    username: str,
+    role: str,
+    ttl_seconds: int,
     password_version: int = 0,
 ) -> tuple[str, TokenClaims]:
     now = utcnow().replace(microsecond=0)

@@ -74,8 +74,9 @@ def key_id(kek: bytes) -> str:
 
 
 def _mac_key(data_key: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"taichu-backup",
-                info=b"archive-hmac").derive(data_key)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"taichu-backup", info=b"archive-hmac"
+    ).derive(data_key)
 
 
 def _wrap_aad(backup_id: str) -> bytes:
@@ -86,14 +87,14 @@ def _nonce(kind: int, part: int, seq: int, last: bool) -> bytes:
     return _NONCE.pack(part, seq, kind, 1 if last else 0, 0)
 
 
-def seal_chunk(aead: AESGCM, header_digest: bytes, kind: int, part: int, seq: int,
-               last: bool, plaintext: bytes) -> bytes:
+def seal_chunk(
+    aead: AESGCM, header_digest: bytes, kind: int, part: int, seq: int, last: bool, plaintext: bytes
+) -> bytes:
     """One frame (header and ciphertext). CPU-bound; callers may run it in a thread."""
     payload = zlib.compress(plaintext, COMPRESSION_LEVEL)
     # The frame header's length field is the ciphertext's: compressed payload + 16-byte tag.
     frame_header = _FRAME.pack(kind, part, seq, 1 if last else 0, len(payload) + 16)
-    ciphertext = aead.encrypt(_nonce(kind, part, seq, last), payload,
-                              header_digest + frame_header)
+    ciphertext = aead.encrypt(_nonce(kind, part, seq, last), payload, header_digest + frame_header)
     return frame_header + ciphertext
 
 
@@ -110,8 +111,14 @@ class PartInfo:
     hasher: Any = field(default=None, repr=False)  # SHA-256 of the part's frames so far
 
     def to_manifest(self) -> dict[str, Any]:
-        return {**self.meta, "index": self.index, "count": self.count, "chunks": self.chunks,
-                "bytes": self.bytes, "sha256": self.sha256}
+        return {
+            **self.meta,
+            "index": self.index,
+            "count": self.count,
+            "chunks": self.chunks,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass
@@ -124,14 +131,20 @@ class Header:
         return hashlib.sha256(self.raw).digest()
 
 
-def make_header(backup_id: str, cluster_id: str, created_at: str, kek: bytes,
-                data_key: bytes, chunk_size: int) -> Header:
+def make_header(
+    backup_id: str, cluster_id: str, created_at: str, kek: bytes, data_key: bytes, chunk_size: int
+) -> Header:
     wrap_nonce = os.urandom(12)
     wrapped = AESGCM(kek).encrypt(wrap_nonce, data_key, _wrap_aad(backup_id))
     fields = {
-        "format": VERSION, "backup_id": backup_id, "cluster_id": cluster_id,
-        "created_at": created_at, "cipher": "AES-256-GCM", "compression": "zlib",
-        "chunk_size": chunk_size, "key_id": key_id(kek),
+        "format": VERSION,
+        "backup_id": backup_id,
+        "cluster_id": cluster_id,
+        "created_at": created_at,
+        "cipher": "AES-256-GCM",
+        "compression": "zlib",
+        "chunk_size": chunk_size,
+        "key_id": key_id(kek),
         "wrapped_key": base64.b64encode(wrapped).decode(),
         "wrap_nonce": base64.b64encode(wrap_nonce).decode(),
     }
@@ -145,16 +158,18 @@ def unwrap_key(header: Header, kek: bytes) -> bytes:
         raise ArchiveError(
             "backup archive was encrypted by another installation (its key id "
             f"{fields.get('key_id')} is not this installation's): restore it with the "
-            "TAICHU_SECRET_KEY that wrote it")
+            "TAICHU_SECRET_KEY that wrote it"
+        )
     try:
         return AESGCM(kek).decrypt(
-            base64.b64decode(fields["wrap_nonce"]), base64.b64decode(fields["wrapped_key"]),
+            base64.b64decode(fields["wrap_nonce"]),
+            base64.b64decode(fields["wrapped_key"]),
             _wrap_aad(str(fields.get("backup_id", ""))),
         )
     except (InvalidTag, KeyError, ValueError, TypeError) as e:
         raise ArchiveError(
-            "backup archive key cannot be unwrapped: the archive header was modified or "
-            "corrupted") from e
+            "backup archive key cannot be unwrapped: the archive header was modified or corrupted"
+        ) from e
 
 
 def parse_header_prefix(data: bytes) -> int:
@@ -163,8 +178,10 @@ def parse_header_prefix(data: bytes) -> int:
     if magic != MAGIC:
         raise ArchiveError("not a Taichu backup archive (wrong magic bytes)")
     if version != VERSION:
-        raise ArchiveError(f"backup archive format {version} is not supported (this "
-                           f"version reads format {VERSION})")
+        raise ArchiveError(
+            f"backup archive format {version} is not supported (this "
+            f"version reads format {VERSION})"
+        )
     if length > MAX_HEADER:
         raise ArchiveError("backup archive header is implausibly large: corrupted")
     return length
@@ -174,7 +191,7 @@ def parse_header(prefix_and_body: bytes) -> Header:
     length = parse_header_prefix(prefix_and_body)
     raw = prefix_and_body[: _PREFIX.size + length]
     try:
-        fields = json.loads(raw[_PREFIX.size:])
+        fields = json.loads(raw[_PREFIX.size :])
     except ValueError as e:
         raise ArchiveError("backup archive header is not readable: corrupted") from e
     if not isinstance(fields, dict):
@@ -182,16 +199,18 @@ def parse_header(prefix_and_body: bytes) -> Header:
     return Header(raw, fields)
 
 
-def open_chunk(aead: AESGCM, header_digest: bytes, frame_header: bytes, ciphertext: bytes,
-               where: str) -> bytes:
+def open_chunk(
+    aead: AESGCM, header_digest: bytes, frame_header: bytes, ciphertext: bytes, where: str
+) -> bytes:
     kind, part, seq, last, _ = _FRAME.unpack(frame_header)
     try:
-        payload = aead.decrypt(_nonce(kind, part, seq, bool(last)), ciphertext,
-                               header_digest + frame_header)
+        payload = aead.decrypt(
+            _nonce(kind, part, seq, bool(last)), ciphertext, header_digest + frame_header
+        )
     except InvalidTag as e:
         raise ArchiveError(
-            f"backup archive failed authentication at {where}: it was modified or "
-            "corrupted") from e
+            f"backup archive failed authentication at {where}: it was modified or corrupted"
+        ) from e
     try:
         return zlib.decompress(payload)
     except zlib.error as e:

@@ -79,14 +79,14 @@ async def first_error() -> AsyncIterator[None]:
                 leaves.append(error)
 
         walk(group)
-        chosen = next((e for e in leaves if not isinstance(e, asyncio.CancelledError)),
-                      leaves[0])
+        chosen = next((e for e in leaves if not isinstance(e, asyncio.CancelledError)), leaves[0])
         raise chosen from None
 
 
 class Collector:
-    def __init__(self, kube: KubeClient, writer: ArchiveWriter, spec: BackupSpec,
-                 progress: Progress) -> None:
+    def __init__(
+        self, kube: KubeClient, writer: ArchiveWriter, spec: BackupSpec, progress: Progress
+    ) -> None:
         self.kube, self.writer, self.spec, self.progress = kube, writer, spec, progress
         self.done = 0
         self.estimate = 0
@@ -105,8 +105,9 @@ class Collector:
             return False
         return namespace not in self.spec.excluded_namespaces
 
-    def _units(self, resources: list[ApiResource], custom: set[tuple[str, str]]
-               ) -> tuple[list[Unit], list[Unit]]:
+    def _units(
+        self, resources: list[ApiResource], custom: set[tuple[str, str]]
+    ) -> tuple[list[Unit], list[Unit]]:
         """(namespaced units, cluster-scoped units); the latter are listed second, as in
         `namespaces` backups they depend on what the former found."""
         spec = self.spec
@@ -122,11 +123,23 @@ class Collector:
                 continue
             if (r.group, r.name) == ("", "namespaces"):
                 # Namespaces are structure: always those selected, whatever the labels.
-                cluster.append(Unit(r, False, filter=lambda o: self._namespace_ok(
-                    o["metadata"]["name"]), labelled=False))
+                cluster.append(
+                    Unit(
+                        r,
+                        False,
+                        filter=lambda o: self._namespace_ok(o["metadata"]["name"]),
+                        labelled=False,
+                    )
+                )
             elif spec.all_cluster_resources:
-                cluster.append(Unit(r, is_custom, labelled=(r.group, r.name) != (
-                    rules.CRD_GROUP, "customresourcedefinitions")))
+                cluster.append(
+                    Unit(
+                        r,
+                        is_custom,
+                        labelled=(r.group, r.name)
+                        != (rules.CRD_GROUP, "customresourcedefinitions"),
+                    )
+                )
             elif spec.include_cluster_resources is None:
                 related = self._related_filter(r)
                 if related is not None:
@@ -136,8 +149,7 @@ class Collector:
     def _related_filter(self, r: ApiResource) -> Callable[[dict[str, Any]], bool] | None:
         """For a `namespaces` backup: the cluster-scoped objects its namespaces need."""
         if (r.group, r.name) == (rules.CRD_GROUP, "customresourcedefinitions"):
-            return lambda o: (o["spec"]["group"], o["spec"]["names"]["plural"]) in \
-                self.custom_seen
+            return lambda o: (o["spec"]["group"], o["spec"]["names"]["plural"]) in self.custom_seen
         if (r.group, r.name) == ("", "persistentvolumes"):
             return lambda o: o["metadata"]["name"] in self.claimed_pvs
         return None
@@ -156,8 +168,9 @@ class Collector:
 
         async def one(unit: Unit) -> int:
             async with gate:
-                page = await self.kube.get(unit.resource.path(unit.namespace),
-                                           {**self._params(unit), "limit": 1})
+                page = await self.kube.get(
+                    unit.resource.path(unit.namespace), {**self._params(unit), "limit": 1}
+                )
             rest = (page.get("metadata") or {}).get("remainingItemCount") or 0
             return len(page.get("items") or []) + int(rest)
 
@@ -174,12 +187,19 @@ class Collector:
         r = unit.resource
         current: PartWriter | None = None
         last_key: tuple[str, str] | None = None  # to resume after an expired continue token
-        meta = {"group": r.group, "version": r.version, "resource": r.name, "kind": r.kind,
-                "namespaced": r.namespaced, "custom": unit.custom}
+        meta = {
+            "group": r.group,
+            "version": r.version,
+            "resource": r.name,
+            "kind": r.kind,
+            "namespaced": r.namespaced,
+            "custom": unit.custom,
+        }
         for attempt in range(_MAX_RELISTS + 1):
             try:
-                async for item in self.kube.list(r.path(unit.namespace), self._params(unit),
-                                                 self.spec.page_size):
+                async for item in self.kube.list(
+                    r.path(unit.namespace), self._params(unit), self.spec.page_size
+                ):
                     md = item.get("metadata") or {}
                     key = (md.get("namespace") or "", md.get("name") or "")
                     if last_key is not None and key <= last_key:
@@ -195,11 +215,13 @@ class Collector:
                         # once the next one starts.
                         if current is not None:
                             await current.close()
-                        current = self.writer.part(
-                            {**meta, "namespace": namespace})
+                        current = self.writer.part({**meta, "namespace": namespace})
                     self._observe(r, unit.custom, item)
-                    await current.add(json.dumps(rules.strip(item), separators=(",", ":"),
-                                                 ensure_ascii=False).encode())
+                    await current.add(
+                        json.dumps(
+                            rules.strip(item), separators=(",", ":"), ensure_ascii=False
+                        ).encode()
+                    )
                     self.done += 1
                     self.counts[unit.key] = self.counts.get(unit.key, 0) + 1
                     await self._report()
@@ -253,13 +275,27 @@ class Collector:
         await self._run_units(cluster)
         self._step = "Writing the manifest"
         await self._report(force=True)
-        warnings = [f"API group {g} could not be read (its APIService is unavailable); "
-                    "its objects are not in this backup" for g in discovery.unavailable]
-        resources = [{"group": r.group, "version": r.version, "resource": r.name,
-                      "kind": r.kind, "namespaced": r.namespaced,
-                      "custom": (r.group, r.name) in custom,
-                      "count": self.counts.get(f"{r.group_version}/{r.name}", 0)}
-                     for r in chosen]
-        return BackupResult(counts=dict(sorted(self.counts.items())), total=self.done,
-                            resources=resources, skipped_resources=sorted(skipped),
-                            warnings=warnings)
+        warnings = [
+            f"API group {g} could not be read (its APIService is unavailable); "
+            "its objects are not in this backup"
+            for g in discovery.unavailable
+        ]
+        resources = [
+            {
+                "group": r.group,
+                "version": r.version,
+                "resource": r.name,
+                "kind": r.kind,
+                "namespaced": r.namespaced,
+                "custom": (r.group, r.name) in custom,
+                "count": self.counts.get(f"{r.group_version}/{r.name}", 0),
+            }
+            for r in chosen
+        ]
+        return BackupResult(
+            counts=dict(sorted(self.counts.items())),
+            total=self.done,
+            resources=resources,
+            skipped_resources=sorted(skipped),
+            warnings=warnings,
+        )

@@ -83,7 +83,8 @@ async def run_backup(job: JobContext) -> dict[str, Any]:
             label_selector=options.get("label_selector"),
             include_cluster_resources=options.get("include_cluster_resources"),
             page_size=settings.backups.list_page_size,
-            concurrency=settings.backups.list_concurrency)
+            concurrency=settings.backups.list_concurrency,
+        )
         about = {"id": cluster.id, "name": cluster.name, "server": cluster.api_server_url}
         name, backup_type, created = backup.backup_name, backup.backup_type, backup.created_at
     await job.progress(0, "Discovering resources")
@@ -102,22 +103,36 @@ async def run_backup(job: JobContext) -> dict[str, Any]:
     try:
         upload = await storage.upload(key)
         try:
-            writer = ArchiveWriter(upload, backup_id=backup_id, cluster_id=about["id"],
-                                   created_at=rfc3339(created) or "", kek=archive_kek(settings),
-                                   chunk_size=settings.backups.chunk_kib << 10)
+            writer = ArchiveWriter(
+                upload,
+                backup_id=backup_id,
+                cluster_id=about["id"],
+                created_at=rfc3339(created) or "",
+                kek=archive_kek(settings),
+                chunk_size=settings.backups.chunk_kib << 10,
+            )
             async with job.app.kube.client(about["id"], access) as kube:
                 version = (await kube.version()).get("gitVersion")
                 snapshot = utcnow()
                 result = await Collector(kube, writer, spec, report).run()
-            size, sha256 = await writer.finish({
-                "format": 1, "taichu_version": __version__, "backup_id": backup_id,
-                "backup_name": name, "backup_type": backup_type,
-                "cluster": {**about, "version": version},
-                "snapshot_timestamp": rfc3339(snapshot), "completed_at": rfc3339(utcnow()),
-                "options": options, "counts": result.counts, "total_items": result.total,
-                "resources": result.resources, "skipped_resources": result.skipped_resources,
-                "warnings": result.warnings,
-            })
+            size, sha256 = await writer.finish(
+                {
+                    "format": 1,
+                    "taichu_version": __version__,
+                    "backup_id": backup_id,
+                    "backup_name": name,
+                    "backup_type": backup_type,
+                    "cluster": {**about, "version": version},
+                    "snapshot_timestamp": rfc3339(snapshot),
+                    "completed_at": rfc3339(utcnow()),
+                    "options": options,
+                    "counts": result.counts,
+                    "total_items": result.total,
+                    "resources": result.resources,
+                    "skipped_resources": result.skipped_resources,
+                    "warnings": result.warnings,
+                }
+            )
             await upload.commit()
         except BaseException:
             await _quietly(job, "removing the unfinished archive", upload.abort())
@@ -125,7 +140,8 @@ async def run_backup(job: JobContext) -> dict[str, Any]:
     except TaichuError as e:
         raise PermanentJobError(
             f"backup failed while {step[0][0].lower() + step[0][1:]}: {e.message} "
-            "(no archive was kept)") from e
+            "(no archive was kept)"
+        ) from e
     finally:
         await storage.close()
     async with transaction(job.sessions) as session:
@@ -145,8 +161,9 @@ async def run_backup(job: JobContext) -> dict[str, Any]:
 # --- restore -----------------------------------------------------------------------------
 
 
-async def verify(job: JobContext, storage: Storage, backup: Backup, spool: Path | None,
-                 report: Any) -> VerifiedArchive:
+async def verify(
+    job: JobContext, storage: Storage, backup: Backup, spool: Path | None, report: Any
+) -> VerifiedArchive:
     """Read the whole archive and check it (copying it to `spool` as it goes, for an
     archive that is not a local file): nothing is applied from an archive that is not
     intact and the one this backup wrote."""
@@ -167,9 +184,11 @@ async def verify(job: JobContext, storage: Storage, backup: Backup, spool: Path 
         if handle is not None:
             handle.close()
     if verified.header.fields.get("backup_id") != backup.id or (
-            backup.archive_sha256 and verified.sha256 != backup.archive_sha256):
-        raise ArchiveError("the archive in storage is not the one this backup wrote (its id "
-                           "or checksum differs)")
+        backup.archive_sha256 and verified.sha256 != backup.archive_sha256
+    ):
+        raise ArchiveError(
+            "the archive in storage is not the one this backup wrote (its id or checksum differs)"
+        )
     return verified
 
 
@@ -193,29 +212,32 @@ async def run_restore(job: JobContext) -> dict[str, Any]:
         restore.current_step = "Verifying the archive"
         options = dict(restore.options)
         spec = RestoreSpec(
-            restore_id=restore.id, namespace_mapping=dict(options["namespace_mapping"]),
+            restore_id=restore.id,
+            namespace_mapping=dict(options["namespace_mapping"]),
             included_namespaces=list(options["included_namespaces"]),
-            existing_policy=options["existing_policy"], dry_run=bool(options["dry_run"]),
+            existing_policy=options["existing_policy"],
+            dry_run=bool(options["dry_run"]),
             concurrency=settings.backups.restore_concurrency,
             crd_timeout=settings.backups.crd_established_timeout_seconds,
             namespace_timeout=settings.backups.namespace_termination_timeout_seconds,
-            max_errors=settings.backups.max_restore_errors)
+            max_errors=settings.backups.max_restore_errors,
+        )
         state = RestoreState.resume(restore.checkpoint)
         session.expunge(backup)
     reporter = RestoreReporter(job, restore_id, runs)
     await reporter.verifying(0.0)
     storage = storage_of(settings, backup)
     path = storage.local_path(backup.storage_key)
-    spool = None if path is not None else (
-        settings.data_dir / "tmp" / f"restore-{restore_id}.tbk")
+    spool = None if path is not None else (settings.data_dir / "tmp" / f"restore-{restore_id}.tbk")
     try:
         if spool is not None:
             spool.parent.mkdir(parents=True, exist_ok=True)
         try:
             verified = await verify(job, storage, backup, spool, reporter.verifying)
         except ArchiveError as e:
-            raise PermanentJobError(f"backup archive failed verification: {e.message}; "
-                                    "nothing was restored") from e
+            raise PermanentJobError(
+                f"backup archive failed verification: {e.message}; nothing was restored"
+            ) from e
         with (path or spool).open("rb") as handle:  # type: ignore[union-attr]
             async with job.app.kube.client(target.id, access) as kube:
                 await Restorer(kube, verified, handle, spec, state, reporter.write).run()
@@ -224,8 +246,11 @@ async def run_restore(job: JobContext) -> dict[str, Any]:
     except (Exception, asyncio.CancelledError) as e:
         # Keep what was done (a retry resumes from it) and say why it stopped.
         message = e.message if isinstance(e, TaichuError) else str(e) or type(e).__name__
-        await _quietly(job, "recording the restore's progress",
-                       reporter.write(state, True, f"Interrupted: {message[:200]}"))
+        await _quietly(
+            job,
+            "recording the restore's progress",
+            reporter.write(state, True, f"Interrupted: {message[:200]}"),
+        )
         raise
     finally:
         if spool is not None:
@@ -246,8 +271,9 @@ class RestoreReporter:
                 record.current_step = "Verifying the archive"
         await self.job.progress(percent, "Verifying the archive")
 
-    async def write(self, state: RestoreState, _force: bool = False,
-                    step: str | None = None) -> None:
+    async def write(
+        self, state: RestoreState, _force: bool = False, step: str | None = None
+    ) -> None:
         total = max(state.total, 1)
         percent = round(VERIFY_SHARE + (100 - VERIFY_SHARE) * state.items_done / total, 1)
         current = step or state.step
@@ -273,9 +299,10 @@ class RestoreReporter:
             record.progress, record.completed_at = 100.0, utcnow()
             if failed:
                 record.status, record.current_step = FAILED, "Completed with errors"
-                record.error_message = (f"{failed} of {state.total} objects could not be "
-                                        "restored; the first errors are listed")
+                record.error_message = (
+                    f"{failed} of {state.total} objects could not be "
+                    "restored; the first errors are listed"
+                )
             else:
                 record.status, record.current_step = COMPLETED, state.step
         return {"objects": state.total, "failed": failed}
-

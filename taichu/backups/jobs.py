@@ -45,8 +45,7 @@ RETENTION_TICK = "backup-retention"
 RETENTION_BATCH = 200
 
 
-async def _end_backup(session: AsyncSession, job: JobContext, status: str, message: str
-                      ) -> None:
+async def _end_backup(session: AsyncSession, job: JobContext, status: str, message: str) -> None:
     backup = await session.get(Backup, job.payload.get("backup_id"))
     if backup is None or backup.status not in ACTIVE:
         return
@@ -68,8 +67,7 @@ async def backup_cancelled(session: AsyncSession, job: JobContext) -> None:
     await _end_backup(session, job, CANCELLED, "cancelled")
 
 
-async def _end_restore(session: AsyncSession, job: JobContext, status: str, message: str
-                       ) -> None:
+async def _end_restore(session: AsyncSession, job: JobContext, status: str, message: str) -> None:
     restore = await session.get(Restore, job.payload.get("restore_id"))
     if restore is None or restore.status not in ACTIVE:
         return
@@ -113,9 +111,13 @@ async def purge(job: JobContext) -> dict[str, Any]:
 async def expire_backups(session: AsyncSession, now: datetime) -> None:
     """Backups past their retention are marked deleted and their archives purged (one job
     each). A backup being restored waits for the next tick."""
-    expired = list(await session.scalars(
-        select(Backup).where(Backup.status.in_((COMPLETED, FAILED, CANCELLED)),
-                             Backup.expires_at <= now).limit(RETENTION_BATCH)))
+    expired = list(
+        await session.scalars(
+            select(Backup)
+            .where(Backup.status.in_((COMPLETED, FAILED, CANCELLED)), Backup.expires_at <= now)
+            .limit(RETENTION_BATCH)
+        )
+    )
     for backup in expired:
         if await active_restores(session, backup.id):
             continue
@@ -137,5 +139,4 @@ def register(registry: JobRegistry, settings: Settings) -> None:
         await schedules.fire_due(session, settings, now)
 
     registry.periodic(SCHEDULE_TICK, settings.backups.schedule_interval_seconds, fire)
-    registry.periodic(RETENTION_TICK, settings.backups.retention_interval_seconds,
-                      expire_backups)
+    registry.periodic(RETENTION_TICK, settings.backups.retention_interval_seconds, expire_backups)

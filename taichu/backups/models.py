@@ -16,7 +16,12 @@ from taichu.db.base import Base, IdMixin, TimestampMixin
 
 # Record states (the engine's job states are spelled differently, see taichu.jobs.models).
 PENDING, IN_PROGRESS, COMPLETED, FAILED, CANCELLED, DELETED = (
-    "pending", "in_progress", "completed", "failed", "cancelled", "deleted"
+    "pending",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "deleted",
 )
 ACTIVE = (PENDING, IN_PROGRESS)
 BACKUP_STATUSES = (PENDING, IN_PROGRESS, COMPLETED, FAILED, CANCELLED, DELETED)

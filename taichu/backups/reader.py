@@ -63,8 +63,9 @@ class VerifiedArchive:
         digest = self.header.digest
         for offset, length in self.index.get(part, []):
             frame = archive.read_exact(handle, offset, length)
-            plaintext = archive.open_chunk(aead, digest, frame[:FRAME_HEADER_SIZE],
-                                           frame[FRAME_HEADER_SIZE:], f"byte {offset}")
+            plaintext = archive.open_chunk(
+                aead, digest, frame[:FRAME_HEADER_SIZE], frame[FRAME_HEADER_SIZE:], f"byte {offset}"
+            )
             for line in archive.iter_lines(plaintext):
                 yield json.loads(line)
 
@@ -95,8 +96,9 @@ class Verifier:
         while self._step():
             pass
         if self._state == "done" and self._available():
-            raise ArchiveError(f"backup archive has unexpected bytes after its end (at byte "
-                               f"{self.position})")
+            raise ArchiveError(
+                f"backup archive has unexpected bytes after its end (at byte {self.position})"
+            )
         if self._pos > _COMPACT_AT:
             del self._buffer[: self._pos]
             self._offset += self._pos
@@ -106,7 +108,7 @@ class Verifier:
         return len(self._buffer) - self._pos
 
     def _take(self, size: int) -> bytes:
-        data = bytes(self._buffer[self._pos: self._pos + size])
+        data = bytes(self._buffer[self._pos : self._pos + size])
         self._pos += size
         if self._mac is not None and self._state != "trailer":
             self._mac.update(data)
@@ -130,15 +132,18 @@ class Verifier:
             if self._available() < 1:
                 return False
             if self._buffer[self._pos] == END_MAGIC[0]:
-                raise ArchiveError(f"backup archive ends at byte {self.position} before its "
-                                   "manifest: it is incomplete")
+                raise ArchiveError(
+                    f"backup archive ends at byte {self.position} before its "
+                    "manifest: it is incomplete"
+                )
             if self._available() < FRAME_HEADER_SIZE:
                 return False
-            frame_header = bytes(self._buffer[self._pos: self._pos + FRAME_HEADER_SIZE])
+            frame_header = bytes(self._buffer[self._pos : self._pos + FRAME_HEADER_SIZE])
             kind, _, _, _, length = archive.frame_fields(frame_header)
             if kind not in (DATA, MANIFEST) or length > MAX_FRAME:
-                raise ArchiveError(f"backup archive is corrupted at byte {self.position} "
-                                   "(not a chunk header)")
+                raise ArchiveError(
+                    f"backup archive is corrupted at byte {self.position} (not a chunk header)"
+                )
             if self._available() < FRAME_HEADER_SIZE + length:
                 return False
             offset = self.position
@@ -151,11 +156,14 @@ class Verifier:
             end = self._take(TRAILER_SIZE)
             expected = archive.trailer(self._mac)
             if end[: len(END_MAGIC)] != END_MAGIC:
-                raise ArchiveError(f"backup archive is corrupted at byte {self.position - 40}"
-                                   " (no end marker after the manifest)")
+                raise ArchiveError(
+                    f"backup archive is corrupted at byte {self.position - 40}"
+                    " (no end marker after the manifest)"
+                )
             if not hmac.compare_digest(end, expected):
-                raise ArchiveError("backup archive checksum (HMAC) does not match: the file "
-                                   "was modified")
+                raise ArchiveError(
+                    "backup archive checksum (HMAC) does not match: the file was modified"
+                )
             self._state = "done"
             return False
         return False
@@ -184,8 +192,10 @@ class Verifier:
 
     def finish(self) -> VerifiedArchive:
         if self._state != "done":
-            raise ArchiveError(f"backup archive is truncated: it ends at byte {self.position}"
-                               " before its end marker")
+            raise ArchiveError(
+                f"backup archive is truncated: it ends at byte {self.position}"
+                " before its end marker"
+            )
         assert self._header is not None
         try:
             manifest = json.loads(self._manifest)
@@ -195,17 +205,25 @@ class Verifier:
         for number, info in listed.items():
             seen = self._parts.get(number)
             if seen is None or not seen.closed:
-                raise ArchiveError(f"backup archive lacks (part of) part {number} "
-                                   f"({info.get('resource')} in {info.get('namespace')})")
+                raise ArchiveError(
+                    f"backup archive lacks (part of) part {number} "
+                    f"({info.get('resource')} in {info.get('namespace')})"
+                )
             if seen.hash.hexdigest() != info.get("sha256") or seen.count != info.get("count"):
-                raise ArchiveError(f"backup archive part {number} does not match its "
-                                   "checksum or object count in the manifest")
+                raise ArchiveError(
+                    f"backup archive part {number} does not match its "
+                    "checksum or object count in the manifest"
+                )
         extra = set(self._parts) - set(listed)
         if extra:
-            raise ArchiveError(f"backup archive holds parts its manifest does not list: "
-                               f"{sorted(extra)[:5]}")
+            raise ArchiveError(
+                f"backup archive holds parts its manifest does not list: {sorted(extra)[:5]}"
+            )
         return VerifiedArchive(
-            header=self._header, manifest=manifest,
-            index={n: p.frames for n, p in self._parts.items()}, data_key=self._data_key,
-            size=self.position, sha256=self._sha.hexdigest(),
+            header=self._header,
+            manifest=manifest,
+            index={n: p.frames for n, p in self._parts.items()},
+            data_key=self._data_key,
+            size=self.position,
+            sha256=self._sha.hexdigest(),
         )

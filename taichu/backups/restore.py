@@ -63,12 +63,17 @@ class RestoreState:
 
     @classmethod
     def resume(cls, checkpoint: Obj) -> RestoreState:
-        return cls(done_parts=set(checkpoint.get("done_parts") or []),
-                   done_items=int(checkpoint.get("done_items") or 0),
-                   done_counts=dict(checkpoint.get("done_counts") or {}),
-                   done_filtered=int(checkpoint.get("done_filtered") or 0),
-                   errors=[e for e in checkpoint.get("errors") or []
-                           if e.get("part") in set(checkpoint.get("done_parts") or [])])
+        return cls(
+            done_parts=set(checkpoint.get("done_parts") or []),
+            done_items=int(checkpoint.get("done_items") or 0),
+            done_counts=dict(checkpoint.get("done_counts") or {}),
+            done_filtered=int(checkpoint.get("done_filtered") or 0),
+            errors=[
+                e
+                for e in checkpoint.get("errors") or []
+                if e.get("part") in set(checkpoint.get("done_parts") or [])
+            ],
+        )
 
     @property
     def total(self) -> int:
@@ -88,13 +93,18 @@ class RestoreState:
         return dict(sorted(merged.items()))
 
     def checkpoint(self) -> Obj:
-        return {"done_parts": sorted(self.done_parts), "done_items": self.done_items,
-                "done_counts": self.done_counts, "done_filtered": self.done_filtered,
-                "errors": [e for e in self.errors if e.get("part") in self.done_parts]}
+        return {
+            "done_parts": sorted(self.done_parts),
+            "done_items": self.done_items,
+            "done_counts": self.done_counts,
+            "done_filtered": self.done_filtered,
+            "errors": [e for e in self.errors if e.get("part") in self.done_parts],
+        }
 
     def count(self, part: int, kind: str, outcome: Outcome) -> None:
         per_kind = self.live_counts.setdefault(part, {}).setdefault(
-            kind, dict.fromkeys(OUTCOMES, 0))
+            kind, dict.fromkeys(OUTCOMES, 0)
+        )
         per_kind[outcome] += 1
         self.live_items[part] = self.live_items.get(part, 0) + 1
 
@@ -117,14 +127,26 @@ def _merge(into: dict[str, dict[str, int]], other: dict[str, dict[str, int]]) ->
 
 
 def _resource(part: Obj) -> ApiResource:
-    return ApiResource(group=part["group"], version=part["version"], name=part["resource"],
-                       kind=part["kind"], namespaced=bool(part["namespaced"]),
-                       verbs=frozenset())
+    return ApiResource(
+        group=part["group"],
+        version=part["version"],
+        name=part["resource"],
+        kind=part["kind"],
+        namespaced=bool(part["namespaced"]),
+        verbs=frozenset(),
+    )
 
 
 class Restorer:
-    def __init__(self, kube: KubeClient, archive: VerifiedArchive, handle: BinaryIO,
-                 spec: RestoreSpec, state: RestoreState, report: Report) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        archive: VerifiedArchive,
+        handle: BinaryIO,
+        spec: RestoreSpec,
+        state: RestoreState,
+        report: Report,
+    ) -> None:
         self.kube, self.archive, self.handle = kube, archive, handle
         self.spec, self.state, self.report = spec, state, report
         self.parts: list[Obj] = []
@@ -137,17 +159,27 @@ class Restorer:
 
     def plan(self) -> None:
         included = set(self.spec.included_namespaces)
-        custom_in_scope = {(p["group"], p["resource"]) for p in self.archive.parts
-                           if p.get("custom") and (not included or p["namespace"] in included)}
+        custom_in_scope = {
+            (p["group"], p["resource"])
+            for p in self.archive.parts
+            if p.get("custom") and (not included or p["namespace"] in included)
+        }
         for part in self.archive.parts:
             group, resource, namespace = part["group"], part["resource"], part["namespace"]
             if group in rules.NEVER_GROUPS or (group, resource) in rules.NEVER:
                 continue
             if included and namespace is not None and namespace not in included:
                 continue
-            if included and namespace is None and (group, resource) not in (
-                    ("", "namespaces"), ("", "persistentvolumes"),
-                    (rules.CRD_GROUP, "customresourcedefinitions")):
+            if (
+                included
+                and namespace is None
+                and (group, resource)
+                not in (
+                    ("", "namespaces"),
+                    ("", "persistentvolumes"),
+                    (rules.CRD_GROUP, "customresourcedefinitions"),
+                )
+            ):
                 continue  # a namespace restore brings only what its namespaces need
             self.parts.append(part)
             self.owner_types.add((group, part["kind"], namespace))
@@ -172,8 +204,7 @@ class Restorer:
             claim = (obj.get("spec") or {}).get("claimRef") or {}
             return claim.get("namespace") in included
         spec = obj.get("spec") or {}
-        return (spec.get("group"), (spec.get("names") or {}).get("plural")) in \
-            self._included_crds
+        return (spec.get("group"), (spec.get("names") or {}).get("plural")) in self._included_crds
 
     # -- running --------------------------------------------------------------------------
 
@@ -187,9 +218,13 @@ class Restorer:
         self.plan()
         for number, (step, _) in enumerate(rules.PHASES):
             parts = sorted(
-                (p for p in self.parts
-                 if rules.phase_of(p["group"], p["resource"], bool(p.get("custom"))) == number),
-                key=lambda p: (rules.order_in_phase(p["group"], p["resource"]), p["index"]))
+                (
+                    p
+                    for p in self.parts
+                    if rules.phase_of(p["group"], p["resource"], bool(p.get("custom"))) == number
+                ),
+                key=lambda p: (rules.order_in_phase(p["group"], p["resource"]), p["index"]),
+            )
             self.state.step = step + (" (dry run)" if self.spec.dry_run else "")
             await self._report(force=True)
             if number == 0 and not self.spec.dry_run:
@@ -197,8 +232,9 @@ class Restorer:
             await self._run_parts([p for p in parts if p["index"] not in self.state.done_parts])
             if number == 0 and not self.spec.dry_run:
                 await self._ensure_namespaces()
-                await self._wait_crds([p for p in parts if p["resource"] ==
-                                       "customresourcedefinitions"])
+                await self._wait_crds(
+                    [p for p in parts if p["resource"] == "customresourcedefinitions"]
+                )
         self.state.step = "Completed" + (" (dry run)" if self.spec.dry_run else "")
         await self._report(force=True)
 
@@ -260,21 +296,30 @@ class Restorer:
         item = resource.path(namespace, metadata["name"])
         try:
             outcome = await self._retrying(
-                lambda: self._dry_run(item) if self.spec.dry_run
-                else self._create(resource.path(namespace), item, body),
-                custom=bool(part.get("custom")))
+                lambda: (
+                    self._dry_run(item)
+                    if self.spec.dry_run
+                    else self._create(resource.path(namespace), item, body)
+                ),
+                custom=bool(part.get("custom")),
+            )
         except ClusterUnreachable:
             raise  # the whole restore stops; a retry resumes it
         except TaichuError as e:
             outcome = "failed"
             if len(self.state.errors) < self.spec.max_errors:
-                self.state.errors.append({
-                    "part": index, "kind": kind, "namespace": namespace,
-                    "name": metadata.get("name"), "error": e.message[:500]})
+                self.state.errors.append(
+                    {
+                        "part": index,
+                        "kind": kind,
+                        "namespace": namespace,
+                        "name": metadata.get("name"),
+                        "error": e.message[:500],
+                    }
+                )
         self.state.count(index, kind, outcome)
 
-    async def _retrying(self, call: Callable[[], Awaitable[Outcome]], custom: bool
-                        ) -> Outcome:
+    async def _retrying(self, call: Callable[[], Awaitable[Outcome]], custom: bool) -> Outcome:
         delay = 0.5
         deadline = time.monotonic() + self.spec.crd_timeout
         for attempt in range(1, 1_000):
@@ -336,9 +381,11 @@ class Restorer:
                 if (ns.get("status") or {}).get("phase") != "Terminating":
                     break
                 if time.monotonic() > deadline:
-                    raise Unavailable(f"namespace {name} is still terminating after "
-                                      f"{self.spec.namespace_timeout:g}s; retry the restore "
-                                      "once it is gone")
+                    raise Unavailable(
+                        f"namespace {name} is still terminating after "
+                        f"{self.spec.namespace_timeout:g}s; retry the restore "
+                        "once it is gone"
+                    )
                 self.state.step = f"Waiting for namespace {name} to finish terminating"
                 await self._report()
                 await asyncio.sleep(1.0)
@@ -347,28 +394,39 @@ class Restorer:
         """Namespaces the archive has objects in but no Namespace object for (a label
         selector left it out, or a mapping renames it)."""
         for name in sorted(self._target_namespaces()):
-            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                "name": name, "annotations": {rules.RESTORED_BY: self.spec.restore_id}}}
+            body = {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": name,
+                    "annotations": {rules.RESTORED_BY: self.spec.restore_id},
+                },
+            }
             with contextlib.suppress(Conflict):
                 await self.kube.create("/api/v1/namespaces", body)
 
     async def _wait_crds(self, parts: list[Obj]) -> None:
-        names = [obj["metadata"]["name"] for part in parts
-                 for obj in self.archive.objects(self.handle, part["index"])
-                 if self._in_scope(part, obj)]
+        names = [
+            obj["metadata"]["name"]
+            for part in parts
+            for obj in self.archive.objects(self.handle, part["index"])
+            if self._in_scope(part, obj)
+        ]
         deadline = time.monotonic() + self.spec.crd_timeout
         for name in names:
             self.state.step = f"Waiting for CRD {name} to be Established"
             await self._report()
             while True:
                 try:
-                    crd = await self.kube.get(f"/apis/{rules.CRD_GROUP}/v1/"
-                                              f"customresourcedefinitions/{name}")
+                    crd = await self.kube.get(
+                        f"/apis/{rules.CRD_GROUP}/v1/customresourcedefinitions/{name}"
+                    )
                 except NotFound:
                     break  # failed to restore: its error is counted already
                 conditions = (crd.get("status") or {}).get("conditions") or []
-                if any(c.get("type") == "Established" and c.get("status") == "True"
-                       for c in conditions):
+                if any(
+                    c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+                ):
                     break
                 if time.monotonic() > deadline:
                     break  # its custom resources will fail with a clear 404 each

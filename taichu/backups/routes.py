@@ -38,8 +38,7 @@ from taichu.timeutil import rfc3339, utcnow
 router = APIRouter(prefix="/api/v1", tags=["backups"])
 
 
-async def _managed(session: AsyncSession, principal: Principal, cluster_id: str
-                   ) -> Cluster | None:
+async def _managed(session: AsyncSession, principal: Principal, cluster_id: str) -> Cluster | None:
     """The cluster (None: deleted, its backups kept), if the caller may manage it; backups
     of a deleted cluster are the admins' alone."""
     cluster = await service.cluster_or_history(session, cluster_id)
@@ -67,17 +66,27 @@ def _estimated_seconds(restore: Restore) -> int | None:
 
 def _restore(restore: Restore) -> dict[str, Any]:
     return RestoreStatus(
-        restore_id=restore.id, restore_name=restore.restore_name, backup_id=restore.backup_id,
+        restore_id=restore.id,
+        restore_name=restore.restore_name,
+        backup_id=restore.backup_id,
         source_cluster_id=restore.source_cluster_id,
-        target_cluster_id=restore.target_cluster_id, status=restore.status,
-        progress=round(restore.progress, 1), current_step=restore.current_step,
-        start_time=rfc3339(restore.started_at), estimated_time=_estimated_seconds(restore),
-        completed_at=rfc3339(restore.completed_at), dry_run=restore.dry_run,
-        options=restore.options, items_total=restore.items_total,
-        items_done=restore.items_done, counts=restore.counts,
-        errors=[{k: e.get(k) for k in ("kind", "namespace", "name", "error")}
-                for e in restore.errors],
-        error_message=restore.error_message, created_at=rfc3339(restore.created_at) or "",
+        target_cluster_id=restore.target_cluster_id,
+        status=restore.status,
+        progress=round(restore.progress, 1),
+        current_step=restore.current_step,
+        start_time=rfc3339(restore.started_at),
+        estimated_time=_estimated_seconds(restore),
+        completed_at=rfc3339(restore.completed_at),
+        dry_run=restore.dry_run,
+        options=restore.options,
+        items_total=restore.items_total,
+        items_done=restore.items_done,
+        counts=restore.counts,
+        errors=[
+            {k: e.get(k) for k in ("kind", "namespace", "name", "error")} for e in restore.errors
+        ],
+        error_message=restore.error_message,
+        created_at=rfc3339(restore.created_at) or "",
     ).model_dump(mode="json")
 
 
@@ -85,8 +94,9 @@ def _restore(restore: Restore) -> dict[str, Any]:
 
 
 @router.post("/clusters/{id}/backups", response_model=Envelope[BackupDetail])
-async def create_backup(id: str, body: BackupCreate, principal: CurrentUser, ctx: Ctx,
-                        session: Session) -> dict[str, object]:
+async def create_backup(
+    id: str, body: BackupCreate, principal: CurrentUser, ctx: Ctx, session: Session
+) -> dict[str, object]:
     await managed_cluster(session, principal, id)
     backup = await service.create_backup(session, ctx.settings, id, body, principal.username)
     return ok(_backup(backup))
@@ -94,7 +104,9 @@ async def create_backup(id: str, body: BackupCreate, principal: CurrentUser, ctx
 
 @router.get("/clusters/{id}/backups", response_model=Envelope[BackupList])
 async def list_backups(
-    id: str, principal: CurrentUser, session: Session,
+    id: str,
+    principal: CurrentUser,
+    session: Session,
     paging: PageParams = Depends(page_params),
     status: str | None = Query(None, description="|".join(BACKUP_STATUSES)),
 ) -> dict[str, object]:
@@ -102,27 +114,40 @@ async def list_backups(
         raise Invalid(f"status: must be one of {', '.join(BACKUP_STATUSES)}")
     await _managed(session, principal, id)
     rows, total = await service.list_backups(session, id, status, paging.offset, paging.limit)
-    return ok({"backups": [BackupOut.model_validate(b).model_dump(mode="json") for b in rows],
-               "total": total, "page": paging.page, "limit": paging.limit})
+    return ok(
+        {
+            "backups": [BackupOut.model_validate(b).model_dump(mode="json") for b in rows],
+            "total": total,
+            "page": paging.page,
+            "limit": paging.limit,
+        }
+    )
 
 
 @router.get("/clusters/{id}/backups/{backupId}", response_model=Envelope[BackupDetail])
-async def get_backup(id: str, backupId: str, principal: CurrentUser, session: Session
-                     ) -> dict[str, object]:
+async def get_backup(
+    id: str, backupId: str, principal: CurrentUser, session: Session
+) -> dict[str, object]:
     await _managed(session, principal, id)
     return ok(_backup(await service.get_backup(session, id, backupId)))
 
 
 @router.delete("/clusters/{id}/backups/{backupId}", response_model=Envelope[BackupDetail])
-async def delete_backup(id: str, backupId: str, principal: CurrentUser, session: Session
-                        ) -> dict[str, object]:
+async def delete_backup(
+    id: str, backupId: str, principal: CurrentUser, session: Session
+) -> dict[str, object]:
     await _managed(session, principal, id)
     return ok(_backup(await service.delete_backup(session, id, backupId)))
 
 
 @router.post("/clusters/{id}/backups/{backupId}/cancel", response_model=Envelope[BackupDetail])
-async def cancel_backup(id: str, backupId: str, principal: CurrentUser, session: Session,
-                        body: CancelRequest | None = None) -> dict[str, object]:
+async def cancel_backup(
+    id: str,
+    backupId: str,
+    principal: CurrentUser,
+    session: Session,
+    body: CancelRequest | None = None,
+) -> dict[str, object]:
     """Cancel a pending or running backup (a running one stops at its next progress
     report and leaves no archive)."""
     await _managed(session, principal, id)
@@ -134,42 +159,63 @@ async def cancel_backup(id: str, backupId: str, principal: CurrentUser, session:
 # --- restores ----------------------------------------------------------------------------
 
 
-@router.post("/clusters/{id}/backups/{backupId}/restore",
-             response_model=Envelope[RestoreStatus])
-async def create_restore(id: str, backupId: str, body: RestoreCreate, principal: CurrentUser,
-                         ctx: Ctx, session: Session) -> dict[str, object]:
+@router.post("/clusters/{id}/backups/{backupId}/restore", response_model=Envelope[RestoreStatus])
+async def create_restore(
+    id: str, backupId: str, body: RestoreCreate, principal: CurrentUser, ctx: Ctx, session: Session
+) -> dict[str, object]:
     await _managed(session, principal, id)
     if body.target_cluster_id and body.target_cluster_id != id:
         # A body field: a missing target is the service's 422, not a 404 of the path.
         ensure_may_manage(principal, await session.get(Cluster, body.target_cluster_id))
-    restore = await service.create_restore(session, ctx.settings, ctx.box, id, backupId, body,
-                                           principal.username)
+    restore = await service.create_restore(
+        session, ctx.settings, ctx.box, id, backupId, body, principal.username
+    )
     return ok(_restore(restore))
 
 
 @router.get("/clusters/{id}/backups/{backupId}/restores", response_model=Envelope[RestoreList])
-async def list_restores(id: str, backupId: str, principal: CurrentUser, session: Session,
-                        paging: PageParams = Depends(page_params)) -> dict[str, object]:
+async def list_restores(
+    id: str,
+    backupId: str,
+    principal: CurrentUser,
+    session: Session,
+    paging: PageParams = Depends(page_params),
+) -> dict[str, object]:
     await _managed(session, principal, id)
     await service.get_backup(session, id, backupId)
     rows, total = await service.list_restores(session, backupId, paging.offset, paging.limit)
-    return ok({"restores": [_restore(r) for r in rows], "total": total, "page": paging.page,
-               "limit": paging.limit})
+    return ok(
+        {
+            "restores": [_restore(r) for r in rows],
+            "total": total,
+            "page": paging.page,
+            "limit": paging.limit,
+        }
+    )
 
 
-@router.get("/clusters/{id}/backups/{backupId}/restore/{restoreId}",
-            response_model=Envelope[RestoreStatus])
-async def get_restore(id: str, backupId: str, restoreId: str, principal: CurrentUser,
-                      session: Session) -> dict[str, object]:
+@router.get(
+    "/clusters/{id}/backups/{backupId}/restore/{restoreId}", response_model=Envelope[RestoreStatus]
+)
+async def get_restore(
+    id: str, backupId: str, restoreId: str, principal: CurrentUser, session: Session
+) -> dict[str, object]:
     await _managed(session, principal, id)
     return ok(_restore(await service.get_restore(session, id, backupId, restoreId)))
 
 
-@router.post("/clusters/{id}/backups/{backupId}/restore/{restoreId}/cancel",
-             response_model=Envelope[RestoreStatus])
-async def cancel_restore(id: str, backupId: str, restoreId: str, principal: CurrentUser,
-                         session: Session, body: CancelRequest | None = None
-                         ) -> dict[str, object]:
+@router.post(
+    "/clusters/{id}/backups/{backupId}/restore/{restoreId}/cancel",
+    response_model=Envelope[RestoreStatus],
+)
+async def cancel_restore(
+    id: str,
+    backupId: str,
+    restoreId: str,
+    principal: CurrentUser,
+    session: Session,
+    body: CancelRequest | None = None,
+) -> dict[str, object]:
     """Cancel a pending or running restore; what it created so far stays."""
     await _managed(session, principal, id)
     restore = await service.get_restore(session, id, backupId, restoreId)
@@ -185,42 +231,49 @@ def _schedule(schedule: Any) -> dict[str, Any]:
 
 
 @router.get("/clusters/{id}/backup-schedules", response_model=Envelope[ScheduleList])
-async def list_schedules(id: str, principal: CurrentUser, session: Session,
-                         paging: PageParams = Depends(page_params)) -> dict[str, object]:
+async def list_schedules(
+    id: str, principal: CurrentUser, session: Session, paging: PageParams = Depends(page_params)
+) -> dict[str, object]:
     await _managed(session, principal, id)
     rows, total = await schedules.list_schedules(session, id, paging.offset, paging.limit)
-    return ok({"schedules": [_schedule(s) for s in rows], "total": total,
-               "page": paging.page, "limit": paging.limit})
+    return ok(
+        {
+            "schedules": [_schedule(s) for s in rows],
+            "total": total,
+            "page": paging.page,
+            "limit": paging.limit,
+        }
+    )
 
 
 @router.post("/clusters/{id}/backup-schedules", response_model=Envelope[ScheduleOut])
-async def create_schedule(id: str, body: ScheduleCreate, principal: CurrentUser,
-                          session: Session) -> dict[str, object]:
+async def create_schedule(
+    id: str, body: ScheduleCreate, principal: CurrentUser, session: Session
+) -> dict[str, object]:
     await managed_cluster(session, principal, id)
-    return ok(_schedule(await schedules.create_schedule(session, id, body,
-                                                        principal.username)))
+    return ok(_schedule(await schedules.create_schedule(session, id, body, principal.username)))
 
 
-@router.get("/clusters/{id}/backup-schedules/{scheduleId}",
-            response_model=Envelope[ScheduleOut])
-async def get_schedule(id: str, scheduleId: str, principal: CurrentUser, session: Session
-                       ) -> dict[str, object]:
+@router.get("/clusters/{id}/backup-schedules/{scheduleId}", response_model=Envelope[ScheduleOut])
+async def get_schedule(
+    id: str, scheduleId: str, principal: CurrentUser, session: Session
+) -> dict[str, object]:
     await _managed(session, principal, id)
     return ok(_schedule(await schedules.get_schedule(session, id, scheduleId)))
 
 
-@router.put("/clusters/{id}/backup-schedules/{scheduleId}",
-            response_model=Envelope[ScheduleOut])
-async def update_schedule(id: str, scheduleId: str, body: ScheduleUpdate,
-                          principal: CurrentUser, session: Session) -> dict[str, object]:
+@router.put("/clusters/{id}/backup-schedules/{scheduleId}", response_model=Envelope[ScheduleOut])
+async def update_schedule(
+    id: str, scheduleId: str, body: ScheduleUpdate, principal: CurrentUser, session: Session
+) -> dict[str, object]:
     await managed_cluster(session, principal, id)
     return ok(_schedule(await schedules.update_schedule(session, id, scheduleId, body)))
 
 
-@router.delete("/clusters/{id}/backup-schedules/{scheduleId}",
-               response_model=Envelope[MessageData])
-async def delete_schedule(id: str, scheduleId: str, principal: CurrentUser,
-                          session: Session) -> dict[str, object]:
+@router.delete("/clusters/{id}/backup-schedules/{scheduleId}", response_model=Envelope[MessageData])
+async def delete_schedule(
+    id: str, scheduleId: str, principal: CurrentUser, session: Session
+) -> dict[str, object]:
     await managed_cluster(session, principal, id)
     await schedules.delete_schedule(session, id, scheduleId)
     return ok({"message": "Backup schedule deleted"})

@@ -16,16 +16,25 @@ from typing import Any
 Obj = dict[str, Any]
 
 # Never backed up nor restored: cluster-specific, ephemeral, or derived from other objects.
-NEVER: frozenset[tuple[str, str]] = frozenset({
-    ("", "nodes"), ("", "events"), ("events.k8s.io", "events"), ("", "componentstatuses"),
-    ("", "bindings"), ("coordination.k8s.io", "leases"),
-    ("coordination.k8s.io", "leasecandidates"), ("discovery.k8s.io", "endpointslices"),
-    ("certificates.k8s.io", "certificatesigningrequests"),
-    ("storage.k8s.io", "volumeattachments"), ("storage.k8s.io", "csinodes"),
-    ("networking.k8s.io", "ipaddresses"), ("resource.k8s.io", "resourceslices"),
-    ("internal.apiserver.k8s.io", "storageversions"),
-    ("storagemigration.k8s.io", "storageversionmigrations"),
-})
+NEVER: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("", "nodes"),
+        ("", "events"),
+        ("events.k8s.io", "events"),
+        ("", "componentstatuses"),
+        ("", "bindings"),
+        ("coordination.k8s.io", "leases"),
+        ("coordination.k8s.io", "leasecandidates"),
+        ("discovery.k8s.io", "endpointslices"),
+        ("certificates.k8s.io", "certificatesigningrequests"),
+        ("storage.k8s.io", "volumeattachments"),
+        ("storage.k8s.io", "csinodes"),
+        ("networking.k8s.io", "ipaddresses"),
+        ("resource.k8s.io", "resourceslices"),
+        ("internal.apiserver.k8s.io", "storageversions"),
+        ("storagemigration.k8s.io", "storageversionmigrations"),
+    }
+)
 NEVER_GROUPS = frozenset({"metrics.k8s.io", "authentication.k8s.io", "authorization.k8s.io"})
 # Objects the platform itself keeps in clusters (none must come back from an old copy).
 PLATFORM_LABEL = "app.kubernetes.io/managed-by"
@@ -34,48 +43,97 @@ RESTORED_BY = "taichu.io/restored-by"
 
 CRD_GROUP = "apiextensions.k8s.io"
 PHASES: list[tuple[str, frozenset[tuple[str, str]]]] = [
-    ("Restoring CRDs and namespaces",
-     frozenset({(CRD_GROUP, "customresourcedefinitions"), ("", "namespaces")})),
-    ("Restoring storage classes and volumes",
-     frozenset({("storage.k8s.io", "storageclasses"), ("", "persistentvolumes"),
-                ("", "persistentvolumeclaims")})),
-    ("Restoring RBAC and service accounts",
-     frozenset({("rbac.authorization.k8s.io", r) for r in
-                ("clusterroles", "clusterrolebindings", "roles", "rolebindings")}
-               | {("", "serviceaccounts")})),
+    (
+        "Restoring CRDs and namespaces",
+        frozenset({(CRD_GROUP, "customresourcedefinitions"), ("", "namespaces")}),
+    ),
+    (
+        "Restoring storage classes and volumes",
+        frozenset(
+            {
+                ("storage.k8s.io", "storageclasses"),
+                ("", "persistentvolumes"),
+                ("", "persistentvolumeclaims"),
+            }
+        ),
+    ),
+    (
+        "Restoring RBAC and service accounts",
+        frozenset(
+            {
+                ("rbac.authorization.k8s.io", r)
+                for r in ("clusterroles", "clusterrolebindings", "roles", "rolebindings")
+            }
+            | {("", "serviceaccounts")}
+        ),
+    ),
     ("Restoring secrets", frozenset({("", "secrets")})),
     ("Restoring config maps", frozenset({("", "configmaps")})),
-    ("Restoring limit ranges, quotas and priority classes",
-     frozenset({("", "limitranges"), ("", "resourcequotas"),
-                ("scheduling.k8s.io", "priorityclasses")})),
+    (
+        "Restoring limit ranges, quotas and priority classes",
+        frozenset(
+            {("", "limitranges"), ("", "resourcequotas"), ("scheduling.k8s.io", "priorityclasses")}
+        ),
+    ),
     ("Restoring services and workloads", frozenset()),  # every other built-in type
     ("Restoring custom resources", frozenset()),  # types served by a CRD
-    ("Restoring admission webhooks and API services",
-     frozenset({("admissionregistration.k8s.io", r) for r in
-                ("mutatingwebhookconfigurations", "validatingwebhookconfigurations",
-                 "validatingadmissionpolicies", "validatingadmissionpolicybindings",
-                 "mutatingadmissionpolicies", "mutatingadmissionpolicybindings")}
-               | {("apiregistration.k8s.io", "apiservices")})),
+    (
+        "Restoring admission webhooks and API services",
+        frozenset(
+            {
+                ("admissionregistration.k8s.io", r)
+                for r in (
+                    "mutatingwebhookconfigurations",
+                    "validatingwebhookconfigurations",
+                    "validatingadmissionpolicies",
+                    "validatingadmissionpolicybindings",
+                    "mutatingadmissionpolicies",
+                    "mutatingadmissionpolicybindings",
+                )
+            }
+            | {("apiregistration.k8s.io", "apiservices")}
+        ),
+    ),
 ]
 WORKLOAD_PHASE, CUSTOM_PHASE = 6, 7
 # Within the workload phase: services before what selects them, endpoints after services.
-_WORKLOAD_ORDER = {("", "services"): 0, ("", "endpoints"): 1, ("apps", "deployments"): 2,
-                   ("apps", "statefulsets"): 2, ("apps", "daemonsets"): 2,
-                   ("apps", "replicasets"): 3, ("", "replicationcontrollers"): 3,
-                   ("", "pods"): 4}
+_WORKLOAD_ORDER = {
+    ("", "services"): 0,
+    ("", "endpoints"): 1,
+    ("apps", "deployments"): 2,
+    ("apps", "statefulsets"): 2,
+    ("apps", "daemonsets"): 2,
+    ("apps", "replicasets"): 3,
+    ("", "replicationcontrollers"): 3,
+    ("", "pods"): 4,
+}
 
-_STRIPPED_METADATA = ("uid", "resourceVersion", "managedFields", "creationTimestamp",
-                      "generation", "selfLink", "deletionTimestamp",
-                      "deletionGracePeriodSeconds")
-_PVC_BINDING_ANNOTATIONS = ("volume.kubernetes.io/selected-node", "pv.kubernetes.io/bind-completed",
-                            "pv.kubernetes.io/bound-by-controller")
+_STRIPPED_METADATA = (
+    "uid",
+    "resourceVersion",
+    "managedFields",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+_PVC_BINDING_ANNOTATIONS = (
+    "volume.kubernetes.io/selected-node",
+    "pv.kubernetes.io/bind-completed",
+    "pv.kubernetes.io/bound-by-controller",
+)
 _JOB_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
 _SA_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 - a Secret type
 
 
 def backed_up(group: str, resource: str, verbs: frozenset[str]) -> bool:
-    return ("list" in verbs and "create" in verbs and group not in NEVER_GROUPS
-            and (group, resource) not in NEVER)
+    return (
+        "list" in verbs
+        and "create" in verbs
+        and group not in NEVER_GROUPS
+        and (group, resource) not in NEVER
+    )
 
 
 def phase_of(group: str, resource: str, is_custom: bool) -> int:
@@ -100,7 +158,8 @@ def _applied_spec(obj: Obj) -> Obj:
     """The spec the user last applied (kubectl records it), to tell the node ports they
     asked for from those the cluster assigned."""
     raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(
-        "kubectl.kubernetes.io/last-applied-configuration")
+        "kubectl.kubernetes.io/last-applied-configuration"
+    )
     try:
         applied = json.loads(raw) if raw else {}
     except ValueError:
@@ -116,8 +175,11 @@ def _strip_service(obj: Obj) -> None:
         spec.pop("clusterIP", None)
         spec.pop("clusterIPs", None)
     applied = _applied_spec(obj)
-    explicit = {(str(p.get("name", "")), p.get("nodePort"))
-                for p in applied.get("ports") or [] if isinstance(p, dict)}
+    explicit = {
+        (str(p.get("name", "")), p.get("nodePort"))
+        for p in applied.get("ports") or []
+        if isinstance(p, dict)
+    }
     for port in spec.get("ports") or []:
         if port.get("nodePort") and (str(port.get("name", "")), port["nodePort"]) not in explicit:
             port.pop("nodePort", None)
@@ -156,8 +218,9 @@ def strip(obj: Obj) -> Obj:
 # --- restore: decide and transform -------------------------------------------------------
 
 
-def skip_reason(obj: Obj, owner_types: set[tuple[str, str, str | None]],
-                selector_services: set[tuple[str, str]]) -> str | None:
+def skip_reason(
+    obj: Obj, owner_types: set[tuple[str, str, str | None]], selector_services: set[tuple[str, str]]
+) -> str | None:
     """Why `obj` is not restored, or None. `owner_types` holds (group, kind, namespace) of
     the parts being restored; `selector_services` the (namespace, name) of services with a
     selector (their endpoints are the endpoints controller's)."""
@@ -169,13 +232,18 @@ def skip_reason(obj: Obj, owner_types: set[tuple[str, str, str | None]],
         return "the platform's own object"
     for ref in metadata.get("ownerReferences") or []:
         owner = (_group_of(str(ref.get("apiVersion", ""))), str(ref.get("kind")), namespace)
-        if ref.get("controller") and (owner in owner_types
-                                      or (owner[0], owner[1], None) in owner_types):
+        if ref.get("controller") and (
+            owner in owner_types or (owner[0], owner[1], None) in owner_types
+        ):
             return f"owned by {ref.get('kind')}/{ref.get('name')}, whose controller recreates it"
     if group == "" and kind == "ConfigMap" and name == "kube-root-ca.crt":
         return "published by the cluster itself (its own CA)"
-    if group == "" and kind in ("Service", "Endpoints") and namespace == "default" \
-            and name == "kubernetes":
+    if (
+        group == ""
+        and kind in ("Service", "Endpoints")
+        and namespace == "default"
+        and name == "kubernetes"
+    ):
         return "the API server's own service"
     if group == "" and kind == "Endpoints" and (namespace, name) in selector_services:
         return "maintained by the endpoints controller for its service"

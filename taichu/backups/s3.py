@@ -107,8 +107,9 @@ class S3Client:
         path = f"/{_quote(bucket)}"
         return self._netloc, (f"{path}/{encoded_key}" if key else path)
 
-    def _signed_headers(self, method: str, host: str, path: str, query: str,
-                        payload_hash: str, now: datetime) -> dict[str, str]:
+    def _signed_headers(
+        self, method: str, host: str, path: str, query: str, payload_hash: str, now: datetime
+    ) -> dict[str, str]:
         cfg = self.config
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
@@ -116,17 +117,24 @@ class S3Client:
         if cfg.session_token:
             headers["x-amz-security-token"] = cfg.session_token
         names = sorted(headers)
-        canonical = "\n".join([
-            method, path, query,
-            "".join(f"{n}:{headers[n].strip()}\n" for n in names),
-            ";".join(names), payload_hash,
-        ])
+        canonical = "\n".join(
+            [
+                method,
+                path,
+                query,
+                "".join(f"{n}:{headers[n].strip()}\n" for n in names),
+                ";".join(names),
+                payload_hash,
+            ]
+        )
         scope = f"{day}/{cfg.region}/s3/aws4_request"
-        to_sign = "\n".join([
-            "AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()
-        ])
-        key = _hmac(_hmac(_hmac(_hmac(("AWS4" + cfg.secret_access_key).encode(), day),
-                                cfg.region), "s3"), "aws4_request")
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        key = _hmac(
+            _hmac(_hmac(_hmac(("AWS4" + cfg.secret_access_key).encode(), day), cfg.region), "s3"),
+            "aws4_request",
+        )
         signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         headers["Authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={cfg.access_key_id}/{scope}, "
@@ -135,29 +143,41 @@ class S3Client:
         headers["Host"] = headers.pop("host")
         return headers
 
-    async def _open(self, method: str, bucket: str, key: str = "", *,
-                    query: dict[str, str] | None = None, body: bytes = b"",
-                    ok: tuple[int, ...] = (200,)) -> aiohttp.ClientResponse:
+    async def _open(
+        self,
+        method: str,
+        bucket: str,
+        key: str = "",
+        *,
+        query: dict[str, str] | None = None,
+        body: bytes = b"",
+        ok: tuple[int, ...] = (200,),
+    ) -> aiohttp.ClientResponse:
         host, path = self._target(bucket, key)
         query_string = "&".join(
             f"{_quote(k)}={_quote(v)}" for k, v in sorted((query or {}).items())
         )
         payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        headers = self._signed_headers(method, host, path, query_string, payload_hash,
-                                       datetime.now(UTC))
-        url = URL(f"{self._scheme}://{host}{path}" + (f"?{query_string}" if query_string
-                                                        else ""), encoded=True)
+        headers = self._signed_headers(
+            method, host, path, query_string, payload_hash, datetime.now(UTC)
+        )
+        url = URL(
+            f"{self._scheme}://{host}{path}" + (f"?{query_string}" if query_string else ""),
+            encoded=True,
+        )
         where = f"S3 {method} {bucket}/{key}"
         try:
-            resp = await self._http().request(method, url, data=body or None, headers=headers,
-                                              allow_redirects=False)
+            resp = await self._http().request(
+                method, url, data=body or None, headers=headers, allow_redirects=False
+            )
             if resp.status in ok:
                 return resp
             async with resp:
                 error_body = await resp.read()
         except _TRANSPORT_ERRORS as e:
-            raise S3Error(f"{where}: cannot reach {self.config.endpoint}: "
-                          f"{e or type(e).__name__}") from e
+            raise S3Error(
+                f"{where}: cannot reach {self.config.endpoint}: {e or type(e).__name__}"
+            ) from e
         if resp.status == 404:
             raise NotFound(f"{where}: {_error_text(resp.status, error_body)}")
         raise S3Error(f"{where} failed: {_error_text(resp.status, error_body)}")
@@ -184,8 +204,7 @@ class S3Client:
         async with resp:
             return int(resp.headers.get("Content-Length", "0"))
 
-    async def get_object(self, bucket: str, key: str, block: int = 1 << 20
-                         ) -> AsyncIterator[bytes]:
+    async def get_object(self, bucket: str, key: str, block: int = 1 << 20) -> AsyncIterator[bytes]:
         resp = await self._open("GET", bucket, key)
         try:
             async with resp:
@@ -222,32 +241,34 @@ class S3Client:
             raise S3Error(f"S3 did not start a multipart upload of {bucket}/{key}")
         return upload_id
 
-    async def upload_part(self, bucket: str, key: str, upload_id: str, number: int,
-                          body: bytes) -> str:
-        resp = await self._open("PUT", bucket, key, body=body,
-                                query={"partNumber": str(number), "uploadId": upload_id})
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: bytes
+    ) -> str:
+        resp = await self._open(
+            "PUT", bucket, key, body=body, query={"partNumber": str(number), "uploadId": upload_id}
+        )
         async with resp:
             await resp.read()
             return resp.headers.get("ETag", "")
 
-    async def complete_multipart(self, bucket: str, key: str, upload_id: str,
-                                 etags: list[str]) -> None:
+    async def complete_multipart(
+        self, bucket: str, key: str, upload_id: str, etags: list[str]
+    ) -> None:
         parts = "".join(
             f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
             for n, etag in enumerate(etags, start=1)
         )
         body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
-        answer = await self._call("POST", bucket, key, query={"uploadId": upload_id},
-                                  body=body)
+        answer = await self._call("POST", bucket, key, query={"uploadId": upload_id}, body=body)
         # S3 may answer 200 with an error document when completion fails late.
         if b"<Error>" in answer:
-            raise S3Error(f"S3 could not complete the upload of {bucket}/{key}: "
-                          f"{_error_text(200, answer)}")
+            raise S3Error(
+                f"S3 could not complete the upload of {bucket}/{key}: {_error_text(200, answer)}"
+            )
 
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         with contextlib.suppress(NotFound):  # already completed or aborted
-            await self._call("DELETE", bucket, key, query={"uploadId": upload_id},
-                             ok=(200, 204))
+            await self._call("DELETE", bucket, key, query={"uploadId": upload_id}, ok=(200, 204))
 
     async def list_multipart(self, bucket: str, prefix: str) -> list[tuple[str, str]]:
         """Unfinished uploads under `prefix`: (key, upload id)."""

@@ -26,16 +26,22 @@ from taichu.errors import Conflict, Invalid, NotFound, TaichuError
 from taichu.timeutil import utcnow
 
 DUE_BATCH = 200
-_OPTION_FIELDS = ("included_namespaces", "excluded_namespaces", "label_selector",
-                  "include_cluster_resources")
+_OPTION_FIELDS = (
+    "included_namespaces",
+    "excluded_namespaces",
+    "label_selector",
+    "include_cluster_resources",
+)
 
 
 def check_cron(expression: str) -> str:
     expression = " ".join(expression.split())
     macro = expression.startswith("@") and " " not in expression  # @daily, @hourly, ...
     if not (macro or len(expression.split(" ")) == 5) or not croniter.is_valid(expression):
-        raise Invalid(f"cron_expression: '{expression}' is not a five-field cron expression "
-                      "(minute hour day-of-month month day-of-week) nor a macro like @daily")
+        raise Invalid(
+            f"cron_expression: '{expression}' is not a five-field cron expression "
+            "(minute hour day-of-month month day-of-week) nor a macro like @daily"
+        )
     return expression
 
 
@@ -44,22 +50,26 @@ def next_run(expression: str, after: datetime) -> datetime:
 
 
 def _snapshot(schedule: BackupSchedule) -> dict[str, Any]:
-    return {"name": schedule.name, "cron_expression": schedule.cron_expression,
-            "backup_type": schedule.backup_type, "retention_days": schedule.retention_days,
-            "enabled": schedule.enabled, **schedule.options}
+    return {
+        "name": schedule.name,
+        "cron_expression": schedule.cron_expression,
+        "backup_type": schedule.backup_type,
+        "retention_days": schedule.retention_days,
+        "enabled": schedule.enabled,
+        **schedule.options,
+    }
 
 
-async def list_schedules(session: AsyncSession, cluster_id: str, offset: int, limit: int
-                         ) -> tuple[list[BackupSchedule], int]:
+async def list_schedules(
+    session: AsyncSession, cluster_id: str, offset: int, limit: int
+) -> tuple[list[BackupSchedule], int]:
     query = select(BackupSchedule).where(BackupSchedule.cluster_id == cluster_id)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(BackupSchedule.name).offset(offset)
-                                 .limit(limit))
+    rows = await session.scalars(query.order_by(BackupSchedule.name).offset(offset).limit(limit))
     return list(rows), int(total or 0)
 
 
-async def get_schedule(session: AsyncSession, cluster_id: str, schedule_id: str
-                       ) -> BackupSchedule:
+async def get_schedule(session: AsyncSession, cluster_id: str, schedule_id: str) -> BackupSchedule:
     schedule = await session.get(BackupSchedule, schedule_id)
     if schedule is None or schedule.cluster_id != cluster_id:
         raise NotFound(f"backup schedule {schedule_id} of cluster {cluster_id} not found")
@@ -74,27 +84,39 @@ async def _flush_unique(session: AsyncSession, name: str) -> None:
         raise Conflict(f"name: a backup schedule named '{name}' exists for this cluster") from e
 
 
-async def create_schedule(session: AsyncSession, cluster_id: str, body: ScheduleCreate,
-                          created_by: str | None) -> BackupSchedule:
+async def create_schedule(
+    session: AsyncSession, cluster_id: str, body: ScheduleCreate, created_by: str | None
+) -> BackupSchedule:
     if await session.get(Cluster, cluster_id) is None:
         raise NotFound(f"cluster {cluster_id} not found")
     expression = check_cron(body.cron_expression)
     options = backup_options(body)
     validate_options(body.backup_type, options)
     schedule = BackupSchedule(
-        cluster_id=cluster_id, name=body.name, cron_expression=expression,
-        backup_type=body.backup_type, options=options, retention_days=body.retention_days,
-        enabled=body.enabled, created_by=created_by,
-        next_run_at=next_run(expression, utcnow()) if body.enabled else None)
+        cluster_id=cluster_id,
+        name=body.name,
+        cron_expression=expression,
+        backup_type=body.backup_type,
+        options=options,
+        retention_days=body.retention_days,
+        enabled=body.enabled,
+        created_by=created_by,
+        next_run_at=next_run(expression, utcnow()) if body.enabled else None,
+    )
     session.add(schedule)
     await _flush_unique(session, body.name)
-    audit.note(resource="backup_schedule", resource_id=schedule.id, cluster_id=cluster_id,
-               new_value=_snapshot(schedule))
+    audit.note(
+        resource="backup_schedule",
+        resource_id=schedule.id,
+        cluster_id=cluster_id,
+        new_value=_snapshot(schedule),
+    )
     return schedule
 
 
-async def update_schedule(session: AsyncSession, cluster_id: str, schedule_id: str,
-                          body: ScheduleUpdate) -> BackupSchedule:
+async def update_schedule(
+    session: AsyncSession, cluster_id: str, schedule_id: str, body: ScheduleUpdate
+) -> BackupSchedule:
     schedule = await get_schedule(session, cluster_id, schedule_id)
     old = _snapshot(schedule)
     changes = body.model_dump(exclude_unset=True)
@@ -111,37 +133,56 @@ async def update_schedule(session: AsyncSession, cluster_id: str, schedule_id: s
     validate_options(schedule.backup_type, options)
     schedule.options = options
     # A new expression or re-enabling counts from now; disabling stops it.
-    schedule.next_run_at = next_run(schedule.cron_expression, utcnow()) \
-        if schedule.enabled else None
+    schedule.next_run_at = (
+        next_run(schedule.cron_expression, utcnow()) if schedule.enabled else None
+    )
     await _flush_unique(session, schedule.name)
-    audit.note(resource="backup_schedule", resource_id=schedule.id, cluster_id=cluster_id,
-               old_value=old, new_value=_snapshot(schedule))
+    audit.note(
+        resource="backup_schedule",
+        resource_id=schedule.id,
+        cluster_id=cluster_id,
+        old_value=old,
+        new_value=_snapshot(schedule),
+    )
     return schedule
 
 
 async def delete_schedule(session: AsyncSession, cluster_id: str, schedule_id: str) -> None:
     schedule = await get_schedule(session, cluster_id, schedule_id)
-    audit.note(resource="backup_schedule", resource_id=schedule.id, cluster_id=cluster_id,
-               old_value=_snapshot(schedule))
+    audit.note(
+        resource="backup_schedule",
+        resource_id=schedule.id,
+        cluster_id=cluster_id,
+        old_value=_snapshot(schedule),
+    )
     await session.delete(schedule)
     await session.flush()
 
 
 async def fire_due(session: AsyncSession, settings: Settings, now: datetime) -> int:
     """Create the backups of due schedules; returns how many were created."""
-    due = list(await session.scalars(
-        select(BackupSchedule)
-        .where(BackupSchedule.enabled.is_(True), BackupSchedule.next_run_at <= now)
-        .order_by(BackupSchedule.next_run_at).limit(DUE_BATCH)))
+    due = list(
+        await session.scalars(
+            select(BackupSchedule)
+            .where(BackupSchedule.enabled.is_(True), BackupSchedule.next_run_at <= now)
+            .order_by(BackupSchedule.next_run_at)
+            .limit(DUE_BATCH)
+        )
+    )
     created = 0
     for schedule in due:
-        won = (await session.execute(
-            update(BackupSchedule)
-            .where(BackupSchedule.id == schedule.id,
-                   BackupSchedule.next_run_at == schedule.next_run_at)
-            .values(next_run_at=next_run(schedule.cron_expression, now), last_run_at=now)
-            .returning(BackupSchedule.id)
-            .execution_options(synchronize_session=False))).first()
+        won = (
+            await session.execute(
+                update(BackupSchedule)
+                .where(
+                    BackupSchedule.id == schedule.id,
+                    BackupSchedule.next_run_at == schedule.next_run_at,
+                )
+                .values(next_run_at=next_run(schedule.cron_expression, now), last_run_at=now)
+                .returning(BackupSchedule.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
         if won is None:
             continue  # another replica fired it
         values: dict[str, Any]
@@ -151,16 +192,25 @@ async def fire_due(session: AsyncSession, settings: Settings, now: datetime) -> 
                 raise NotFound("the cluster no longer exists")
             async with session.begin_nested():
                 backup = await new_backup(
-                    session, settings, cluster, backup_type=schedule.backup_type,
+                    session,
+                    settings,
+                    cluster,
+                    backup_type=schedule.backup_type,
                     name=f"{schedule.name}-{now:%Y%m%d-%H%M%S}",
-                    retention_days=schedule.retention_days, options=dict(schedule.options),
-                    created_by=schedule.created_by, schedule_id=schedule.id)
+                    retention_days=schedule.retention_days,
+                    options=dict(schedule.options),
+                    created_by=schedule.created_by,
+                    schedule_id=schedule.id,
+                )
             values = {"last_backup_id": backup.id, "last_error": ""}
             created += 1
         except TaichuError as e:
             # E.g. a restore into this cluster is running: this run is skipped, not queued.
             values = {"last_error": f"{now:%Y-%m-%dT%H:%M:%SZ}: run skipped: {e.message}"}
         await session.execute(
-            update(BackupSchedule).where(BackupSchedule.id == schedule.id).values(**values)
-            .execution_options(synchronize_session=False))
+            update(BackupSchedule)
+            .where(BackupSchedule.id == schedule.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
     return created

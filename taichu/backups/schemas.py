@@ -15,8 +15,9 @@ _LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _LABEL = re.compile(_LABEL_PATTERN)
 Namespace = Annotated[str, StringConstraints(pattern=_LABEL_PATTERN)]
 NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$"
-RETENTION = Field(30, ge=0, le=36500,
-                  description="Days the backup is kept; 0 keeps it until it is deleted.")
+RETENTION = Field(
+    30, ge=0, le=36500, description="Days the backup is kept; 0 keeps it until it is deleted."
+)
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -39,21 +40,28 @@ def _mapping(value: dict[str, str]) -> dict[str, str]:
 
 class BackupOptions(InModel):
     included_namespaces: NamespaceList | None = Field(
-        None, description="Only these namespaces (required for backup_type `namespaces`).")
+        None, description="Only these namespaces (required for backup_type `namespaces`)."
+    )
     excluded_namespaces: NamespaceList | None = Field(None, description="Leave these out.")
     label_selector: str | None = Field(
-        None, max_length=2000, description="Only objects with matching labels "
-        "(namespaces and CRDs are kept whatever their labels).")
+        None,
+        max_length=2000,
+        description="Only objects with matching labels "
+        "(namespaces and CRDs are kept whatever their labels).",
+    )
     include_cluster_resources: bool | None = Field(
-        None, description="Back up cluster-scoped objects. Default: all of them for `full`; "
-        "for `namespaces` only those the namespaces need (their CRDs and bound volumes).")
+        None,
+        description="Back up cluster-scoped objects. Default: all of them for `full`; "
+        "for `namespaces` only those the namespaces need (their CRDs and bound volumes).",
+    )
 
 
 class BackupCreate(BackupOptions):
     backup_name: str = Field(pattern=NAME_PATTERN, description="1-253 of A-Z a-z 0-9 _ . -")
     backup_type: Literal["full", "namespaces", "etcd"] = Field(
         description="`full`: everything; `namespaces`: the given namespaces; `etcd`: an etcd "
-        "snapshot (clusters reached over SSH only).")
+        "snapshot (clusters reached over SSH only)."
+    )
     retention_days: int = RETENTION
 
 
@@ -101,14 +109,19 @@ class BackupList(BaseModel):
 class RestoreCreate(InModel):
     restore_name: str = Field(pattern=NAME_PATTERN, description="1-253 of A-Z a-z 0-9 _ . -")
     target_cluster_id: str | None = Field(
-        None, max_length=36, description="Cluster to restore into; default: the backup's.")
+        None, max_length=36, description="Cluster to restore into; default: the backup's."
+    )
     namespace_mapping: Annotated[dict[str, str], AfterValidator(_mapping)] = Field(
-        default_factory=dict, description="Source namespace -> target namespace.")
+        default_factory=dict, description="Source namespace -> target namespace."
+    )
     included_namespaces: NamespaceList | None = Field(
-        None, description="Only these namespaces of the backup (source names).")
+        None, description="Only these namespaces of the backup (source names)."
+    )
     existing_policy: Literal["skip", "update"] = Field(
-        "skip", description="An object that exists already: `skip` leaves it alone, "
-        "`update` patches it to the backup's version.")
+        "skip",
+        description="An object that exists already: `skip` leaves it alone, "
+        "`update` patches it to the backup's version.",
+    )
     dry_run: bool = Field(False, description="Report what would be done; change nothing.")
 
 
@@ -141,7 +154,8 @@ class RestoreStatus(BaseModel):
     items_done: int
     counts: dict[str, dict[str, int]] = Field(
         description="Per kind: restored (= created + updated), created, updated, skipped, "
-        "failed. In a dry run: what would be done.")
+        "failed. In a dry run: what would be done."
+    )
     errors: list[RestoreError]
     error_message: str
     created_at: str
@@ -156,8 +170,9 @@ class RestoreList(BaseModel):
 
 class ScheduleCreate(BackupOptions):
     name: str = Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?$")
-    cron_expression: str = Field(min_length=1, max_length=120,
-                                 description="Five-field cron, in UTC (`0 2 * * *`).")
+    cron_expression: str = Field(
+        min_length=1, max_length=120, description="Five-field cron, in UTC (`0 2 * * *`)."
+    )
     backup_type: Literal["full", "namespaces", "etcd"] = "full"
     retention_days: int = RETENTION
     enabled: bool = True

@@ -162,14 +162,19 @@ class S3Upload:
 
     async def _send_part(self) -> None:
         if len(self._etags) >= MAX_PARTS:
-            raise StorageError(f"archive exceeds {MAX_PARTS} parts of {self.part_size >> 20} "
-                               "MiB: raise TAICHU_BACKUPS__S3_PART_SIZE_MB")
+            raise StorageError(
+                f"archive exceeds {MAX_PARTS} parts of {self.part_size >> 20} "
+                "MiB: raise TAICHU_BACKUPS__S3_PART_SIZE_MB"
+            )
         if self._upload_id is None:
             self._upload_id = await self.client.create_multipart(self.bucket, self.key)
         body = bytes(self._buffer)
         self._buffer.clear()
-        self._etags.append(await self.client.upload_part(
-            self.bucket, self.key, self._upload_id, len(self._etags) + 1, body))
+        self._etags.append(
+            await self.client.upload_part(
+                self.bucket, self.key, self._upload_id, len(self._etags) + 1, body
+            )
+        )
 
     async def commit(self) -> None:
         if self._upload_id is None:
@@ -177,8 +182,9 @@ class S3Upload:
         else:
             if self._buffer:
                 await self._send_part()
-            await self.client.complete_multipart(self.bucket, self.key, self._upload_id,
-                                                 self._etags)
+            await self.client.complete_multipart(
+                self.bucket, self.key, self._upload_id, self._etags
+            )
         self._buffer.clear()
 
     async def abort(self) -> None:
@@ -192,9 +198,11 @@ class S3Storage:
     name = "s3"
 
     def __init__(self, settings: BackupSettings) -> None:
-        missing = [f"TAICHU_BACKUPS__{n.upper()}" for n in
-                   ("s3_endpoint", "s3_bucket", "s3_access_key_id", "s3_secret_access_key")
-                   if not getattr(settings, n)]
+        missing = [
+            f"TAICHU_BACKUPS__{n.upper()}"
+            for n in ("s3_endpoint", "s3_bucket", "s3_access_key_id", "s3_secret_access_key")
+            if not getattr(settings, n)
+        ]
         if missing:
             raise StorageError(f"S3 backup storage is not configured: set {', '.join(missing)}")
         assert settings.s3_endpoint and settings.s3_bucket
@@ -202,14 +210,17 @@ class S3Storage:
         self.bucket = settings.s3_bucket
         self.prefix = settings.s3_prefix.strip("/")
         self.part_size = settings.s3_part_size_mb << 20
-        self.client = S3Client(S3Config(
-            endpoint=settings.s3_endpoint, region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=settings.s3_secret_access_key,
-            session_token=settings.s3_session_token,
-            addressing_style=settings.s3_addressing_style,
-            timeout_seconds=settings.s3_timeout_seconds,
-        ))
+        self.client = S3Client(
+            S3Config(
+                endpoint=settings.s3_endpoint,
+                region=settings.s3_region,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=settings.s3_secret_access_key,
+                session_token=settings.s3_session_token,
+                addressing_style=settings.s3_addressing_style,
+                timeout_seconds=settings.s3_timeout_seconds,
+            )
+        )
 
     def key_for(self, cluster_id: str, backup_id: str) -> str:
         name = f"{cluster_id}/{backup_id}{ARCHIVE_SUFFIX}"

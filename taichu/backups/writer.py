@@ -18,14 +18,23 @@ from taichu.backups.archive import DATA, MANIFEST, MANIFEST_PART, PartInfo, Sink
 
 
 class ArchiveWriter:
-    def __init__(self, sink: Sink, *, backup_id: str, cluster_id: str, created_at: str,
-                 kek: bytes, chunk_size: int) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        backup_id: str,
+        cluster_id: str,
+        created_at: str,
+        kek: bytes,
+        chunk_size: int,
+    ) -> None:
         self.sink = sink
         self.chunk_size = chunk_size
         data_key = os.urandom(32)
         self._aead = AESGCM(data_key)
-        self.header = archive.make_header(backup_id, cluster_id, created_at, kek, data_key,
-                                          chunk_size)
+        self.header = archive.make_header(
+            backup_id, cluster_id, created_at, kek, data_key, chunk_size
+        )
         self._digest = self.header.digest
         self._mac = archive.new_mac(data_key)
         self._sha = hashlib.sha256()
@@ -36,8 +45,7 @@ class ArchiveWriter:
         self._lock = asyncio.Lock()
         self._started = False
 
-    async def _emit(self, data: bytes, part: PartInfo | None = None, *,
-                    mac: bool = True) -> None:
+    async def _emit(self, data: bytes, part: PartInfo | None = None, *, mac: bool = True) -> None:
         async with self._lock:
             if mac:
                 self._mac.update(data)
@@ -58,21 +66,20 @@ class ArchiveWriter:
         self.parts.append(info)
         return PartWriter(self, info)
 
-    async def _seal(self, kind: int, part: int, seq: int, last: bool, plaintext: bytes
-                    ) -> bytes:
+    async def _seal(self, kind: int, part: int, seq: int, last: bool, plaintext: bytes) -> bytes:
         # zlib and AES-GCM release the GIL: sealing in a thread overlaps it with parsing
         # the next page of the listing on the event loop.
-        return await asyncio.to_thread(archive.seal_chunk, self._aead, self._digest, kind,
-                                       part, seq, last, plaintext)
+        return await asyncio.to_thread(
+            archive.seal_chunk, self._aead, self._digest, kind, part, seq, last, plaintext
+        )
 
     async def finish(self, manifest: dict[str, Any]) -> tuple[int, str]:
         """Write the manifest and the trailer; returns (size, SHA-256 of the file)."""
         manifest = {**manifest, "parts": [p.to_manifest() for p in self.parts]}
         body = json.dumps(manifest, separators=(",", ":")).encode()
-        pieces = [body[i: i + self.chunk_size] for i in range(0, len(body), self.chunk_size)]
+        pieces = [body[i : i + self.chunk_size] for i in range(0, len(body), self.chunk_size)]
         for seq, piece in enumerate(pieces):
-            frame = await self._seal(MANIFEST, MANIFEST_PART, seq, seq == len(pieces) - 1,
-                                     piece)
+            frame = await self._seal(MANIFEST, MANIFEST_PART, seq, seq == len(pieces) - 1, piece)
             await self._emit(frame)
         await self._emit(archive.trailer(self._mac), mac=False)
         return self.size, self._sha.hexdigest()

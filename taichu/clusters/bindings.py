@@ -72,17 +72,31 @@ async def register_by_address(
     if await name_taken(session, reg.name):
         raise Conflict(f"cluster name '{reg.name}' already exists")
     cluster = Cluster(
-        name=reg.name, description=reg.description, source="runtime", api_server_url=url,
-        ca_data_encrypted=app.box.encrypt(ca) if ca else None, status="unknown",
-        insecure_skip_tls_verify=reg.insecure_skip_tls_verify, created_by=owner.username,
+        name=reg.name,
+        description=reg.description,
+        source="runtime",
+        api_server_url=url,
+        ca_data_encrypted=app.box.encrypt(ca) if ca else None,
+        status="unknown",
+        insecure_skip_tls_verify=reg.insecure_skip_tls_verify,
+        created_by=owner.username,
         owner_id=owner.user_id,
     )
     session.add(cluster)
     await session.flush()
-    await events.record(session, cluster.id, reason="Registered", severity="info",
-                        message=f"Cluster {reg.name} registered by address ({url})")
-    audit.note(resource="cluster", resource_id=cluster.id, cluster_id=cluster.id,
-               new_value={"name": reg.name, "api_server_url": url})
+    await events.record(
+        session,
+        cluster.id,
+        reason="Registered",
+        severity="info",
+        message=f"Cluster {reg.name} registered by address ({url})",
+    )
+    audit.note(
+        resource="cluster",
+        resource_id=cluster.id,
+        cluster_id=cluster.id,
+        new_value={"name": reg.name, "api_server_url": url},
+    )
     return cluster
 
 
@@ -114,19 +128,26 @@ async def bind_account(
         raise Invalid(f"token: cannot verify against cluster {cluster.name}: {e.message}") from e
     subject = review.get("status", {}).get("userInfo", {}).get("username")
     async with transaction(app.sessions) as session:
-        binding = await session.scalar(select(K8sAccountBinding).where(
-            K8sAccountBinding.user_id == principal.user_id,
-            K8sAccountBinding.cluster_id == cluster.id,
-        ))
+        binding = await session.scalar(
+            select(K8sAccountBinding).where(
+                K8sAccountBinding.user_id == principal.user_id,
+                K8sAccountBinding.cluster_id == cluster.id,
+            )
+        )
         if binding is None:
-            binding = K8sAccountBinding(user_id=principal.user_id, cluster_id=cluster.id,
-                                        token_encrypted="")
+            binding = K8sAccountBinding(
+                user_id=principal.user_id, cluster_id=cluster.id, token_encrypted=""
+            )
             session.add(binding)
         binding.token_encrypted = app.box.encrypt(token)
         binding.namespace, binding.subject = namespace, subject
         await session.flush()
-    audit.note(resource="account", resource_id=binding.id, cluster_id=cluster.id,
-               new_value={"cluster_id": cluster.id, "namespace": namespace, "subject": subject})
+    audit.note(
+        resource="account",
+        resource_id=binding.id,
+        cluster_id=cluster.id,
+        new_value={"cluster_id": cluster.id, "namespace": namespace, "subject": subject},
+    )
     return binding
 
 
@@ -144,16 +165,25 @@ async def identity_for(
 ) -> RuntimeIdentity:
     """Whom runtime reads run as: the user's bound account; for an admin without one,
     the platform's own credentials. Anyone else must bind an account first."""
-    binding = await session.scalar(select(K8sAccountBinding).where(
-        K8sAccountBinding.user_id == principal.user_id, K8sAccountBinding.cluster_id == cluster.id
-    ))
+    binding = await session.scalar(
+        select(K8sAccountBinding).where(
+            K8sAccountBinding.user_id == principal.user_id,
+            K8sAccountBinding.cluster_id == cluster.id,
+        )
+    )
     if binding is not None:
         token = app.box.decrypt(binding.token_encrypted)
-        return RuntimeIdentity(base_access(cluster, app, token), f"user:{principal.user_id}",
-                               binding.subject or "your bound account")
+        return RuntimeIdentity(
+            base_access(cluster, app, token),
+            f"user:{principal.user_id}",
+            binding.subject or "your bound account",
+        )
     if principal.is_admin and cluster.kubeconfig_encrypted:
-        return RuntimeIdentity(access_for(cluster, app.box), PLATFORM_IDENTITY,
-                               f"the platform's account on {cluster.name}")
+        return RuntimeIdentity(
+            access_for(cluster, app.box),
+            PLATFORM_IDENTITY,
+            f"the platform's account on {cluster.name}",
+        )
     raise Forbidden(
         f"no Kubernetes account bound for cluster {cluster.name}: "
         "POST /api/auth/k8s/account/bind/ with a service-account token"

@@ -8,18 +8,33 @@ from taichu.clusters.models import PlatformEvent
 
 # Severity of a status transition, by the status reached.
 _TRANSITION_SEVERITY = {
-    "healthy": "info", "unhealthy": "warning", "disconnected": "critical", "error": "error",
-    "maintenance": "info", "pending": "info", "unknown": "warning",
+    "healthy": "info",
+    "unhealthy": "warning",
+    "disconnected": "critical",
+    "error": "error",
+    "maintenance": "info",
+    "pending": "info",
+    "unknown": "warning",
 }
 
 
 async def record(
-    session: AsyncSession, cluster_id: str, *, reason: str, severity: str, message: str,
-    event_type: str = "Cluster", component: str = "taichu",
+    session: AsyncSession,
+    cluster_id: str,
+    *,
+    reason: str,
+    severity: str,
+    message: str,
+    event_type: str = "Cluster",
+    component: str = "taichu",
 ) -> PlatformEvent:
     event = PlatformEvent(
-        cluster_id=cluster_id, event_type=event_type, reason=reason, severity=severity,
-        message=message, component=component,
+        cluster_id=cluster_id,
+        event_type=event_type,
+        reason=reason,
+        severity=severity,
+        message=message,
+        component=component,
     )
     session.add(event)
     await session.flush()
@@ -34,6 +49,10 @@ async def record_transition(
     if detail:
         message += f": {detail}"
     return await record(
-        session, cluster_id, reason=reason, severity=_TRANSITION_SEVERITY.get(new, "info"),
-        message=message[:2000], component="health-monitor",
+        session,
+        cluster_id,
+        reason=reason,
+        severity=_TRANSITION_SEVERITY.get(new, "info"),
+        message=message[:2000],
+        component="health-monitor",
     )

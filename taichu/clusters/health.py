@@ -36,14 +36,19 @@ NOT_PROBED = ("maintenance", "pending")
 
 
 async def enqueue_probes(session: AsyncSession, now: datetime) -> None:
-    ids = list(await session.scalars(
-        select(Cluster.id).where(Cluster.status.not_in(NOT_PROBED)).order_by(Cluster.id)
-    ))
+    ids = list(
+        await session.scalars(
+            select(Cluster.id).where(Cluster.status.not_in(NOT_PROBED)).order_by(Cluster.id)
+        )
+    )
     for start in range(0, len(ids), SHARD_SIZE):
-        shard = ids[start: start + SHARD_SIZE]
+        shard = ids[start : start + SHARD_SIZE]
         await jobs.enqueue(
-            session, PROBE_KIND, {"cluster_ids": shard},
-            dedup_key=f"cluster-health:{shard[0]}", max_attempts=1,
+            session,
+            PROBE_KIND,
+            {"cluster_ids": shard},
+            dedup_key=f"cluster-health:{shard[0]}",
+            max_attempts=1,
         )
 
 

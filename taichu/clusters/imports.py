@@ -34,18 +34,28 @@ IMPORT_KIND = "cluster.import"
 MIN_MINOR_VERSION = 24  # oldest Kubernetes minor the platform supports
 # What the platform must be allowed to do (verb, resource, group).
 REQUIRED_PERMISSIONS = [
-    ("list", "nodes", ""), ("list", "namespaces", ""), ("list", "pods", ""),
-    ("list", "events", ""), ("list", "deployments", "apps"),
+    ("list", "nodes", ""),
+    ("list", "namespaces", ""),
+    ("list", "pods", ""),
+    ("list", "events", ""),
+    ("list", "deployments", "apps"),
 ]
 COUNTED = {
-    "nodes": "/api/v1/nodes", "namespaces": "/api/v1/namespaces", "pods": "/api/v1/pods",
-    "services": "/api/v1/services", "deployments": "/apis/apps/v1/deployments",
-    "statefulsets": "/apis/apps/v1/statefulsets", "daemonsets": "/apis/apps/v1/daemonsets",
+    "nodes": "/api/v1/nodes",
+    "namespaces": "/api/v1/namespaces",
+    "pods": "/api/v1/pods",
+    "services": "/api/v1/services",
+    "deployments": "/apis/apps/v1/deployments",
+    "statefulsets": "/apis/apps/v1/statefulsets",
+    "daemonsets": "/apis/apps/v1/daemonsets",
 }
 
 
 async def start_import(
-    app: AppContext, session: AsyncSession, new: NewCluster, import_source: str,
+    app: AppContext,
+    session: AsyncSession,
+    new: NewCluster,
+    import_source: str,
     owner: Principal | None,
 ) -> ClusterImport:
     """Syntax is checked now (422, nothing stored); reaching the cluster is the job's."""
@@ -54,7 +64,8 @@ async def start_import(
         session, app.box, new, access, source="import", status="pending", owner=owner
     )
     record = ClusterImport(
-        cluster_id=cluster.id, import_source=import_source,
+        cluster_id=cluster.id,
+        import_source=import_source,
         imported_by=owner.username if owner else None,
         imported_by_id=owner.user_id if owner else None,
         validation_results={"kubeconfig_valid": True},
@@ -63,10 +74,17 @@ async def start_import(
     await session.flush()
     job = await jobs.enqueue(session, IMPORT_KIND, {"import_id": record.id}, max_attempts=1)
     record.job_id = job.id
-    audit.note(resource="import", resource_id=record.id, cluster_id=cluster.id, new_value={
-        "name": new.name, "import_source": import_source, "api_server_url": access.server,
-        "environment_type": new.environment_type,
-    })
+    audit.note(
+        resource="import",
+        resource_id=record.id,
+        cluster_id=cluster.id,
+        new_value={
+            "name": new.name,
+            "import_source": import_source,
+            "api_server_url": access.server,
+            "environment_type": new.environment_type,
+        },
+    )
     return record
 
 
@@ -75,8 +93,7 @@ def parse_minor(version: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-async def _step(job: JobContext, record_id: str, progress: int, step: str,
-                **results: Any) -> None:
+async def _step(job: JobContext, record_id: str, progress: int, step: str, **results: Any) -> None:
     async with transaction(job.sessions) as session:
         record = await session.get(ClusterImport, record_id)
         if record is None:
@@ -111,34 +128,40 @@ async def run_import(job: JobContext) -> dict[str, Any]:
         try:
             ready, _detail = await kube.readyz()
         except TaichuError as e:
-            await _step(
-                job, record_id, 10, "Connecting to API server", api_server_reachable=False
-            )
+            await _step(job, record_id, 10, "Connecting to API server", api_server_reachable=False)
             raise PermanentJobError(f"cannot reach the API server: {e.message}") from e
-        await _step(job, record_id, 25, "Authenticating", api_server_reachable=True,
-                    api_server_ready=ready)
+        await _step(
+            job, record_id, 25, "Authenticating", api_server_reachable=True, api_server_ready=ready
+        )
         try:
             version = (await kube.version()).get("gitVersion")
-            allowed = {
-                f"{verb} {f'{group}/' if group else ''}{resource}":
-                    await kube.self_subject_access_review(verb, resource, group)
-                for verb, resource, group in REQUIRED_PERMISSIONS
-            }
+            allowed = {}
+            for verb, resource, group in REQUIRED_PERMISSIONS:
+                label = f"{verb} {f'{group}/' if group else ''}{resource}"
+                allowed[label] = await kube.self_subject_access_review(verb, resource, group)
         except TaichuError as e:
             await _step(job, record_id, 25, "Authenticating", authenticated=False)
             raise PermanentJobError(f"the cluster refused the credentials: {e.message}") from e
-        await _step(job, record_id, 45, "Checking permissions", authenticated=True,
-                    permissions=allowed)
+        await _step(
+            job, record_id, 45, "Checking permissions", authenticated=True, permissions=allowed
+        )
         missing = [name for name, ok in allowed.items() if not ok]
         if missing:
             raise PermanentJobError(
                 "the kubeconfig's identity lacks permissions the platform needs: "
-                + ", ".join(missing) + " (grant them, e.g. bind the `view` ClusterRole)"
+                + ", ".join(missing)
+                + " (grant them, e.g. bind the `view` ClusterRole)"
             )
         minor = parse_minor(version)
         supported = minor is not None and minor >= MIN_MINOR_VERSION
-        await _step(job, record_id, 60, "Checking version", kubernetes_version=version,
-                    version_supported=supported)
+        await _step(
+            job,
+            record_id,
+            60,
+            "Checking version",
+            kubernetes_version=version,
+            version_supported=supported,
+        )
         if not supported:
             raise PermanentJobError(
                 f"Kubernetes {version} is not supported (v1.{MIN_MINOR_VERSION} or newer)"
@@ -157,15 +180,19 @@ async def run_import(job: JobContext) -> dict[str, Any]:
         record.current_step = "Import completed successfully"
         record.imported_resources, record.completed_at = counts, utcnow()
         await events.record(
-            session, cluster_id, reason="Imported", severity="info",
+            session,
+            cluster_id,
+            reason="Imported",
+            severity="info",
             message=f"Cluster {name} imported: {counts['nodes']} nodes, "
             f"{counts['namespaces']} namespaces, {counts['pods']} pods ({version})",
         )
     return {"cluster_id": cluster_id, "imported_resources": counts}
 
 
-async def _finish_unsuccessful(session: AsyncSession, job: JobContext, status: str,
-                               message: str) -> None:
+async def _finish_unsuccessful(
+    session: AsyncSession, job: JobContext, status: str, message: str
+) -> None:
     record = await session.get(ClusterImport, job.payload["import_id"])
     if record is None:
         return
@@ -186,8 +213,7 @@ async def import_cancelled(session: AsyncSession, job: JobContext) -> None:
     await _finish_unsuccessful(session, job, "cancelled", "cancelled by request")
 
 
-async def get_import(session: AsyncSession, principal: Principal, import_id: str
-                     ) -> ClusterImport:
+async def get_import(session: AsyncSession, principal: Principal, import_id: str) -> ClusterImport:
     """An import, for an admin or the user who started it (others: not found)."""
     record = await session.get(ClusterImport, import_id)
     if record is None or not (principal.is_admin or record.imported_by_id == principal.user_id):
@@ -196,8 +222,13 @@ async def get_import(session: AsyncSession, principal: Principal, import_id: str
 
 
 async def list_imports(
-    session: AsyncSession, principal: Principal, *, import_source: str | None,
-    status: str | None, offset: int, limit: int,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    import_source: str | None,
+    status: str | None,
+    offset: int,
+    limit: int,
 ) -> tuple[list[ClusterImport], int]:
     """Every import for an admin; a user's own otherwise."""
     query = select(ClusterImport)

@@ -10,7 +10,13 @@ from taichu.db.base import Base, IdMixin, TimestampMixin
 from taichu.timeutil import utcnow
 
 CLUSTER_STATUSES = (
-    "unknown", "pending", "healthy", "unhealthy", "disconnected", "error", "maintenance"
+    "unknown",
+    "pending",
+    "healthy",
+    "unhealthy",
+    "disconnected",
+    "error",
+    "maintenance",
 )
 
 
@@ -119,9 +125,7 @@ class K8sAccountBinding(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "k8s_account_bindings"
 
-    user_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("users.id", ondelete="CASCADE")
-    )
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
     cluster_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("clusters.id", ondelete="CASCADE")
     )

@@ -40,8 +40,11 @@ def summarize_nodes(nodes: list[dict[str, Any]]) -> dict[str, Any]:
         storage += byte_count(capacity.get("ephemeral-storage"))
         ready += node_is_ready(node)
     return {
-        "node_count": len(nodes), "ready_node_count": ready, "total_cpu_cores": round(cpu, 3),
-        "total_memory_bytes": int(memory), "total_storage_bytes": int(storage),
+        "node_count": len(nodes),
+        "ready_node_count": ready,
+        "total_cpu_cores": round(cpu, 3),
+        "total_memory_bytes": int(memory),
+        "total_storage_bytes": int(storage),
     }
 
 

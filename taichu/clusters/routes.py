@@ -62,11 +62,21 @@ async def list_clusters(
     if status and status not in CLUSTER_STATUSES:
         raise Invalid(f"status: must be one of {', '.join(CLUSTER_STATUSES)}")
     clusters, total = await service.list_clusters(
-        session, status=status, label_selector=label_selector, search=search,
-        offset=paging.offset, limit=paging.limit,
+        session,
+        status=status,
+        label_selector=label_selector,
+        search=search,
+        offset=paging.offset,
+        limit=paging.limit,
     )
-    return ok({"clusters": [_summary(c) for c in clusters], "total": total,
-               "page": paging.page, "limit": paging.limit})
+    return ok(
+        {
+            "clusters": [_summary(c) for c in clusters],
+            "total": total,
+            "page": paging.page,
+            "limit": paging.limit,
+        }
+    )
 
 
 @router.get("/clusters/topology", response_model=Envelope[Topology])
@@ -83,11 +93,21 @@ async def list_imports(
     status: str | None = Query(None, max_length=16),
 ) -> dict[str, object]:
     records, total = await imports.list_imports(
-        session, principal, import_source=import_source, status=status, offset=paging.offset,
+        session,
+        principal,
+        import_source=import_source,
+        status=status,
+        offset=paging.offset,
         limit=paging.limit,
     )
-    return ok({"imports": [_import_out(r) for r in records], "total": total,
-               "page": paging.page, "limit": paging.limit})
+    return ok(
+        {
+            "imports": [_import_out(r) for r in records],
+            "total": total,
+            "page": paging.page,
+            "limit": paging.limit,
+        }
+    )
 
 
 @router.post("/clusters/import", response_model=Envelope[ImportOut])
@@ -106,13 +126,18 @@ async def import_status(
     importId: str, principal: CurrentUser, session: Session
 ) -> dict[str, object]:
     record = await imports.get_import(session, principal, importId)
-    return ok({
-        "import_id": record.id, "cluster_id": record.cluster_id,
-        "import_status": record.import_status, "progress": record.progress,
-        "current_step": record.current_step, "error_message": record.error_message,
-        "validation_results": record.validation_results,
-        "imported_resources": record.imported_resources or "pending",
-    })
+    return ok(
+        {
+            "import_id": record.id,
+            "cluster_id": record.cluster_id,
+            "import_status": record.import_status,
+            "progress": record.progress,
+            "current_step": record.current_step,
+            "error_message": record.error_message,
+            "validation_results": record.validation_results,
+            "imported_resources": record.imported_resources or "pending",
+        }
+    )
 
 
 @router.get("/clusters/{id}", response_model=Envelope[ClusterDetail])

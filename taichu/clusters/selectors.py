@@ -79,9 +79,7 @@ def _parse_one(term: str) -> Requirement:
         )
     if match := _EQ_EXPR.match(term):
         op = "!=" if match["op"] == "!=" else "="
-        return Requirement(
-            _check_key(match["key"]), op, frozenset({_check_value(match["value"])})
-        )
+        return Requirement(_check_key(match["key"]), op, frozenset({_check_value(match["value"])}))
     if term.startswith("!"):
         return Requirement(_check_key(term[1:].strip()), "!exists", frozenset())
     return Requirement(_check_key(term), "exists", frozenset())

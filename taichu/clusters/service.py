@@ -43,8 +43,7 @@ def ensure_may_manage(principal: Principal, cluster: Cluster | None) -> None:
         raise Forbidden("Only an admin or the user who added the cluster may do this")
 
 
-async def managed_cluster(session: AsyncSession, principal: Principal, cluster_id: str
-                          ) -> Cluster:
+async def managed_cluster(session: AsyncSession, principal: Principal, cluster_id: str) -> Cluster:
     """The cluster (404 if there is none), if the caller may manage it (403 if not)."""
     cluster = await get_cluster(session, cluster_id)
     ensure_may_manage(principal, cluster)
@@ -111,16 +110,28 @@ def apply_probe(cluster: Cluster, result: ProbeResult) -> None:
 
 
 async def insert_cluster(
-    session: AsyncSession, box: SecretBox, new: NewCluster, access: ClusterAccess, *,
-    source: str, status: str, owner: Principal | None,
+    session: AsyncSession,
+    box: SecretBox,
+    new: NewCluster,
+    access: ClusterAccess,
+    *,
+    source: str,
+    status: str,
+    owner: Principal | None,
 ) -> Cluster:
     if await name_taken(session, new.name):
         raise Conflict(f"cluster name '{new.name}' already exists")
     cluster = Cluster(
-        name=new.name, description=new.description, labels=new.labels, source=source,
-        environment_type=new.environment_type, region=new.region, status=status,
+        name=new.name,
+        description=new.description,
+        labels=new.labels,
+        source=source,
+        environment_type=new.environment_type,
+        region=new.region,
+        status=status,
         api_server_url=access.server,
-        created_by=owner.username if owner else None, owner_id=owner.user_id if owner else None,
+        created_by=owner.username if owner else None,
+        owner_id=owner.user_id if owner else None,
         # Only the chosen context is kept: other contexts' credentials are not ours to hold.
         kubeconfig_encrypted=box.encrypt(render_kubeconfig(access, new.name)),
         insecure_skip_tls_verify=access.insecure,
@@ -148,13 +159,23 @@ async def register(
     )
     apply_probe(cluster, result)
     await events.record(
-        session, cluster.id, reason="Registered", severity="info",
+        session,
+        cluster.id,
+        reason="Registered",
+        severity="info",
         message=f"Cluster {cluster.name} registered ({access.server}, {result.version})",
     )
-    audit.note(resource="cluster", resource_id=cluster.id, cluster_id=cluster.id, new_value={
-        "name": cluster.name, "api_server_url": cluster.api_server_url, "labels": new.labels,
-        "status": cluster.status,
-    })
+    audit.note(
+        resource="cluster",
+        resource_id=cluster.id,
+        cluster_id=cluster.id,
+        new_value={
+            "name": cluster.name,
+            "api_server_url": cluster.api_server_url,
+            "labels": new.labels,
+            "status": cluster.status,
+        },
+    )
     return cluster
 
 
@@ -166,8 +187,13 @@ async def get_cluster(session: AsyncSession, cluster_id: str) -> Cluster:
 
 
 async def list_clusters(
-    session: AsyncSession, *, status: str | None, label_selector: str | None,
-    search: str | None, offset: int, limit: int,
+    session: AsyncSession,
+    *,
+    status: str | None,
+    label_selector: str | None,
+    search: str | None,
+    offset: int,
+    limit: int,
 ) -> tuple[list[Cluster], int]:
     matches = selector_matcher(label_selector)  # parse first: a bad selector is 422
     query = select(Cluster)
@@ -176,14 +202,16 @@ async def list_clusters(
     if search:
         pattern = f"%{search.lower()}%"
         query = query.where(
-            or_(func.lower(Cluster.name).like(pattern),
-                func.lower(Cluster.description).like(pattern))
+            or_(
+                func.lower(Cluster.name).like(pattern),
+                func.lower(Cluster.description).like(pattern),
+            )
         )
     query = query.order_by(Cluster.created_at, Cluster.id)
     if label_selector and label_selector.strip():
         # Labels are JSON: selectors are evaluated here, over the rows the other filters keep.
         rows = [c for c in await session.scalars(query) if matches(c.labels or {})]
-        return rows[offset: offset + limit], len(rows)
+        return rows[offset : offset + limit], len(rows)
     total = await session.scalar(query.with_only_columns(func.count(Cluster.id)).order_by(None))
     rows = list(await session.scalars(query.offset(offset).limit(limit)))
     return rows, int(total or 0)
@@ -191,8 +219,12 @@ async def list_clusters(
 
 async def delete_cluster(app: AppContext, session: AsyncSession, cluster_id: str) -> None:
     cluster = await get_cluster(session, cluster_id)
-    audit.note(resource="cluster", resource_id=cluster.id, cluster_id=cluster.id,
-               old_value={"name": cluster.name, "api_server_url": cluster.api_server_url})
+    audit.note(
+        resource="cluster",
+        resource_id=cluster.id,
+        cluster_id=cluster.id,
+        old_value={"name": cluster.name, "api_server_url": cluster.api_server_url},
+    )
     await session.delete(cluster)
     await session.flush()
     _ACCESS_CACHE.pop(cluster_id, None)
@@ -207,17 +239,25 @@ def topology(clusters: list[Cluster]) -> dict[str, Any]:
     environments = []
     for env_type in sorted(groups):
         members = groups[env_type]
-        environments.append({
-            "type": env_type,
-            "count": len(members),
-            "clusters": [
-                {"id": c.id, "name": c.name, "status": c.status, "node_count": c.node_count,
-                 "version": c.version} for c in members
-            ],
-            "total_node_count": sum(c.node_count for c in members),
-            "healthy_clusters": sum(c.status == "healthy" for c in members),
-            "unhealthy_clusters": sum(c.status != "healthy" for c in members),
-        })
+        environments.append(
+            {
+                "type": env_type,
+                "count": len(members),
+                "clusters": [
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "status": c.status,
+                        "node_count": c.node_count,
+                        "version": c.version,
+                    }
+                    for c in members
+                ],
+                "total_node_count": sum(c.node_count for c in members),
+                "healthy_clusters": sum(c.status == "healthy" for c in members),
+                "unhealthy_clusters": sum(c.status != "healthy" for c in members),
+            }
+        )
     return {
         "environments": environments,
         "summary": {
@@ -231,5 +271,3 @@ def topology(clusters: list[Cluster]) -> dict[str, Any]:
 
 async def all_clusters(session: AsyncSession) -> list[Cluster]:
     return list(await session.scalars(select(Cluster).order_by(Cluster.name)))
-
-

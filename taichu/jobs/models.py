@@ -11,7 +11,11 @@ from taichu.timeutil import utcnow
 
 # Engine states of a job. Domain records (imports, backups...) keep their own spelling.
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued", "running", "succeeded", "failed", "cancelled"
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
 )
 ACTIVE_STATES = (QUEUED, RUNNING)
 ALL_STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)

@@ -44,7 +44,11 @@ class WorkerSupervisor:
         delay = 1.0
         while not self._stopping:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "taichu.cli", "jobs", "worker",
+                sys.executable,
+                "-m",
+                "taichu.cli",
+                "jobs",
+                "worker",
                 preexec_fn=_die_with_parent,  # runs in the child between fork and exec
             )
             log.info("job worker started (pid %d)", self._proc.pid)

@@ -53,8 +53,11 @@ class ClusterAccess:
 
     @property
     def auth_kind(self) -> str:
-        kinds = [k for k, v in (("client-certificate", self.client_cert_data),
-                                ("token", self.token)) if v]
+        kinds = [
+            k
+            for k, v in (("client-certificate", self.client_cert_data), ("token", self.token))
+            if v
+        ]
         return "+".join(kinds)
 
     @cached_property
@@ -62,8 +65,15 @@ class ClusterAccess:
         """Hash of everything that shapes the connection; equal fingerprints can share one
         client. Names (context, cluster, user) do not count."""
         digest = hashlib.sha256()
-        for part in (self.server, self.ca_data, self.insecure, self.tls_server_name,
-                     self.client_cert_data, self.client_key_data, self.token):
+        for part in (
+            self.server,
+            self.ca_data,
+            self.insecure,
+            self.tls_server_name,
+            self.client_cert_data,
+            self.client_key_data,
+            self.token,
+        ):
             raw = part if isinstance(part, bytes) else repr(part).encode()
             digest.update(len(raw).to_bytes(8, "big") + raw)
         return digest.hexdigest()
@@ -71,8 +81,13 @@ class ClusterAccess:
     def with_token(self, token: str) -> ClusterAccess:
         """The same cluster as another identity. The client certificate is dropped: the
         API server would authenticate the certificate before the token."""
-        return replace(self, token=check_token(token, "token"), client_cert_data=None,
-                       client_key_data=None, user=None)
+        return replace(
+            self,
+            token=check_token(token, "token"),
+            client_cert_data=None,
+            client_key_data=None,
+            user=None,
+        )
 
 
 def normalize_server(server: Any, where: str = "server") -> str:
@@ -91,8 +106,10 @@ def normalize_server(server: Any, where: str = "server") -> str:
     if parts.scheme != "https":
         raise Invalid(f"{where} {server!r} must use https (plain {parts.scheme} is refused)")
     if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
-        raise Invalid(f"{where} {server!r} must be https://host[:port][/path] with no "
-                      "credentials, query or fragment")
+        raise Invalid(
+            f"{where} {server!r} must be https://host[:port][/path] with no "
+            "credentials, query or fragment"
+        )
     return server.rstrip("/")
 
 
@@ -127,5 +144,10 @@ def access_from_token(
     """Access by API-server address and bearer token (the runtime family's registration
     and per-user bindings). `insecure=True` is the explicit request to skip TLS checks."""
     ca = None if insecure or ca_data is None else check_certificates(ca_data, "ca_data")
-    return ClusterAccess(server=normalize_server(server), ca_data=ca, insecure=insecure,
-                         tls_server_name=tls_server_name, token=check_token(token, "token"))
+    return ClusterAccess(
+        server=normalize_server(server),
+        ca_data=ca,
+        insecure=insecure,
+        tls_server_name=tls_server_name,
+        token=check_token(token, "token"),
+    )

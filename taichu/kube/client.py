@@ -128,15 +128,21 @@ class KubeClient:
             headers["Content-Type"] = content_type
         try:
             resp = await self._http().request(
-                method, self.server + path, params=_query(params), data=data, headers=headers,
-                timeout=self._timeout(total), server_hostname=self.access.tls_server_name,
+                method,
+                self.server + path,
+                params=_query(params),
+                data=data,
+                headers=headers,
+                timeout=self._timeout(total),
+                server_hostname=self.access.tls_server_name,
                 allow_redirects=False,
             )
             if 300 <= resp.status < 400:
                 resp.release()
                 raise ClusterUnreachable(
                     f"{self.server} redirects {path} to {resp.headers.get('Location')}: point "
-                    "the server address at the API server itself")
+                    "the server address at the API server itself"
+                )
             if resp.status < 400 or not check:
                 return resp
             async with resp:
@@ -158,9 +164,15 @@ class KubeClient:
     ) -> Any:
         """Decoded JSON answer of any request (the other methods are shorthands)."""
         total = request_timeout or self.request_timeout
-        resp = await self._open(method, path, params=params, body=body,
-                                content_type=content_type, accept=accept,
-                                request_timeout=total)
+        resp = await self._open(
+            method,
+            path,
+            params=params,
+            body=body,
+            content_type=content_type,
+            accept=accept,
+            request_timeout=total,
+        )
         try:
             async with resp:
                 raw = await resp.read()
@@ -178,12 +190,12 @@ class KubeClient:
 
     # --- reading ---------------------------------------------------------------------
 
-    async def get(self, path: str, params: Params | None = None, *,
-                  request_timeout: float | None = None) -> Obj:
+    async def get(
+        self, path: str, params: Params | None = None, *, request_timeout: float | None = None
+    ) -> Obj:
         return await self.request("GET", path, params=params, request_timeout=request_timeout)
 
-    async def _pages(self, path: str, params: Params | None, page_size: int
-                     ) -> AsyncIterator[Obj]:
+    async def _pages(self, path: str, params: Params | None, page_size: int) -> AsyncIterator[Obj]:
         query: Params = {**(params or {}), "limit": page_size}
         while True:
             page = await self.get(path, query)
@@ -202,16 +214,18 @@ class KubeClient:
                 return
             query["continue"] = token
 
-    async def list(self, path: str, params: Params | None = None, page_size: int = 500
-                   ) -> AsyncIterator[Obj]:
+    async def list(
+        self, path: str, params: Params | None = None, page_size: int = 500
+    ) -> AsyncIterator[Obj]:
         """Every item of a collection, fetched `page_size` at a time. A continue token that
         expires mid-way (etcd compaction) raises `ResourceExpired`: start over."""
         async for page in self._pages(path, params, page_size):
             for item in page.get("items") or []:
                 yield item
 
-    async def list_all(self, path: str, params: Params | None = None, page_size: int = 500
-                       ) -> tuple[builtins.list[Obj], str]:
+    async def list_all(
+        self, path: str, params: Params | None = None, page_size: int = 500
+    ) -> tuple[builtins.list[Obj], str]:
         """All items and the list's resourceVersion (to start a watch from)."""
         items: builtins.list[Obj] = []
         version = ""
@@ -220,12 +234,22 @@ class KubeClient:
             version = (page.get("metadata") or {}).get("resourceVersion", version)
         return items, version
 
-    def watch(self, path: str, resource_version: str | None = None, timeout_seconds: int = 300,
-              params: Params | None = None) -> Watch:
+    def watch(
+        self,
+        path: str,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+        params: Params | None = None,
+    ) -> Watch:
         """Watch a collection from `resource_version` (None: current state as ADDED events
         first). The stream ends after `timeout_seconds`; resume from its resource_version."""
-        query: Params = {**(params or {}), "watch": True, "allowWatchBookmarks": True,
-                         "timeoutSeconds": timeout_seconds, "resourceVersion": resource_version}
+        query: Params = {
+            **(params or {}),
+            "watch": True,
+            "allowWatchBookmarks": True,
+            "timeoutSeconds": timeout_seconds,
+            "resourceVersion": resource_version,
+        }
         # The server ends the stream itself; the client bound only guards a hung server.
         total = timeout_seconds + self.request_timeout
 
@@ -242,16 +266,24 @@ class KubeClient:
     async def replace(self, path: str, body: Obj, params: Params | None = None) -> Obj:
         return await self.request("PUT", path, body=body, params=params)
 
-    async def patch(self, path: str, body: Any, patch_type: PatchType = "merge", *,
-                    force: bool = False, params: Params | None = None) -> Obj:
+    async def patch(
+        self,
+        path: str,
+        body: Any,
+        patch_type: PatchType = "merge",
+        *,
+        force: bool = False,
+        params: Params | None = None,
+    ) -> Obj:
         """`apply` is server-side apply as field manager "taichu"; `force` takes over fields
         other managers own."""
         query: Params = dict(params or {})
         if patch_type == "apply":
             query.setdefault("fieldManager", FIELD_MANAGER)
             query["force"] = force or None
-        return await self.request("PATCH", path, body=body, params=query,
-                                  content_type=_PATCH_TYPES[patch_type])
+        return await self.request(
+            "PATCH", path, body=body, params=query, content_type=_PATCH_TYPES[patch_type]
+        )
 
     async def delete(self, path: str, params: Params | None = None) -> Obj:
         """Delete; the answer is the object (being finalized) or a Status."""
@@ -291,24 +323,44 @@ class KubeClient:
         return await discover(fetch)
 
     async def self_subject_access_review(
-        self, verb: str, resource: str, group: str = "", namespace: str | None = None, *,
-        subresource: str | None = None, name: str | None = None,
+        self,
+        verb: str,
+        resource: str,
+        group: str = "",
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        name: str | None = None,
     ) -> bool:
         """Whether this identity may `verb` the resource (`kubectl auth can-i`)."""
-        attributes = {"verb": verb, "resource": resource, "group": group,
-                      "namespace": namespace, "subresource": subresource, "name": name}
-        review = await self.create("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}},
-        })
+        attributes = {
+            "verb": verb,
+            "resource": resource,
+            "group": group,
+            "namespace": namespace,
+            "subresource": subresource,
+            "name": name,
+        }
+        review = await self.create(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}},
+            },
+        )
         return bool((review.get("status") or {}).get("allowed"))
 
     async def self_subject_rules_review(self, namespace: str = "default") -> Obj:
         """The identity's rules in `namespace` (status: resourceRules, nonResourceRules)."""
-        review = await self.create("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", {
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
-            "spec": {"namespace": namespace},
-        })
+        review = await self.create(
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectRulesReview",
+                "spec": {"namespace": namespace},
+            },
+        )
         return review.get("status") or {}
 
     async def close(self) -> None:

@@ -16,11 +16,13 @@ from taichu.errors import NotFound, Unavailable
 Obj = dict[str, Any]
 Fetch = Callable[[str, str | None], Awaitable[Any]]  # (path, accept) -> decoded JSON
 
-AGGREGATED_ACCEPT = ",".join([
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
-    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
-    "application/json",
-])
+AGGREGATED_ACCEPT = ",".join(
+    [
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
+        "application/json",
+    ]
+)
 _LEGACY_CONCURRENCY = 8
 
 
@@ -69,20 +71,28 @@ def _from_aggregated(doc: Obj, resources: list[ApiResource], unavailable: list[s
             unavailable.append(f"{group}/{version}" if group else version)
             continue
         for r in preferred.get("resources") or []:
-            resources.append(ApiResource(
-                group=group, version=version, name=r.get("resource", ""),
-                kind=(r.get("responseKind") or {}).get("kind", ""),
-                namespaced=r.get("scope") == "Namespaced",
-                verbs=frozenset(r.get("verbs") or ()),
-                short_names=tuple(r.get("shortNames") or ()),
-            ))
+            resources.append(
+                ApiResource(
+                    group=group,
+                    version=version,
+                    name=r.get("resource", ""),
+                    kind=(r.get("responseKind") or {}).get("kind", ""),
+                    namespaced=r.get("scope") == "Namespaced",
+                    verbs=frozenset(r.get("verbs") or ()),
+                    short_names=tuple(r.get("shortNames") or ()),
+                )
+            )
 
 
 def _from_resource_list(group: str, version: str, doc: Obj) -> list[ApiResource]:
     return [
         ApiResource(
-            group=group, version=version, name=r["name"], kind=r.get("kind", ""),
-            namespaced=bool(r.get("namespaced")), verbs=frozenset(r.get("verbs") or ()),
+            group=group,
+            version=version,
+            name=r["name"],
+            kind=r.get("kind", ""),
+            namespaced=bool(r.get("namespaced")),
+            verbs=frozenset(r.get("verbs") or ()),
             short_names=tuple(r.get("shortNames") or ()),
         )
         for r in doc.get("resources") or []

@@ -58,8 +58,11 @@ def cluster_message(body: bytes) -> str:
         status = json.loads(body)
     except ValueError:
         status = None
-    if (isinstance(status, dict) and status.get("kind") == "Status"
-            and isinstance(status.get("message"), str)):
+    if (
+        isinstance(status, dict)
+        and status.get("kind") == "Status"
+        and isinstance(status.get("message"), str)
+    ):
         return status["message"][:2000]
     return f"an answer that is not a Kubernetes Status ({len(body)} bytes)" if body else ""
 

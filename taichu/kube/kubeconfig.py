@@ -93,8 +93,7 @@ def _check_key_pair(cert: bytes, key: bytes, where: str) -> None:
     try:
         private = serialization.load_pem_private_key(key, password=None)
     except TypeError as e:  # encrypted: it would need a passphrase we cannot hold
-        raise _fail(f"{where}.client-key-data", "is encrypted; an unencrypted key is needed"
-                    ) from e
+        raise _fail(f"{where}.client-key-data", "is encrypted; an unencrypted key is needed") from e
     except ValueError as e:
         raise _fail(f"{where}.client-key-data", "is not a PEM private key") from e
     leaf = x509.load_pem_x509_certificates(cert)[0]
@@ -105,18 +104,23 @@ def _check_key_pair(cert: bytes, key: bytes, where: str) -> None:
 
 def _cluster_fields(spec: dict[str, Any], where: str, allow_insecure: bool) -> dict[str, Any]:
     if spec.get("certificate-authority"):
-        raise _fail(f"{where}.certificate-authority",
-                    "is a file path, which is not allowed; embed the content as "
-                    "certificate-authority-data")
+        raise _fail(
+            f"{where}.certificate-authority",
+            "is a file path, which is not allowed; embed the content as certificate-authority-data",
+        )
     if spec.get("proxy-url"):
-        raise _fail(f"{where}.proxy-url", "is not supported: the platform connects "
-                    "to the API server directly")
+        raise _fail(
+            f"{where}.proxy-url",
+            "is not supported: the platform connects to the API server directly",
+        )
     insecure = spec.get("insecure-skip-tls-verify", False)
     if not isinstance(insecure, bool):
         raise _fail(f"{where}.insecure-skip-tls-verify", "must be true or false")
     if insecure and not allow_insecure:
-        raise _fail(f"{where}.insecure-skip-tls-verify", "is refused: TLS verification must "
-                    "stay on unless skipping it is explicitly requested")
+        raise _fail(
+            f"{where}.insecure-skip-tls-verify",
+            "is refused: TLS verification must stay on unless skipping it is explicitly requested",
+        )
     ca = None
     if "certificate-authority-data" in spec and not insecure:
         key = f"{where}.certificate-authority-data"
@@ -138,15 +142,19 @@ def _user_fields(spec: dict[str, Any], where: str) -> dict[str, Any]:
             raise _fail(f"{where}.{name}", f"is not allowed: {why}; {CREDENTIALS_HINT}")
     for path_field, data_field in _USER_FILE_FIELDS.items():
         if spec.get(path_field):
-            raise _fail(f"{where}.{path_field}", f"is a file path, which is not allowed; embed "
-                        f"the content as {data_field}")
+            raise _fail(
+                f"{where}.{path_field}",
+                f"is a file path, which is not allowed; embed the content as {data_field}",
+            )
     # An empty token means none, as for kubectl.
     token = check_token(spec["token"], f"kubeconfig {where}.token") if spec.get("token") else None
     cert_b64, key_b64 = spec.get("client-certificate-data"), spec.get("client-key-data")
     if (cert_b64 is None) != (key_b64 is None):
         missing = "client-key-data" if key_b64 is None else "client-certificate-data"
-        raise _fail(f"{where}.{missing}", "is missing: client-certificate-data and "
-                    "client-key-data go together")
+        raise _fail(
+            f"{where}.{missing}",
+            "is missing: client-certificate-data and client-key-data go together",
+        )
     cert = key = None
     if cert_b64 is not None:
         cert_where = f"kubeconfig {where}.client-certificate-data"
@@ -184,20 +192,25 @@ def parse_kubeconfig(
         raise _fail("current-context", f"is not set; choose one of {sorted(contexts)}")
     if name not in contexts:
         field_name = "context" if context else "current-context"
-        raise Invalid(f"{field_name} {name!r} is not in the kubeconfig's contexts "
-                      f"{sorted(contexts)}")
+        raise Invalid(
+            f"{field_name} {name!r} is not in the kubeconfig's contexts {sorted(contexts)}"
+        )
     ctx = contexts[name]
     cluster_name, user_name = ctx.get("cluster"), ctx.get("user")
     if not isinstance(cluster_name, str) or cluster_name not in clusters:
-        raise _fail(f"contexts[{name!r}].cluster",
-                    f"names cluster {cluster_name!r}, which is not defined")
+        raise _fail(
+            f"contexts[{name!r}].cluster", f"names cluster {cluster_name!r}, which is not defined"
+        )
     if not isinstance(user_name, str) or user_name not in users:
         raise _fail(f"contexts[{name!r}].user", f"names user {user_name!r}, which is not defined")
     return ClusterAccess(
-        **_cluster_fields(clusters[cluster_name], f"clusters[{cluster_name!r}].cluster",
-                          allow_insecure),
+        **_cluster_fields(
+            clusters[cluster_name], f"clusters[{cluster_name!r}].cluster", allow_insecure
+        ),
         **_user_fields(users[user_name], f"users[{user_name!r}].user"),
-        context=name, cluster=cluster_name, user=user_name,
+        context=name,
+        cluster=cluster_name,
+        user=user_name,
     )
 
 
@@ -222,7 +235,10 @@ def render_kubeconfig(access: ClusterAccess, name: str = "taichu") -> str:
     if access.token:
         user["token"] = access.token
     doc = {
-        "apiVersion": "v1", "kind": "Config", "current-context": name, "preferences": {},
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": name,
+        "preferences": {},
         "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": name, "user": user}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],

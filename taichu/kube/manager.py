@@ -62,9 +62,7 @@ class ConnectionManager:
             if entry.retired and entry.leases == 0:
                 await entry.client.close()
 
-    def _acquire(
-        self, key: tuple[str, str], access: ClusterAccess
-    ) -> tuple[_Entry, list[_Entry]]:
+    def _acquire(self, key: tuple[str, str], access: ClusterAccess) -> tuple[_Entry, list[_Entry]]:
         # No await in here: lookup, replacement and eviction happen as one step.
         idle: list[_Entry] = []
         entry = self._entries.get(key)
@@ -74,8 +72,9 @@ class ConnectionManager:
         if entry is not None:
             idle += self._retire(key)
         entry = _Entry(
-            KubeClient(access, connect_timeout=self.connect_timeout,
-                       request_timeout=self.request_timeout),
+            KubeClient(
+                access, connect_timeout=self.connect_timeout, request_timeout=self.request_timeout
+            ),
             access.fingerprint,
         )
         self._entries[key] = entry

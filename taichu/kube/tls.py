@@ -20,7 +20,7 @@ def _load_key_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
         try:
             view = memoryview(pem)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             ctx.load_cert_chain(f"/proc/self/fd/{fd}")
         finally:
             os.close(fd)

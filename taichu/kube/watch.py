@@ -84,8 +84,9 @@ class Watch:
             if kind == "ERROR":
                 await self.aclose()
                 code = obj.get("code") if isinstance(obj, dict) else None
-                raise status_error(int(code or 500), json.dumps(obj).encode(), "WATCH",
-                                   self._server)
+                raise status_error(
+                    int(code or 500), json.dumps(obj).encode(), "WATCH", self._server
+                )
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             if rv:
                 self.resource_version = rv

@@ -12,7 +12,12 @@ from taichu.lab.procs import LabError
 K8S_VERSION = os.environ.get("TAICHU_LAB_K8S_VERSION", "v1.36.3")
 KWOK_VERSION = os.environ.get("TAICHU_LAB_KWOK_VERSION", "v0.8.0")
 BINARIES = (
-    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kwok",
 )
 
 # kwok stage files the clusters load (the build copies exactly these; see lab-build.sh).
@@ -82,8 +87,11 @@ def ensure_binaries(*, metrics_server: bool = False, timeout: float = 3600) -> L
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "TAICHU_LAB_K8S_VERSION": K8S_VERSION,
-             "TAICHU_LAB_KWOK_VERSION": KWOK_VERSION},
+        env={
+            **os.environ,
+            "TAICHU_LAB_K8S_VERSION": K8S_VERSION,
+            "TAICHU_LAB_KWOK_VERSION": KWOK_VERSION,
+        },
     )
     if proc.returncode != 0:
         log = "\n".join(proc.stderr.splitlines()[-40:])

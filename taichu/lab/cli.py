@@ -68,23 +68,28 @@ def _show(env: dict[str, Any], live: bool = False) -> None:
     # Plain lines rather than tables: paths and passwords must never be truncated.
     for c in env["clusters"]:
         state = f"  API {_api_state(c['server'])}" if live else ""
-        console.print(f"[bold]cluster {c['name']}[/bold]  {c['version']}  {c['nodes']} nodes  "
-                      f"{c['server']}{state}", soft_wrap=True)
+        console.print(
+            f"[bold]cluster {c['name']}[/bold]  {c['version']}  {c['nodes']} nodes  "
+            f"{c['server']}{state}",
+            soft_wrap=True,
+        )
         console.print(f"  export KUBECONFIG={c['kubeconfig']}", soft_wrap=True, highlight=False)
     for h in env["hosts"]:
         state = f"  sshd {_sshd_state(h['address'], h['port'])}" if live else ""
         console.print(
             f"[bold]host {h['hostname']}[/bold]  ssh -p {h['port']} {h['username']}@{h['address']}"
             f"  password: {h['password']}  key: {h['private_key_path']}{state}",
-            soft_wrap=True, highlight=False,
+            soft_wrap=True,
+            highlight=False,
         )
 
 
 @lab_app.command()
 def up(
     clusters: Annotated[int, typer.Option(min=0, help="Clusters to start.")] = 1,
-    nodes: Annotated[int, typer.Option(min=0, help="kwok nodes per cluster "
-                                       "(the first is a control-plane node).")] = 3,
+    nodes: Annotated[
+        int, typer.Option(min=0, help="kwok nodes per cluster (the first is a control-plane node).")
+    ] = 3,
     hosts: Annotated[int, typer.Option(min=0, help="SSH hosts to start.")] = 3,
     name: NameOpt = "default",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 300,
@@ -103,10 +108,24 @@ def up(
     env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
     with log.open("ab") as out:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "taichu.lab.daemon", "--name", name,
-             "--clusters", str(clusters), "--nodes", str(nodes), "--hosts", str(hosts)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "taichu.lab.daemon",
+                "--name",
+                name,
+                "--clusters",
+                str(clusters),
+                "--nodes",
+                str(nodes),
+                "--hosts",
+                str(hosts),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
     deadline = time.monotonic() + timeout
     with console.status(f"starting {clusters} cluster(s), {hosts} host(s)..."):

@@ -98,25 +98,34 @@ class LabCluster:
             self.server, self.pki.ca_file, layout.pki / "admin.crt", layout.pki / "admin.key"
         )
 
-        etcd = self._proc("etcd", comp.etcd_argv(
-            self.binaries, layout, ports, self.settings, f"{self.name}-{os.getpid()}"))
+        etcd = self._proc(
+            "etcd",
+            comp.etcd_argv(
+                self.binaries, layout, ports, self.settings, f"{self.name}-{os.getpid()}"
+            ),
+        )
         etcd.start()
         wait_until(
             "etcd /health",
-            lambda: httpx.get(f"http://127.0.0.1:{etcd_client}/health", timeout=2.0).json()
-            ["health"] == "true",
-            timeout, watch=[etcd],
+            lambda: (
+                httpx.get(f"http://127.0.0.1:{etcd_client}/health", timeout=2.0).json()["health"]
+                == "true"
+            ),
+            timeout,
+            watch=[etcd],
         )
         self.start_apiserver(timeout)
         # Everything else only needs the API server; start them together.
-        cm_proc = self._proc("kube-controller-manager", comp.controller_manager_argv(
-            self.binaries, layout, ports, self.settings))
-        sched_proc = self._proc("kube-scheduler",
-                                comp.scheduler_argv(self.binaries, layout, ports))
+        cm_proc = self._proc(
+            "kube-controller-manager",
+            comp.controller_manager_argv(self.binaries, layout, ports, self.settings),
+        )
+        sched_proc = self._proc("kube-scheduler", comp.scheduler_argv(self.binaries, layout, ports))
         metrics_on = self.settings.metrics_server
         kwok_extra = metrics.kwok_args(self.binaries, layout, ports.kwok) if metrics_on else []
         kwok_proc = self._proc(
-            "kwok", comp.kwok_argv(self.binaries, layout, self.settings, kwok_extra))
+            "kwok", comp.kwok_argv(self.binaries, layout, self.settings, kwok_extra)
+        )
         for proc in (cm_proc, sched_proc, kwok_proc):
             proc.start()
         watch = [etcd, self.procs["kube-apiserver"], cm_proc, sched_proc, kwok_proc]
@@ -124,29 +133,43 @@ class LabCluster:
         wait_until(
             "the default ServiceAccount (controller manager)",
             lambda: bool(self.api.get("/api/v1/namespaces/default/serviceaccounts/default")),
-            timeout, watch=watch, interval=0.2,
+            timeout,
+            watch=watch,
+            interval=0.2,
         )
-        wait_until("kube-scheduler /healthz", lambda: _healthz(ports.scheduler), timeout,
-                   watch=watch)
+        wait_until(
+            "kube-scheduler /healthz", lambda: _healthz(ports.scheduler), timeout, watch=watch
+        )
         if metrics_on:
             self._start_metrics_server(timeout, watch)
 
     def _start_metrics_server(self, timeout: float, watch: list[LabProcess]) -> None:
         assert self.ports is not None and self.pki is not None
         port = self.ports.metrics_server
-        proc = self._proc("metrics-server",
-                          metrics.metrics_server_argv(self.binaries, self.layout, port))
+        proc = self._proc(
+            "metrics-server", metrics.metrics_server_argv(self.binaries, self.layout, port)
+        )
         proc.start()
         watch = [*watch, proc]
         wait_until("metrics-server /healthz", lambda: _healthz(port), timeout, watch=watch)
         metrics.register(self.api, port, self.ca_pem)
-        wait_until("APIService v1beta1.metrics.k8s.io Available",
-                   lambda: metrics.available(self.api), timeout, watch=watch, interval=0.3)
+        wait_until(
+            "APIService v1beta1.metrics.k8s.io Available",
+            lambda: metrics.available(self.api),
+            timeout,
+            watch=watch,
+            interval=0.3,
+        )
 
     def _proc(self, name: str, argv: list[str]) -> LabProcess:
         # HOME in the work dir: kwok also reads ~/.kwok/kwok.yaml, which must not leak in.
-        proc = LabProcess(name, argv, self.layout.logs / f"{name}.log",
-                          env={"HOME": str(self.layout.root)}, cwd=self.layout.root)
+        proc = LabProcess(
+            name,
+            argv,
+            self.layout.logs / f"{name}.log",
+            env={"HOME": str(self.layout.root)},
+            cwd=self.layout.root,
+        )
         self.procs[name] = proc
         return proc
 
@@ -217,8 +240,11 @@ class LabCluster:
         """Admin kubeconfig (system:masters), every credential embedded."""
         assert self.pki is not None, "cluster not started"
         return kubeconfig_yaml(
-            self.name, self.server, self.ca_pem,
-            cert_pem=self.pki.admin.cert_pem, key_pem=self.pki.admin.key_pem,
+            self.name,
+            self.server,
+            self.ca_pem,
+            cert_pem=self.pki.admin.cert_pem,
+            key_pem=self.pki.admin.key_pem,
         )
 
     @property
@@ -226,8 +252,9 @@ class LabCluster:
         return self.layout.kubeconfig("admin")
 
     def kubeconfig_for_token(self, token: str, namespace: str | None = None) -> str:
-        return kubeconfig_yaml(self.name, self.server, self.ca_pem, token=token,
-                               user="token", namespace=namespace)
+        return kubeconfig_yaml(
+            self.name, self.server, self.ca_pem, token=token, user="token", namespace=namespace
+        )
 
     def version(self) -> dict[str, Any]:
         return self.api.get("/version")
@@ -238,7 +265,10 @@ class LabCluster:
         """Run the lab's kubectl against this cluster as admin."""
         proc = subprocess.run(
             [self.binaries.bin("kubectl"), f"--kubeconfig={self.kubeconfig_path}", *args],
-            input=input, capture_output=True, text=True, timeout=timeout,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and proc.returncode != 0:
             raise LabError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
@@ -267,11 +297,19 @@ class LabCluster:
         manifests = []
         for _ in range(count):
             n = next(self._ip_seq)
-            manifests.append(kwok.node_manifest(
-                f"{prefix}-{next(seq)}", role=role, labels=labels, cpu=cpu, memory=memory,
-                pods=pods, ip=f"172.30.{n // 250}.{n % 250 + 1}", kubelet_version=K8S_VERSION,
-                metrics=self.settings.metrics_server,
-            ))
+            manifests.append(
+                kwok.node_manifest(
+                    f"{prefix}-{next(seq)}",
+                    role=role,
+                    labels=labels,
+                    cpu=cpu,
+                    memory=memory,
+                    pods=pods,
+                    ip=f"172.30.{n // 250}.{n % 250 + 1}",
+                    kubelet_version=K8S_VERSION,
+                    metrics=self.settings.metrics_server,
+                )
+            )
         kwok.create(self.api, manifests)
         names = [m["metadata"]["name"] for m in manifests]
         if wait:
@@ -307,8 +345,14 @@ class LabCluster:
         """ServiceAccount `namespace/name` with `rules` or ClusterRole `role`; returns a
         bearer token. See `taichu.lab.tokens.mint_token`."""
         return tokens.mint_token(
-            self.api, namespace, name, rules=rules, role=role, cluster_wide=cluster_wide,
-            expiration_seconds=expiration_seconds, long_lived=long_lived,
+            self.api,
+            namespace,
+            name,
+            rules=rules,
+            role=role,
+            cluster_wide=cluster_wide,
+            expiration_seconds=expiration_seconds,
+            long_lived=long_lived,
         )
 
     def _check_running(self) -> None:

@@ -62,9 +62,7 @@ class Settings:
     """Run metrics-server on kwok's simulated usage (`kubectl top`); about 3 s more start."""
 
 
-def write_component_kubeconfigs(
-    layout: Layout, name: str, server: str, ca_pem: bytes
-) -> None:
+def write_component_kubeconfigs(layout: Layout, name: str, server: str, ca_pem: bytes) -> None:
     for who, stem in (
         ("controller-manager", "controller-manager"),
         ("scheduler", "scheduler"),
@@ -194,9 +192,7 @@ def scheduler_argv(bins: LabBinaries, layout: Layout, ports: Ports) -> list[str]
     ]
 
 
-def kwok_argv(
-    bins: LabBinaries, layout: Layout, settings: Settings, extra: list[str]
-) -> list[str]:
+def kwok_argv(bins: LabBinaries, layout: Layout, settings: Settings, extra: list[str]) -> list[str]:
     config = layout.root / "kwok.yaml"
     config.write_text(
         yaml.safe_dump(

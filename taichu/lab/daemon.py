@@ -44,10 +44,15 @@ def describe(
         kubeconfig = directory / f"{cluster.name}.kubeconfig"
         kubeconfig.write_text(cluster.kubeconfig)
         kubeconfig.chmod(0o600)
-        out["clusters"].append({
-            "name": cluster.name, "server": cluster.server, "kubeconfig": str(kubeconfig),
-            "nodes": len(cluster.nodes()), "version": cluster.version()["gitVersion"],
-        })
+        out["clusters"].append(
+            {
+                "name": cluster.name,
+                "server": cluster.server,
+                "kubeconfig": str(kubeconfig),
+                "nodes": len(cluster.nodes()),
+                "version": cluster.version()["gitVersion"],
+            }
+        )
     out["hosts"] = [host.credentials() for host in hosts]
     return out
 

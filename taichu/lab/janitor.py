@@ -88,9 +88,7 @@ def install_signal_handlers() -> None:
         if getattr(previous, "_taichu_lab", False):
             continue
 
-        def handler(
-            sig: int, frame: FrameType | None, previous: Any = previous
-        ) -> None:
+        def handler(sig: int, frame: FrameType | None, previous: Any = previous) -> None:
             _at_exit()
             if callable(previous):
                 previous(sig, frame)

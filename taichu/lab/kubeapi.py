@@ -42,10 +42,12 @@ def kubeconfig_yaml(
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{
-            "name": name,
-            "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)},
-        }],
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)},
+            }
+        ],
         "users": [{"name": f"{name}-{user}", "user": creds}],
         "contexts": [{"name": name, "context": context}],
         "current-context": name,

@@ -68,20 +68,27 @@ def metrics_server_argv(bins: LabBinaries, layout: Layout, port: int) -> list[st
 def register(api: KubeApi, port: int, ca_pem: bytes) -> None:
     """Service and APIService that put metrics-server behind the API server."""
     service: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {"name": "metrics-server", "namespace": "kube-system"},
-        "spec": {"type": "ExternalName", "externalName": "localhost",
-                 "ports": [{"name": "https", "port": port, "protocol": "TCP"}]},
+        "spec": {
+            "type": "ExternalName",
+            "externalName": "localhost",
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        },
     }
     api.create("/api/v1/namespaces/kube-system/services", service, exist_ok=True)
     apiservice: dict[str, Any] = {
-        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "kind": "APIService",
         "metadata": {"name": "v1beta1.metrics.k8s.io"},
         "spec": {
-            "group": "metrics.k8s.io", "version": "v1beta1",
+            "group": "metrics.k8s.io",
+            "version": "v1beta1",
             "service": {"namespace": "kube-system", "name": "metrics-server", "port": port},
             "caBundle": base64.b64encode(ca_pem).decode(),
-            "groupPriorityMinimum": 100, "versionPriority": 100,
+            "groupPriorityMinimum": 100,
+            "versionPriority": 100,
         },
     }
     api.create("/apis/apiregistration.k8s.io/v1/apiservices", apiservice, exist_ok=True)

@@ -75,9 +75,15 @@ def new_ca(cn: str) -> CertKey:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -111,9 +117,15 @@ def issue(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_encipherment=False, content_commitment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_encipherment=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -153,9 +165,16 @@ def make_cluster_pki(directory: Path, service_ip: str) -> ClusterPki:
     ca = new_ca("taichu-lab-ca")
     ca.write(directory, "ca")
     issue(
-        ca, "kube-apiserver", server=True,
-        dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-             "kubernetes.default.svc.cluster.local"),
+        ca,
+        "kube-apiserver",
+        server=True,
+        dns=(
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ),
         ips=("127.0.0.1", "::1", service_ip),
     ).write(directory, "apiserver")
     admin = issue(ca, "kubernetes-admin", orgs=("system:masters",), client=True)
@@ -168,12 +187,18 @@ def make_cluster_pki(directory: Path, service_ip: str) -> ClusterPki:
     # For the optional metrics-server: kwok's kubelet endpoint (dialled as localhost) and
     # metrics-server itself (verified by the API server as its Service's DNS name).
     issue(ca, "kwok", server=True, dns=("localhost",), ips=("127.0.0.1",)).write(
-        directory, "kwok-serving")
-    issue(ca, "metrics-server", server=True,
-          dns=("metrics-server.kube-system.svc", "localhost"), ips=("127.0.0.1",)).write(
-        directory, "metrics-server")
+        directory, "kwok-serving"
+    )
+    issue(
+        ca,
+        "metrics-server",
+        server=True,
+        dns=("metrics-server.kube-system.svc", "localhost"),
+        ips=("127.0.0.1",),
+    ).write(directory, "metrics-server")
     issue(ca, "system:metrics-server", orgs=("system:masters",), client=True).write(
-        directory, "metrics-server-client")
+        directory, "metrics-server-client"
+    )
     sa = _key()
     (directory / "sa.key").write_bytes(key_pem(sa))
     (directory / "sa.pub").write_bytes(

@@ -99,7 +99,10 @@ def lab_cluster_factory(lab_binaries: LabBinaries) -> Iterator[ClusterFactory]:
         settings: Settings | None = None,
     ) -> LabCluster:
         cluster = _start_cluster(
-            lab_binaries, name, workers=workers, control_planes=control_planes,
+            lab_binaries,
+            name,
+            workers=workers,
+            control_planes=control_planes,
             settings=settings,
         )
         made.append(cluster)

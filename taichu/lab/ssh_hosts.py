@@ -75,9 +75,11 @@ def _openssh_keypair() -> tuple[str, str]:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     return private, public
 
 
@@ -118,13 +120,29 @@ class SshHost:
         self.proc = LabProcess(
             f"sshd {self.hostname}",
             # --kill-child: if unshare dies, so does sshd (the kernel's parent-death signal).
-            ["ip", "netns", "exec", net.name, "unshare", "--mount", "--uts", "--kill-child",
-             "--", "sh", "-c", self._init_script()],
+            [
+                "ip",
+                "netns",
+                "exec",
+                net.name,
+                "unshare",
+                "--mount",
+                "--uts",
+                "--kill-child",
+                "--",
+                "sh",
+                "-c",
+                self._init_script(),
+            ],
             self.root / "logs" / "sshd.log",
         )
         self.proc.start()
-        wait_until(f"sshd of {self.hostname} at {self.address}:{self.port}", self._answers,
-                   timeout, watch=[self.proc])
+        wait_until(
+            f"sshd of {self.hostname} at {self.address}:{self.port}",
+            self._answers,
+            timeout,
+            watch=[self.proc],
+        )
         return self
 
     def stop(self) -> None:
@@ -175,18 +193,23 @@ class SshHost:
 
     def credentials(self) -> dict[str, Any]:
         return {
-            "hostname": self.hostname, "address": self.address, "port": self.port,
-            "username": self.username, "password": self.password,
-            "private_key_path": str(self.private_key_path), "host_key": self.host_public_key,
+            "hostname": self.hostname,
+            "address": self.address,
+            "port": self.port,
+            "username": self.username,
+            "password": self.password,
+            "private_key_path": str(self.private_key_path),
+            "host_key": self.host_public_key,
         }
 
     def exec(self, command: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a shell command inside the host without SSH (its mounts, hostname, network)."""
         pid = int((self.root / "run" / "sshd.pid").read_text().strip())
         proc = subprocess.run(
-            ["nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--", "sh", "-c",
-             command],
-            capture_output=True, text=True, timeout=60,
+            ["nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--", "sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if check and proc.returncode != 0:
             raise LabError(f"{self.hostname}: {command!r} failed: {proc.stderr}")
@@ -200,8 +223,19 @@ class SshHost:
 
     def _write_files(self) -> None:
         r = self.root
-        for d in ("etc.upper/ssh", "etc.upper/kubernetes", "etc.work", "varlib.upper",
-                  "varlib.work", "opt", "root/.ssh", "run/sshd", "tmp", "client", "logs"):
+        for d in (
+            "etc.upper/ssh",
+            "etc.upper/kubernetes",
+            "etc.work",
+            "varlib.upper",
+            "varlib.work",
+            "opt",
+            "root/.ssh",
+            "run/sshd",
+            "tmp",
+            "client",
+            "logs",
+        ):
             (r / d).mkdir(parents=True, exist_ok=True)
         (r / "root").chmod(0o700)
         (r / "tmp").chmod(0o1777)
@@ -222,7 +256,8 @@ class SshHost:
         os.chown(etc / "shadow", real.st_uid, real.st_gid)
         (etc / "shadow").chmod(real.st_mode & 0o777)
         (etc / "ssh" / "sshd_config").write_text(
-            SSHD_CONFIG.format(port=self.port, address=self.address))
+            SSHD_CONFIG.format(port=self.port, address=self.address)
+        )
         host_key = etc / "ssh" / "ssh_host_ed25519_key"
         host_key.write_text(self.host_private_key)
         host_key.chmod(0o600)

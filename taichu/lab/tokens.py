@@ -38,31 +38,59 @@ def _bind(
         # Cluster-scoped objects are shared by every namespace: qualify the name.
         binding_name = f"{namespace}:{name}"
         if rules is not None:
-            api.create(f"{RBAC}/clusterroles", {
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": {"name": binding_name}, "rules": rules,
-            }, exist_ok=True)
-        api.create(f"{RBAC}/clusterrolebindings", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": binding_name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": role or binding_name},
-            "subjects": [subject],
-        }, exist_ok=True)
+            api.create(
+                f"{RBAC}/clusterroles",
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": {"name": binding_name},
+                    "rules": rules,
+                },
+                exist_ok=True,
+            )
+        api.create(
+            f"{RBAC}/clusterrolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": binding_name},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role or binding_name,
+                },
+                "subjects": [subject],
+            },
+            exist_ok=True,
+        )
         return
     if rules is not None:
-        api.create(f"{RBAC}/namespaces/{namespace}/roles", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": name, "namespace": namespace}, "rules": rules,
-        }, exist_ok=True)
-    api.create(f"{RBAC}/namespaces/{namespace}/rolebindings", {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": name, "namespace": namespace},
-        # A RoleBinding may grant a ClusterRole (view, edit, admin) within one namespace.
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole" if role else "Role", "name": role or name},
-        "subjects": [subject],
-    }, exist_ok=True)
+        api.create(
+            f"{RBAC}/namespaces/{namespace}/roles",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": name, "namespace": namespace},
+                "rules": rules,
+            },
+            exist_ok=True,
+        )
+    api.create(
+        f"{RBAC}/namespaces/{namespace}/rolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            # A RoleBinding may grant a ClusterRole (view, edit, admin) within one namespace.
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole" if role else "Role",
+                "name": role or name,
+            },
+            "subjects": [subject],
+        },
+        exist_ok=True,
+    )
 
 
 def mint_token(
@@ -88,17 +116,26 @@ def mint_token(
     if rules is not None and role is not None:
         raise ValueError("give either rules or role, not both")
     ensure_namespace(api, namespace)
-    api.create(f"/api/v1/namespaces/{namespace}/serviceaccounts", {
-        "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": namespace},
-    }, exist_ok=True)
+    api.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts",
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        },
+        exist_ok=True,
+    )
     if rules is not None or role is not None:
         _bind(api, namespace, name, rules=rules, role=role, cluster_wide=cluster_wide)
     if not long_lived:
-        resp = api.create(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", {
-            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "spec": {"expirationSeconds": expiration_seconds},
-        })
+        resp = api.create(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": expiration_seconds},
+            },
+        )
         token = str(resp["status"]["token"])
     else:
         token = _long_lived_token(api, namespace, name)
@@ -109,11 +146,20 @@ def mint_token(
 
 def _long_lived_token(api: KubeApi, namespace: str, name: str) -> str:
     secret = f"{name}-token"
-    api.create(f"/api/v1/namespaces/{namespace}/secrets", {
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-        "metadata": {"name": secret, "namespace": namespace,
-                     "annotations": {"kubernetes.io/service-account.name": name}},
-    }, exist_ok=True)
+    api.create(
+        f"/api/v1/namespaces/{namespace}/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": secret,
+                "namespace": namespace,
+                "annotations": {"kubernetes.io/service-account.name": name},
+            },
+        },
+        exist_ok=True,
+    )
     # The controller manager's token controller fills the secret in asynchronously.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -131,8 +177,11 @@ def _first_grant(rules: list[dict[str, Any]]) -> dict[str, str] | None:
         if not resources or not verbs:
             continue  # a nonResourceURLs rule
         resource, _, subresource = resources[0].partition("/")
-        attributes = {"verb": verbs[0], "group": (rule.get("apiGroups") or [""])[0],
-                      "resource": resource}
+        attributes = {
+            "verb": verbs[0],
+            "group": (rule.get("apiGroups") or [""])[0],
+            "resource": resource,
+        }
         if subresource:
             attributes["subresource"] = subresource
         if rule.get("resourceNames"):
@@ -159,8 +208,11 @@ def _wait_granted(
     them from the controller manager, possibly later than this call.
     """
     user = f"system:serviceaccount:{namespace}:{name}"
-    groups = ["system:serviceaccounts", f"system:serviceaccounts:{namespace}",
-              "system:authenticated"]
+    groups = [
+        "system:serviceaccounts",
+        f"system:serviceaccounts:{namespace}",
+        "system:authenticated",
+    ]
     deadline = time.monotonic() + GRANT_TIMEOUT
     while True:
         wanted = rules
@@ -171,8 +223,9 @@ def _wait_granted(
             except ApiError as e:
                 if e.status != 404:
                     raise
-                raise LabError(f"ClusterRole {role!r} does not exist: the token would "
-                               "have no rights") from e
+                raise LabError(
+                    f"ClusterRole {role!r} does not exist: the token would have no rights"
+                ) from e
             wanted = cluster_role.get("rules") or []
             aggregated = bool(cluster_role.get("aggregationRule"))
         attributes = _first_grant(wanted or [])
@@ -181,13 +234,19 @@ def _wait_granted(
         if attributes is not None:
             if not cluster_wide:
                 attributes["namespace"] = namespace
-            review = api.create(REVIEWS, {
-                "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-                "spec": {"user": user, "groups": groups, "resourceAttributes": attributes},
-            })
+            review = api.create(
+                REVIEWS,
+                {
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SubjectAccessReview",
+                    "spec": {"user": user, "groups": groups, "resourceAttributes": attributes},
+                },
+            )
             if review.get("status", {}).get("allowed"):
                 return
         if time.monotonic() > deadline:
-            raise LabError(f"the RBAC grant of {user} ({attributes}) is not in effect after "
-                           f"{GRANT_TIMEOUT:.0f}s")
+            raise LabError(
+                f"the RBAC grant of {user} ({attributes}) is not in effect after "
+                f"{GRANT_TIMEOUT:.0f}s"
+            )
         time.sleep(0.1)

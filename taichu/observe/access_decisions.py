@@ -28,7 +28,12 @@ class AccessDecisions:
         self._asking: dict[DecisionKey, asyncio.Task[bool]] = {}
 
     async def allowed(
-        self, kube: KubeClient, who: str, verb: str, resource: str, group: str = "",
+        self,
+        kube: KubeClient,
+        who: str,
+        verb: str,
+        resource: str,
+        group: str = "",
         namespace: str | None = None,
     ) -> bool:
         """Whether the identity behind `kube` (named `who`) may `verb` the resource."""
@@ -53,7 +58,6 @@ class AccessDecisions:
         return answer
 
     def _forget_expired(self, now: float) -> None:
-        self._answers = {k: v for k, v in self._answers.items()
-                         if now - v[1] < self.ttl_seconds}
+        self._answers = {k: v for k, v in self._answers.items() if now - v[1] < self.ttl_seconds}
         while len(self._answers) >= self.max_entries:  # all fresh: drop the oldest
             del self._answers[next(iter(self._answers))]

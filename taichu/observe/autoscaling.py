@@ -23,8 +23,13 @@ from taichu.observe.reads import (
 )
 
 Obj = dict[str, Any]
-SETTINGS_FIELDS = ("enabled", "min_nodes", "max_nodes", "scale_up_threshold",
-                   "scale_down_threshold")
+SETTINGS_FIELDS = (
+    "enabled",
+    "min_nodes",
+    "max_nodes",
+    "scale_up_threshold",
+    "scale_down_threshold",
+)
 VPA_GROUP = "autoscaling.k8s.io"
 
 
@@ -73,7 +78,7 @@ def autoscaler_from(deployment: Obj) -> dict[str, Any] | None:
         image = str(container.get("image") or "").rsplit("/", 1)[-1]
         if start is None and not image.startswith("cluster-autoscaler"):
             continue
-        flags = parse_flags(tokens[start + 1:] if start is not None else tokens)
+        flags = parse_flags(tokens[start + 1 :] if start is not None else tokens)
         spec = deployment.get("spec") or {}
         replicas = spec.get("replicas")
         return {
@@ -83,14 +88,16 @@ def autoscaler_from(deployment: Obj) -> dict[str, Any] | None:
             "ready_replicas": int((deployment.get("status") or {}).get("readyReplicas") or 0),
             "node_groups": node_groups(flags),
             "scale_down_utilization_threshold": _utilization_percent(
-                last_flag(flags, "scale-down-utilization-threshold")),
+                last_flag(flags, "scale-down-utilization-threshold")
+            ),
         }
     return None
 
 
 async def _hpas(kube: KubeClient) -> list[dict[str, Any]]:
-    items = [hpa_item(h) async for h in
-             list_items(kube, "/apis/autoscaling/v2/horizontalpodautoscalers")]
+    items = [
+        hpa_item(h) async for h in list_items(kube, "/apis/autoscaling/v2/horizontalpodautoscalers")
+    ]
     return sorted(items, key=lambda h: (h["namespace"], h["name"]))
 
 
@@ -111,9 +118,14 @@ async def _autoscaler(kube: KubeClient) -> dict[str, Any] | None:
 
 async def detect(kube: KubeClient) -> dict[str, Any]:
     hpas, (vpa_present, vpa_count), autoscaler = await asyncio.gather(
-        _hpas(kube), _vpas(kube), _autoscaler(kube))
-    return {"hpas": hpas, "vpa_present": vpa_present, "vpa_count": vpa_count,
-            "autoscaler": autoscaler}
+        _hpas(kube), _vpas(kube), _autoscaler(kube)
+    )
+    return {
+        "hpas": hpas,
+        "vpa_present": vpa_present,
+        "vpa_count": vpa_count,
+        "autoscaler": autoscaler,
+    }
 
 
 def policies(detected: dict[str, Any], stored: AutoscalingSettings | None) -> dict[str, Any]:
@@ -128,7 +140,8 @@ def policies(detected: dict[str, Any], stored: AutoscalingSettings | None) -> di
         "max_nodes": sum(g["max_nodes"] for g in groups) if groups else None,
         "scale_up_threshold": None,  # cluster-autoscaler scales up on pending pods
         "scale_down_threshold": autoscaler["scale_down_utilization_threshold"]
-        if autoscaler else None,
+        if autoscaler
+        else None,
     }
     values = dict(found)
     source = "detected" if autoscaler else "none"
@@ -147,19 +160,23 @@ def policies(detected: dict[str, Any], stored: AutoscalingSettings | None) -> di
         "cluster_autoscaler": autoscaler,
         "vpa_count": detected["vpa_count"],
         "vpa_crd_present": detected["vpa_present"],
-        "vpa_note": None if detected["vpa_present"] else (
-            "the VerticalPodAutoscaler CRD (autoscaling.k8s.io) is not installed"),
+        "vpa_note": None
+        if detected["vpa_present"]
+        else ("the VerticalPodAutoscaler CRD (autoscaling.k8s.io) is not installed"),
     }
 
 
 def check_settings(values: dict[str, Any]) -> None:
     """Rules across fields (each field's own range is checked by the request model)."""
     if values["min_nodes"] > values["max_nodes"]:
-        raise Invalid(f"min_nodes: must not exceed max_nodes ({values['min_nodes']} > "
-                      f"{values['max_nodes']})")
+        raise Invalid(
+            f"min_nodes: must not exceed max_nodes ({values['min_nodes']} > {values['max_nodes']})"
+        )
     if values["scale_down_threshold"] >= values["scale_up_threshold"]:
-        raise Invalid("scale_down_threshold: must be below scale_up_threshold "
-                      f"({values['scale_down_threshold']} >= {values['scale_up_threshold']})")
+        raise Invalid(
+            "scale_down_threshold: must be below scale_up_threshold "
+            f"({values['scale_down_threshold']} >= {values['scale_up_threshold']})"
+        )
 
 
 def settings_dict(row: AutoscalingSettings | None) -> dict[str, Any] | None:
@@ -180,6 +197,11 @@ async def store_settings(
             setattr(row, name, value)
     await session.flush()
     await session.refresh(row)  # updated_at is set by the flush
-    audit.note(resource="autoscaling_policy", resource_id=cluster_id, cluster_id=cluster_id,
-               old_value=old, new_value=settings_dict(row))
+    audit.note(
+        resource="autoscaling_policy",
+        resource_id=cluster_id,
+        cluster_id=cluster_id,
+        old_value=old,
+        new_value=settings_dict(row),
+    )
     return row

@@ -41,8 +41,13 @@ class NodeSummary:
 class ClusterCache:
     """The informers of one cluster as one identity."""
 
-    def __init__(self, key: tuple[str, str], access: ClusterAccess, manager: ConnectionManager,
-                 settings: ObserveSettings) -> None:
+    def __init__(
+        self,
+        key: tuple[str, str],
+        access: ClusterAccess,
+        manager: ConnectionManager,
+        settings: ObserveSettings,
+    ) -> None:
         cluster_id, identity = key
         self.key = key
         self.fingerprint = access.fingerprint
@@ -67,8 +72,9 @@ class ClusterCache:
 
     def events_informer(self) -> Informer[EventStore]:
         if self.events is None:
-            self.events = Informer("events", "/api/v1/events", EventStore, self._source,
-                                   self.settings, self.key[0])
+            self.events = Informer(
+                "events", "/api/v1/events", EventStore, self._source, self.settings, self.key[0]
+            )
             self.events.start()
         return self.events
 
@@ -124,8 +130,12 @@ class StoreView:
     def summary(self) -> NodeSummary:
         store = self._nodes
         total = len(store)
-        return NodeSummary(total=total, control_plane=store.control_plane,
-                           worker=total - store.control_plane, ready=store.ready)
+        return NodeSummary(
+            total=total,
+            control_plane=store.control_plane,
+            worker=total - store.control_plane,
+            ready=store.ready,
+        )
 
     def pods(self, namespace: str | None = None) -> list[SlimPod]:
         """Pods of one namespace (or all), sorted by namespace and name."""
@@ -178,8 +188,7 @@ class ClusterView(StoreView):
 class ObserveHub:
     """Every cluster cache of the process (one per cluster and identity)."""
 
-    def __init__(self, manager: ConnectionManager, settings: ObserveSettings | None = None
-                 ) -> None:
+    def __init__(self, manager: ConnectionManager, settings: ObserveSettings | None = None) -> None:
         self.manager = manager
         self.settings = settings or ObserveSettings()
         self.decisions = AccessDecisions(self.settings.authorization_ttl_seconds)
@@ -187,18 +196,28 @@ class ObserveHub:
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def view(self, cluster_id: object, access: ClusterAccess,
-                   identity: str = PLATFORM_IDENTITY, *, wait_seconds: float | None = None
-                   ) -> ClusterView:
+    async def view(
+        self,
+        cluster_id: object,
+        access: ClusterAccess,
+        identity: str = PLATFORM_IDENTITY,
+        *,
+        wait_seconds: float | None = None,
+    ) -> ClusterView:
         """The cluster's view, starting its cache (and waiting for the first lists) if
         needed. Raises Unavailable (503) when the cluster cannot be read."""
         cache = await self._cache((str(cluster_id), identity), access)
         await cache.wait_synced(wait_seconds or self.settings.sync_timeout_seconds)
         return ClusterView(cache)
 
-    async def events(self, cluster_id: object, access: ClusterAccess,
-                     identity: str = PLATFORM_IDENTITY, *, wait_seconds: float | None = None
-                     ) -> list[SlimEvent]:
+    async def events(
+        self,
+        cluster_id: object,
+        access: ClusterAccess,
+        identity: str = PLATFORM_IDENTITY,
+        *,
+        wait_seconds: float | None = None,
+    ) -> list[SlimEvent]:
         """The cluster's Events, newest first, without waiting for its nodes and pods."""
         cache = await self._cache((str(cluster_id), identity), access)
         informer = cache.events_informer()
@@ -221,8 +240,7 @@ class ObserveHub:
         cache.touch()
         return cache
 
-    def cached(self, cluster_id: object, identity: str = PLATFORM_IDENTITY
-               ) -> ClusterCache | None:
+    def cached(self, cluster_id: object, identity: str = PLATFORM_IDENTITY) -> ClusterCache | None:
         return self._caches.get((str(cluster_id), identity))
 
     def __len__(self) -> int:

@@ -59,19 +59,37 @@ def _since(events: list[SlimEvent], since: datetime | None) -> Iterator[SlimEven
 
 def _cluster_item(e: SlimEvent) -> dict[str, Any]:
     return {
-        "id": e.uid, "event_type": e.kind, "message": e.message, "severity": e.severity,
-        "component": e.component, "count": e.count, "first_seen": e.first_seen,
-        "last_seen": e.last_seen, "created_at": e.created_at, "source": "kubernetes",
-        "reason": e.reason, "namespace": e.namespace or None, "object_name": e.object_name,
+        "id": e.uid,
+        "event_type": e.kind,
+        "message": e.message,
+        "severity": e.severity,
+        "component": e.component,
+        "count": e.count,
+        "first_seen": e.first_seen,
+        "last_seen": e.last_seen,
+        "created_at": e.created_at,
+        "source": "kubernetes",
+        "reason": e.reason,
+        "namespace": e.namespace or None,
+        "object_name": e.object_name,
     }
 
 
 def _platform_item(e: PlatformEvent) -> dict[str, Any]:
     return {
-        "id": e.id, "event_type": e.event_type, "message": e.message, "severity": e.severity,
-        "component": e.component, "count": e.count, "first_seen": e.first_seen,
-        "last_seen": e.last_seen, "created_at": e.created_at, "source": "platform",
-        "reason": e.reason, "namespace": None, "object_name": None,
+        "id": e.id,
+        "event_type": e.event_type,
+        "message": e.message,
+        "severity": e.severity,
+        "component": e.component,
+        "count": e.count,
+        "first_seen": e.first_seen,
+        "last_seen": e.last_seen,
+        "created_at": e.created_at,
+        "source": "platform",
+        "reason": e.reason,
+        "namespace": None,
+        "object_name": None,
     }
 
 
@@ -80,8 +98,13 @@ def _last_seen(item: SlimEvent | PlatformEvent) -> datetime:
 
 
 def merge_events(
-    cluster: list[SlimEvent], platform: Iterable[PlatformEvent], *, severity: str | None,
-    since: datetime | None, offset: int, limit: int,
+    cluster: list[SlimEvent],
+    platform: Iterable[PlatformEvent],
+    *,
+    severity: str | None,
+    since: datetime | None,
+    offset: int,
+    limit: int,
 ) -> dict[str, Any]:
     """One page of both sources merged newest first, with per-severity counts. `cluster` is
     newest first (the store's order); `platform` likewise (the query's)."""
@@ -98,8 +121,9 @@ def merge_events(
         if index >= offset + limit:
             break
         if index >= offset:
-            page.append(_cluster_item(item) if isinstance(item, SlimEvent)
-                        else _platform_item(item))
+            page.append(
+                _cluster_item(item) if isinstance(item, SlimEvent) else _platform_item(item)
+            )
     return {
         "events": page,
         "total": len(recent) + len(platform),

@@ -47,8 +47,13 @@ def describe_failure(error: TaichuError) -> str:
 
 class Informer(Generic[S]):
     def __init__(
-        self, what: str, path: str, make_store: Callable[[], S], source: ClientSource,
-        settings: ObserveSettings, cluster: str = "",
+        self,
+        what: str,
+        path: str,
+        make_store: Callable[[], S],
+        source: ClientSource,
+        settings: ObserveSettings,
+        cluster: str = "",
     ) -> None:
         self.what = what
         self.label = f"{cluster} {what}".strip()  # for logs
@@ -87,7 +92,8 @@ class Informer(Generic[S]):
             except TimeoutError:
                 raise Unavailable(
                     f"the {self.what} of the cluster are still being listed (not done within "
-                    f"{wait_seconds:g}s); retry shortly") from None
+                    f"{wait_seconds:g}s); retry shortly"
+                ) from None
         if self.state != "synced":
             if time.monotonic() - self._failed_at > 1.0:
                 self._wake.set()  # try again now rather than at the end of the back-off
@@ -114,8 +120,11 @@ class Informer(Generic[S]):
                 log.info("observe %s: resourceVersion expired, relisting", self.label)
                 resource_version = None
             except TaichuError as e:
-                if (resource_version is not None and quick_resumes < _QUICK_RESUMES
-                        and await self._answers()):
+                if (
+                    resource_version is not None
+                    and quick_resumes < _QUICK_RESUMES
+                    and await self._answers()
+                ):
                     quick_resumes += 1  # the stream broke, the server did not: resume
                     continue
                 resource_version = None
@@ -185,8 +194,9 @@ class Informer(Generic[S]):
         whether any event came."""
         delivered = False
         async with self._source() as kube:
-            watch = kube.watch(self.path, resource_version,
-                               timeout_seconds=self._settings.watch_timeout_seconds)
+            watch = kube.watch(
+                self.path, resource_version, timeout_seconds=self._settings.watch_timeout_seconds
+            )
             async with watch:
                 async for event in watch:
                     self._apply(self.store, event.type, event.object)
@@ -203,5 +213,6 @@ class Informer(Generic[S]):
         except (ValueError, TypeError, KeyError, AttributeError):
             # One odd object must not stop the cluster's cache; it is left out.
             meta = obj.get("metadata") if isinstance(obj, dict) else None
-            log.exception("observe %s: skipping malformed object %s", self.label,
-                          (meta or {}).get("name"))
+            log.exception(
+                "observe %s: skipping malformed object %s", self.label, (meta or {}).get("name")
+            )

@@ -19,8 +19,10 @@ from taichu.observe.settings import ObserveSettings
 log = logging.getLogger("taichu.observe")
 
 NODE_METRICS_PATH = "/apis/metrics.k8s.io/v1beta1/nodes"
-NOT_SERVED = ("the cluster does not serve the metrics API (metrics.k8s.io; install "
-              "metrics-server): CPU and memory usage are unavailable")
+NOT_SERVED = (
+    "the cluster does not serve the metrics API (metrics.k8s.io; install "
+    "metrics-server): CPU and memory usage are unavailable"
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,10 @@ class NodeMetrics:
     async def current(self) -> UsageSnapshot:
         """The latest usage, refreshed when older than the TTL. A slow metrics API delays
         a request by at most `metrics_wait_seconds`; it then gets what is known."""
-        fresh = (self.fetched_at is not None
-                 and time.monotonic() - self.fetched_at < self._settings.metrics_ttl_seconds)
+        fresh = (
+            self.fetched_at is not None
+            and time.monotonic() - self.fetched_at < self._settings.metrics_ttl_seconds
+        )
         if fresh:
             return self.snapshot
         if self._task is None or self._task.done():

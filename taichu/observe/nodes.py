@@ -10,8 +10,12 @@ from taichu.observe.metrics import UsageSnapshot
 from taichu.observe.slim import SlimNode
 
 NODE_TYPES = {"control-plane": "control-plane", "master": "control-plane", "worker": "worker"}
-NODE_STATUSES = {"ready": "ready", "not_ready": "not_ready", "notready": "not_ready",
-                 "unknown": "unknown"}
+NODE_STATUSES = {
+    "ready": "ready",
+    "not_ready": "not_ready",
+    "notready": "not_ready",
+    "unknown": "unknown",
+}
 
 
 def parse_type(value: str | None) -> str | None:
@@ -60,25 +64,35 @@ def node_item(node: SlimNode, view: ClusterView, usage: UsageSnapshot) -> dict[s
 
 
 def list_nodes(
-    view: ClusterView, usage: UsageSnapshot, *, node_type: str | None, status: str | None,
-    offset: int, limit: int,
+    view: ClusterView,
+    usage: UsageSnapshot,
+    *,
+    node_type: str | None,
+    status: str | None,
+    offset: int,
+    limit: int,
 ) -> dict[str, Any]:
     if node_type is None and status is None:
         names = view.node_names()
         total = len(names)
-        page = [n for n in (view.node(name) for name in names[offset: offset + limit]) if n]
+        page = [n for n in (view.node(name) for name in names[offset : offset + limit]) if n]
     else:
-        matching = [n for n in view.nodes()
-                    if (node_type is None or n.role == node_type)
-                    and (status is None or n.status == status)]
+        matching = [
+            n
+            for n in view.nodes()
+            if (node_type is None or n.role == node_type) and (status is None or n.status == status)
+        ]
         total = len(matching)
-        page = matching[offset: offset + limit]
+        page = matching[offset : offset + limit]
     summary = view.summary()
     return {
         "nodes": [node_item(n, view, usage) for n in page],
         "total": total,
-        "summary": {"control_plane_count": summary.control_plane,
-                    "worker_count": summary.worker, "ready_count": summary.ready},
+        "summary": {
+            "control_plane_count": summary.control_plane,
+            "worker_count": summary.worker,
+            "ready_count": summary.ready,
+        },
         "usage_available": usage.available,
         "usage_note": usage.note,
     }
@@ -92,8 +106,14 @@ def node_detail(view: ClusterView, usage: UsageSnapshot, name: str) -> dict[str,
     return {
         **node_item(node, view, usage),
         "conditions": [
-            {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message,
-             "last_transition_time": c.last_transition} for c in node.conditions
+            {
+                "type": c.type,
+                "status": c.status,
+                "reason": c.reason,
+                "message": c.message,
+                "last_transition_time": c.last_transition,
+            }
+            for c in node.conditions
         ],
         "addresses": [{"type": t, "address": a} for t, a in node.addresses],
         "taints": [{"key": k, "value": v, "effect": e} for k, v, e in node.taints],

@@ -19,8 +19,7 @@ from taichu.observe.informer import describe_failure
 
 Obj = dict[str, Any]
 # Only metadata of each item: counting 10,000 Roles need not transfer their rules.
-METADATA_ONLY = ("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,"
-                 "application/json")
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
 PAGE = 500
 
 
@@ -34,8 +33,13 @@ async def cluster_reads(cluster_name: str) -> AsyncIterator[None]:
         raise Unavailable(f"cluster {cluster_name} cannot be read: {e.message}") from e
 
 
-async def list_items(kube: KubeClient, path: str, *, metadata_only: bool = False,
-                     params: dict[str, str] | None = None) -> AsyncIterator[Obj]:
+async def list_items(
+    kube: KubeClient,
+    path: str,
+    *,
+    metadata_only: bool = False,
+    params: dict[str, str] | None = None,
+) -> AsyncIterator[Obj]:
     """Every item of a collection, a page at a time."""
     query: dict[str, str | int | bool | None] = {**(params or {}), "limit": PAGE}
     accept = METADATA_ONLY if metadata_only else None
@@ -111,4 +115,3 @@ def last_flag(flags: dict[str, list[str]], name: str) -> str | None:
     """The value in effect (the last one given, as pflag does), or None."""
     values = flags.get(name)
     return values[-1] if values else None
-

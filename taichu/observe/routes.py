@@ -45,8 +45,9 @@ async def _owned(ctx: AppContext, principal: Principal, cluster_id: str) -> Clus
         return await managed_cluster(session, principal, cluster_id)
 
 
-async def _cluster(ctx: AppContext, principal: Principal, cluster_id: str
-                   ) -> tuple[Cluster, ClusterAccess]:
+async def _cluster(
+    ctx: AppContext, principal: Principal, cluster_id: str
+) -> tuple[Cluster, ClusterAccess]:
     cluster = await _owned(ctx, principal, cluster_id)
     return cluster, access_for(cluster, ctx.box)
 
@@ -58,8 +59,12 @@ async def _view(ctx: AppContext, cluster: Cluster, access: ClusterAccess) -> Clu
         raise Unavailable(f"cluster {cluster.name} ({cluster.status}): {e.message}") from e
 
 
-async def _read(ctx: AppContext, cluster: Cluster, access: ClusterAccess,
-                work: Callable[[KubeClient], Awaitable[T]]) -> T:
+async def _read(
+    ctx: AppContext,
+    cluster: Cluster,
+    access: ClusterAccess,
+    work: Callable[[KubeClient], Awaitable[T]],
+) -> T:
     """`work(kube)` against the cluster, bounded in time; the cluster's failures are 503."""
     timeout = ctx.observe.settings.sync_timeout_seconds
     try:
@@ -81,8 +86,14 @@ async def list_nodes(
     wanted_type, wanted_status = nodes.parse_type(node_type), nodes.parse_status(status)
     cluster, access = await _cluster(ctx, principal, id)
     view = await _view(ctx, cluster, access)
-    data = nodes.list_nodes(view, await view.usage(), node_type=wanted_type,
-                            status=wanted_status, offset=paging.offset, limit=paging.limit)
+    data = nodes.list_nodes(
+        view,
+        await view.usage(),
+        node_type=wanted_type,
+        status=wanted_status,
+        offset=paging.offset,
+        limit=paging.limit,
+    )
     return ok({**data, "page": paging.page, "limit": paging.limit})
 
 
@@ -109,18 +120,35 @@ async def list_events(
     try:
         access = access_for(cluster, ctx.box)
         cluster_events = await ctx.observe.events(
-            cluster.id, access,
-            wait_seconds=min(EVENTS_WAIT_SECONDS, ctx.observe.settings.sync_timeout_seconds))
+            cluster.id,
+            access,
+            wait_seconds=min(EVENTS_WAIT_SECONDS, ctx.observe.settings.sync_timeout_seconds),
+        )
     except TaichuError as e:
         cluster_events = []
-        note = (f"cluster {cluster.name} ({cluster.status}): {e.message}; showing the "
-                "platform's own events only")
+        note = (
+            f"cluster {cluster.name} ({cluster.status}): {e.message}; showing the "
+            "platform's own events only"
+        )
     async with ctx.read_sessions() as session:
         platform = await events.platform_events(session, cluster.id, since)
-    data = events.merge_events(cluster_events, platform, severity=wanted, since=since,
-                               offset=paging.offset, limit=paging.limit)
-    return ok({**data, "page": paging.page, "limit": paging.limit,
-               "cluster_events_available": note is None, "cluster_events_note": note})
+    data = events.merge_events(
+        cluster_events,
+        platform,
+        severity=wanted,
+        since=since,
+        offset=paging.offset,
+        limit=paging.limit,
+    )
+    return ok(
+        {
+            **data,
+            "page": paging.page,
+            "limit": paging.limit,
+            "cluster_events_available": note is None,
+            "cluster_events_note": note,
+        }
+    )
 
 
 @router.get("/clusters/{id}/security-policies", response_model=Envelope[SecurityPolicies])
@@ -138,8 +166,7 @@ async def get_autoscaling_policies(id: str, principal: CurrentUser, ctx: Ctx) ->
     return ok(autoscaling.policies(detected, stored))
 
 
-@router.put("/clusters/{id}/autoscaling-policies",
-            response_model=Envelope[AutoscalingSettingsOut])
+@router.put("/clusters/{id}/autoscaling-policies", response_model=Envelope[AutoscalingSettingsOut])
 async def put_autoscaling_policies(
     id: str, body: AutoscalingUpdate, principal: CurrentUser, session: Session
 ) -> dict[str, Any]:

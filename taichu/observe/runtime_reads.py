@@ -53,30 +53,41 @@ async def _target(app: AppContext, principal: Principal, cluster_id: str) -> Tar
 @asynccontextmanager
 async def _as_caller(app: AppContext, target: Target) -> AsyncIterator[KubeClient]:
     try:
-        async with app.kube.client(target.cluster_id, target.caller.access,
-                                   target.caller.key) as kube:
+        async with app.kube.client(
+            target.cluster_id, target.caller.access, target.caller.key
+        ) as kube:
             yield kube
     except CredentialsRejected as e:
         # The user's bound token no longer works; their platform session is fine.
-        raise Forbidden(f"your bound Kubernetes token was rejected by the cluster: {e.message}; "
-                        "bind a new one (POST /api/auth/k8s/account/bind/)") from e
+        raise Forbidden(
+            f"your bound Kubernetes token was rejected by the cluster: {e.message}; "
+            "bind a new one (POST /api/auth/k8s/account/bind/)"
+        ) from e
 
 
 def forbidden_message(subject: str, resource: str, namespace: str | None) -> str:
     """The API server's own wording of an RBAC refusal to list a core resource."""
     scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-    return (f'{resource} is forbidden: User "{subject}" cannot list resource "{resource}" '
-            f'in API group "" {scope}')
+    return (
+        f'{resource} is forbidden: User "{subject}" cannot list resource "{resource}" '
+        f'in API group "" {scope}'
+    )
 
 
-async def _may_list(app: AppContext, target: Target, kube: KubeClient, resource: str,
-                    group: str = "", namespace: str | None = None) -> bool:
-    return await app.observe.decisions.allowed(kube, target.who, "list", resource, group,
-                                               namespace)
+async def _may_list(
+    app: AppContext,
+    target: Target,
+    kube: KubeClient,
+    resource: str,
+    group: str = "",
+    namespace: str | None = None,
+) -> bool:
+    return await app.observe.decisions.allowed(kube, target.who, "list", resource, group, namespace)
 
 
-async def _require_list(app: AppContext, target: Target, kube: KubeClient, resource: str,
-                        namespace: str | None = None) -> None:
+async def _require_list(
+    app: AppContext, target: Target, kube: KubeClient, resource: str, namespace: str | None = None
+) -> None:
     if not await _may_list(app, target, kube, resource, namespace=namespace):
         raise Forbidden(forbidden_message(target.caller.subject, resource, namespace))
 
@@ -93,9 +104,11 @@ async def _view(app: AppContext, target: Target) -> ClusterView | None:
 
 # --- shapes --------------------------------------------------------------------------------
 
+
 def node_summary(node: SlimNode) -> dict[str, Any]:
-    roles = sorted(k.removeprefix(NODE_ROLE_PREFIX) for k in node.labels
-                   if k.startswith(NODE_ROLE_PREFIX))
+    roles = sorted(
+        k.removeprefix(NODE_ROLE_PREFIX) for k in node.labels if k.startswith(NODE_ROLE_PREFIX)
+    )
     return {
         "name": node.name,
         "status": node.status,
@@ -127,39 +140,55 @@ def _cpu_memory(cpu: float, memory: int) -> dict[str, Any]:
     return {"cpu": round(cpu, 3), "memory": int(memory)}
 
 
-def resources_body(cluster_id: str, nodes: list[SlimNode],
-                   requested: Callable[[str], tuple[float, int]],
-                   usage: UsageSnapshot) -> dict[str, Any]:
+def resources_body(
+    cluster_id: str,
+    nodes: list[SlimNode],
+    requested: Callable[[str], tuple[float, int]],
+    usage: UsageSnapshot,
+) -> dict[str, Any]:
     rows = []
     for node in nodes:
         used = usage.of(node.name) if usage.available else None
-        rows.append({
-            "name": node.name,
-            "capacity": _cpu_memory(node.cpu_capacity, node.memory_capacity),
-            "allocatable": _cpu_memory(node.cpu_allocatable, node.memory_allocatable),
-            "requested": _cpu_memory(*requested(node.name)),
-            "used": _cpu_memory(*used) if used else None,
-        })
+        rows.append(
+            {
+                "name": node.name,
+                "capacity": _cpu_memory(node.cpu_capacity, node.memory_capacity),
+                "allocatable": _cpu_memory(node.cpu_allocatable, node.memory_allocatable),
+                "requested": _cpu_memory(*requested(node.name)),
+                "used": _cpu_memory(*used) if used else None,
+            }
+        )
     total: dict[str, Any] = {
         key: _cpu_memory(sum(r[key]["cpu"] for r in rows), sum(r[key]["memory"] for r in rows))
         for key in ("capacity", "allocatable", "requested")
     }
-    total["used"] = (_cpu_memory(sum(r["used"]["cpu"] for r in rows if r["used"]),
-                                 sum(r["used"]["memory"] for r in rows if r["used"]))
-                     if usage.available else None)
-    return {"cluster_id": cluster_id, "metrics_available": usage.available, "nodes": rows,
-            "total": total}
+    total["used"] = (
+        _cpu_memory(
+            sum(r["used"]["cpu"] for r in rows if r["used"]),
+            sum(r["used"]["memory"] for r in rows if r["used"]),
+        )
+        if usage.available
+        else None
+    )
+    return {
+        "cluster_id": cluster_id,
+        "metrics_available": usage.available,
+        "nodes": rows,
+        "total": total,
+    }
 
 
 # --- reads ---------------------------------------------------------------------------------
+
 
 async def _listed(kube: KubeClient, path: str) -> list[dict[str, Any]]:
     items, _ = await kube.list_all(path, {"resourceVersion": "0"})
     return items
 
 
-async def _store_view(app: AppContext, target: Target, kube: KubeClient,
-                      pods_path: str | None) -> StoreView:
+async def _store_view(
+    app: AppContext, target: Target, kube: KubeClient, pods_path: str | None
+) -> StoreView:
     """The platform's cache; without one, a one-off list of the nodes (and of the pods at
     `pods_path`) as the caller."""
     view = await _view(app, target)
@@ -194,8 +223,10 @@ async def resources(app: AppContext, principal: Principal, cluster_id: str) -> d
     target = await _target(app, principal, cluster_id)
     async with _as_caller(app, target) as kube:
         may_nodes, may_pods, may_metrics = await asyncio.gather(
-            _may_list(app, target, kube, "nodes"), _may_list(app, target, kube, "pods"),
-            _may_list(app, target, kube, "nodes", "metrics.k8s.io"))
+            _may_list(app, target, kube, "nodes"),
+            _may_list(app, target, kube, "pods"),
+            _may_list(app, target, kube, "nodes", "metrics.k8s.io"),
+        )
         for allowed, resource in ((may_nodes, "nodes"), (may_pods, "pods")):
             if not allowed:
                 raise Forbidden(forbidden_message(target.caller.subject, resource, None))

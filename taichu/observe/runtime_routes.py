@@ -40,7 +40,5 @@ async def pods(
 
 
 @router.get("/resources/", response_model=RuntimeResources)
-async def resources(
-    principal: CurrentUser, ctx: Ctx, cluster_id: str = ClusterId
-) -> object:
+async def resources(principal: CurrentUser, ctx: Ctx, cluster_id: str = ClusterId) -> object:
     return await runtime_reads.resources(ctx, principal, _cluster(cluster_id))

@@ -24,7 +24,8 @@ class NodeOut(OutModel):
     status: str = Field(description="ready | not_ready | unknown")
     cpu_cores: Number = Field(description="CPU capacity in cores.")
     cpu_usage_percent: float | None = Field(
-        description="CPU in use / allocatable, from metrics.k8s.io; null when not served.")
+        description="CPU in use / allocatable, from metrics.k8s.io; null when not served."
+    )
     memory_bytes: int = Field(description="Memory capacity in bytes.")
     memory_usage_percent: float | None
     pod_count: int = Field(description="Non-terminated pods bound to the node.")
@@ -108,9 +109,11 @@ class EventList(BaseModel):
     page: int
     limit: int
     summary: EventSummary = Field(
-        description="Per severity, over every event since `since` (whatever `severity`).")
+        description="Per severity, over every event since `since` (whatever `severity`)."
+    )
     cluster_events_available: bool = Field(
-        description="False when the cluster could not be read: only platform events listed.")
+        description="False when the cluster could not be read: only platform events listed."
+    )
     cluster_events_note: str | None
 
 
@@ -125,21 +128,25 @@ class NamespaceSecurity(BaseModel):
 
 class SecurityPolicies(BaseModel):
     pod_security_standard: str = Field(
-        description="The enforce level most namespaces have (ties: the least strict).")
+        description="The enforce level most namespaces have (ties: the least strict)."
+    )
     pod_security_levels: dict[str, int]
     namespaces: list[NamespaceSecurity]
     network_policies_enabled: bool = Field(
         description="NetworkPolicies are in use (the API is served and some exist); whether "
-        "they are enforced depends on the network plugin.")
+        "they are enforced depends on the network plugin."
+    )
     network_policies_count: int
     rbac_enabled: bool = Field(description="rbac.authorization.k8s.io is served.")
     rbac_roles_count: int = Field(description="Roles plus ClusterRoles.")
     roles_count: int
     cluster_roles_count: int
     audit_logging_enabled: bool | None = Field(
-        description="From the kube-apiserver's flags; null when they are not visible.")
+        description="From the kube-apiserver's flags; null when they are not visible."
+    )
     audit_logging_mode: str = Field(
-        description="--audit-log-mode (or --audit-webhook-mode) in effect; disabled; unknown.")
+        description="--audit-log-mode (or --audit-webhook-mode) in effect; disabled; unknown."
+    )
     audit_logging_backends: list[str]
     audit_logging_note: str | None
 
@@ -168,7 +175,8 @@ class ClusterAutoscalerOut(BaseModel):
     ready_replicas: int
     node_groups: list[NodeGroup]
     scale_down_utilization_threshold: int | None = Field(
-        description="--scale-down-utilization-threshold as a percentage, when set.")
+        description="--scale-down-utilization-threshold as a percentage, when set."
+    )
 
 
 class AutoscalingPolicies(BaseModel):
@@ -178,7 +186,8 @@ class AutoscalingPolicies(BaseModel):
     scale_up_threshold: int | None
     scale_down_threshold: int | None
     settings_source: str = Field(
-        description="stored (set through PUT) | detected (cluster-autoscaler flags) | none")
+        description="stored (set through PUT) | detected (cluster-autoscaler flags) | none"
+    )
     hpa_count: int
     hpa_policies: list[HpaOut]
     cluster_autoscaler_enabled: bool

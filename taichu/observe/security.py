@@ -25,8 +25,10 @@ from taichu.observe.reads import (
 Obj = dict[str, Any]
 LEVELS = ("privileged", "baseline", "restricted")  # least to most strict
 PSA_PREFIX = "pod-security.kubernetes.io/"
-NOT_VISIBLE = ("the kube-apiserver's flags are not visible (it does not run as a pod in "
-               "kube-system), so audit logging cannot be determined")
+NOT_VISIBLE = (
+    "the kube-apiserver's flags are not visible (it does not run as a pod in "
+    "kube-system), so audit logging cannot be determined"
+)
 
 
 def namespace_security(ns: Obj) -> dict[str, Any]:
@@ -57,8 +59,12 @@ def predominant(levels: list[str]) -> str:
 
 def audit_from_flags(flags: dict[str, list[str]] | None) -> dict[str, Any]:
     if flags is None:
-        return {"audit_logging_enabled": None, "audit_logging_mode": "unknown",
-                "audit_logging_backends": [], "audit_logging_note": NOT_VISIBLE}
+        return {
+            "audit_logging_enabled": None,
+            "audit_logging_mode": "unknown",
+            "audit_logging_backends": [],
+            "audit_logging_note": NOT_VISIBLE,
+        }
     policy = last_flag(flags, "audit-policy-file")
     backends = []
     if last_flag(flags, "audit-log-path"):
@@ -67,16 +73,23 @@ def audit_from_flags(flags: dict[str, list[str]] | None) -> dict[str, Any]:
         backends.append("webhook")
     if not policy or not backends:
         missing = "--audit-policy-file" if not policy else "--audit-log-path or a webhook"
-        return {"audit_logging_enabled": False, "audit_logging_mode": "disabled",
-                "audit_logging_backends": backends,
-                "audit_logging_note": f"the kube-apiserver runs without {missing}"}
+        return {
+            "audit_logging_enabled": False,
+            "audit_logging_mode": "disabled",
+            "audit_logging_backends": backends,
+            "audit_logging_note": f"the kube-apiserver runs without {missing}",
+        }
     # The documented defaults of kube-apiserver apply when the flag is absent.
     if "log" in backends:
         mode = last_flag(flags, "audit-log-mode") or "blocking"
     else:
         mode = last_flag(flags, "audit-webhook-mode") or "batch"
-    return {"audit_logging_enabled": True, "audit_logging_mode": mode,
-            "audit_logging_backends": backends, "audit_logging_note": None}
+    return {
+        "audit_logging_enabled": True,
+        "audit_logging_mode": mode,
+        "audit_logging_backends": backends,
+        "audit_logging_note": None,
+    }
 
 
 def apiserver_flags(pods: list[Obj]) -> dict[str, list[str]] | None:
@@ -87,7 +100,7 @@ def apiserver_flags(pods: list[Obj]) -> dict[str, list[str]] | None:
             tokens = argv_tokens(container)
             start = program_index(tokens, "kube-apiserver")
             if start is not None:
-                return parse_flags(tokens[start + 1:])
+                return parse_flags(tokens[start + 1 :])
     return None
 
 
@@ -105,7 +118,8 @@ async def _rbac(kube: KubeClient) -> tuple[bool, int, int]:
         return False, 0, 0
     base = f"/apis/rbac.authorization.k8s.io/{version}"
     roles, cluster_roles = await asyncio.gather(
-        count(kube, f"{base}/roles"), count(kube, f"{base}/clusterroles"))
+        count(kube, f"{base}/roles"), count(kube, f"{base}/clusterroles")
+    )
     return True, roles, cluster_roles
 
 
@@ -118,9 +132,9 @@ async def _network_policies(kube: KubeClient) -> tuple[bool, int]:
 
 async def security_policies(kube: KubeClient) -> dict[str, Any]:
     namespaces, pods, (rbac, roles, cluster_roles), (np_served, np_count) = await asyncio.gather(
-        _namespaces(kube), _kube_system_pods(kube), _rbac(kube), _network_policies(kube))
-    breakdown = sorted((namespace_security(ns) for ns in namespaces),
-                       key=lambda n: n["namespace"])
+        _namespaces(kube), _kube_system_pods(kube), _rbac(kube), _network_policies(kube)
+    )
+    breakdown = sorted((namespace_security(ns) for ns in namespaces), key=lambda n: n["namespace"])
     levels = [n["enforce"] for n in breakdown]
     return {
         "pod_security_standard": predominant(levels),

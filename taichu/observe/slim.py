@@ -20,13 +20,32 @@ Obj = dict[str, Any]
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 TERMINATED_PHASES = frozenset({"Succeeded", "Failed"})
 # Warning reasons that mean something failed, not merely "look at this".
-ERROR_REASONS = frozenset({
-    "BackOff", "Failed", "FailedScheduling", "OOMKilling", "Evicted", "FailedMount",
-    "FailedAttachVolume", "FailedCreate", "FailedCreatePodSandBox", "FailedKillPod",
-    "FailedPostStartHook", "FailedPreStopHook", "FailedBinding", "FailedSync",
-    "FailedDaemonPod", "CrashLoopBackOff", "SystemOOM", "ContainerGCFailed", "ImageGCFailed",
-    "ErrImagePull", "FailedToCreateEndpoint", "FailedComputeMetricsReplicas",
-})
+ERROR_REASONS = frozenset(
+    {
+        "BackOff",
+        "Failed",
+        "FailedScheduling",
+        "OOMKilling",
+        "Evicted",
+        "FailedMount",
+        "FailedAttachVolume",
+        "FailedCreate",
+        "FailedCreatePodSandBox",
+        "FailedKillPod",
+        "FailedPostStartHook",
+        "FailedPreStopHook",
+        "FailedBinding",
+        "FailedSync",
+        "FailedDaemonPod",
+        "CrashLoopBackOff",
+        "SystemOOM",
+        "ContainerGCFailed",
+        "ImageGCFailed",
+        "ErrImagePull",
+        "FailedToCreateEndpoint",
+        "FailedComputeMetricsReplicas",
+    }
+)
 _intern = sys.intern
 
 
@@ -75,8 +94,14 @@ class SlimNode:
     node_info: dict[str, str]
 
 
-_NODE_INFO_KEYS = ("kubeletVersion", "osImage", "kernelVersion", "containerRuntimeVersion",
-                   "operatingSystem", "architecture")
+_NODE_INFO_KEYS = (
+    "kubeletVersion",
+    "osImage",
+    "kernelVersion",
+    "containerRuntimeVersion",
+    "operatingSystem",
+    "architecture",
+)
 
 
 def node_status(conditions: list[Obj]) -> str:
@@ -95,8 +120,12 @@ def slim_node(obj: Obj) -> SlimNode:
     created = ts(meta.get("creationTimestamp"))
     # A node has no "updated" stamp; the freshest condition time is when its state was last
     # reported (heartbeat) or changed.
-    times = [t for c in raw_conditions for t in (ts(c.get("lastHeartbeatTime")),
-                                                 ts(c.get("lastTransitionTime"))) if t]
+    times = [
+        t
+        for c in raw_conditions
+        for t in (ts(c.get("lastHeartbeatTime")), ts(c.get("lastTransitionTime")))
+        if t
+    ]
     capacity = status.get("capacity") or {}
     allocatable = status.get("allocatable") or capacity
     info = status.get("nodeInfo") or {}
@@ -116,14 +145,23 @@ def slim_node(obj: Obj) -> SlimNode:
         pods_allocatable=int(_cores(allocatable.get("pods"))),
         unschedulable=bool(spec.get("unschedulable")),
         conditions=tuple(
-            NodeCondition(_intern(c.get("type", "")), _intern(c.get("status", "")),
-                          c.get("reason"), c.get("message"), ts(c.get("lastTransitionTime")))
+            NodeCondition(
+                _intern(c.get("type", "")),
+                _intern(c.get("status", "")),
+                c.get("reason"),
+                c.get("message"),
+                ts(c.get("lastTransitionTime")),
+            )
             for c in raw_conditions
         ),
-        addresses=tuple((_intern(a.get("type", "")), a.get("address", ""))
-                        for a in status.get("addresses") or []),
-        taints=tuple((t.get("key", ""), t.get("value", ""), t.get("effect", ""))
-                     for t in spec.get("taints") or []),
+        addresses=tuple(
+            (_intern(a.get("type", "")), a.get("address", ""))
+            for a in status.get("addresses") or []
+        ),
+        taints=tuple(
+            (t.get("key", ""), t.get("value", ""), t.get("effect", ""))
+            for t in spec.get("taints") or []
+        ),
         node_info={k: info[k] for k in _NODE_INFO_KEYS if info.get(k)},
     )
 
@@ -210,10 +248,13 @@ def slim_pod(obj: Obj) -> SlimPod:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     statuses = status.get("containerStatuses") or []
-    owner = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")),
-                 None) or next(iter(meta.get("ownerReferences") or []), None)
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                for c in status.get("conditions") or [])
+    owner = next(
+        (o for o in meta.get("ownerReferences") or [] if o.get("controller")), None
+    ) or next(iter(meta.get("ownerReferences") or []), None)
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
     node_name = spec.get("nodeName")
     host_ip = status.get("hostIP")
     return SlimPod(
@@ -271,8 +312,7 @@ def slim_event(obj: Obj) -> SlimEvent:
     created = ts(meta.get("creationTimestamp"))
     event_time = ts(obj.get("eventTime"))
     first = ts(obj.get("firstTimestamp")) or event_time or created
-    last = (ts(series.get("lastObservedTime")) or ts(obj.get("lastTimestamp")) or event_time
-            or first)
+    last = ts(series.get("lastObservedTime")) or ts(obj.get("lastTimestamp")) or event_time or first
     event_type = obj.get("type") or "Normal"
     reason = obj.get("reason") or ""
     return SlimEvent(
@@ -284,8 +324,12 @@ def slim_event(obj: Obj) -> SlimEvent:
         message=obj.get("message") or obj.get("note") or "",
         type=_intern(event_type),
         severity=event_severity(event_type, reason),
-        component=_intern(source.get("component") or obj.get("reportingComponent")
-                          or obj.get("reportingController") or ""),
+        component=_intern(
+            source.get("component")
+            or obj.get("reportingComponent")
+            or obj.get("reportingController")
+            or ""
+        ),
         count=int(series.get("count") or obj.get("count") or 1),
         first_seen=first,
         last_seen=last,

@@ -155,6 +155,7 @@ class EventStore:
 
     def newest_first(self) -> list[SlimEvent]:
         if self._sorted is None:
-            self._sorted = sorted(self.by_uid.values(),
-                                  key=lambda e: e.last_seen or _EPOCH, reverse=True)
+            self._sorted = sorted(
+                self.by_uid.values(), key=lambda e: e.last_seen or _EPOCH, reverse=True
+            )
         return self._sorted

@@ -14,12 +14,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "taichu_http_requests_total", "HTTP requests handled.",
-            ["method", "route", "status"], registry=self.registry,
+            "taichu_http_requests_total",
+            "HTTP requests handled.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "taichu_http_request_duration_seconds", "HTTP request latency.",
-            ["method", "route"], registry=self.registry,
+            "taichu_http_request_duration_seconds",
+            "HTTP request latency.",
+            ["method", "route"],
+            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.jobs = Gauge(

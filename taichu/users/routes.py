@@ -10,7 +10,6 @@ from taichu.users.schemas import PasswordChange, Role, UserList, UserOut, UserUp
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
-
 @router.get("", response_model=Envelope[UserList])
 async def list_users(
     _: AdminUser,
@@ -22,10 +21,14 @@ async def list_users(
     users, total = await service.list_users(
         session, role=role, search=search, offset=paging.offset, limit=paging.limit
     )
-    return ok({
-        "users": [UserOut.model_validate(u).model_dump(mode="json") for u in users],
-        "total": total, "page": paging.page, "limit": paging.limit,
-    })
+    return ok(
+        {
+            "users": [UserOut.model_validate(u).model_dump(mode="json") for u in users],
+            "total": total,
+            "page": paging.page,
+            "limit": paging.limit,
+        }
+    )
 
 
 @router.get("/{id}", response_model=Envelope[UserOut])
@@ -55,7 +58,11 @@ async def change_password(
     id: str, body: PasswordChange, principal: CurrentUser, ctx: Ctx, session: Session
 ) -> dict[str, object]:
     await service.change_password(
-        session, ctx.settings, principal, id,
-        old_password=body.old_password, new_password=body.new_password,
+        session,
+        ctx.settings,
+        principal,
+        id,
+        old_password=body.old_password,
+        new_password=body.new_password,
     )
     return ok({"message": "Password updated successfully"})

@@ -52,8 +52,11 @@ async def create_user(
             await session.flush()
     except IntegrityError as e:
         raise Conflict(f"username '{username}' already exists") from e
-    audit.note(resource="user", resource_id=user.id,
-               new_value={"username": username, "email": email, "role": role})
+    audit.note(
+        resource="user",
+        resource_id=user.id,
+        new_value={"username": username, "email": email, "role": role},
+    )
     return user
 
 
@@ -138,8 +141,12 @@ async def update_user(
     if "email" in fields_set:
         user.email = email
     await session.flush()
-    audit.note(resource="user", resource_id=user.id, old_value=old,
-               new_value={"email": user.email, "role": user.role})
+    audit.note(
+        resource="user",
+        resource_id=user.id,
+        old_value=old,
+        new_value={"email": user.email, "role": user.role},
+    )
     return user
 
 
@@ -151,8 +158,11 @@ async def delete_user(session: AsyncSession, actor: Principal, user_id: str) -> 
         raise NotFound(f"user {user_id} not found")
     if user.role == "admin" and await _admin_count(session) <= 1:
         raise Conflict("cannot delete the last admin")
-    audit.note(resource="user", resource_id=user.id,
-               old_value={"username": user.username, "email": user.email, "role": user.role})
+    audit.note(
+        resource="user",
+        resource_id=user.id,
+        old_value={"username": user.username, "email": user.email, "role": user.role},
+    )
     await session.delete(user)
     await session.flush()
 
@@ -175,7 +185,8 @@ async def change_password(
             raise Invalid("new_password: must differ from the old password")
     check_password_strength(new_password, settings.auth.password_min_length)
     # The session making its own change stays; an admin's reset ends all of the user's.
-    user.replace_password(hash_password(new_password),
-                          keep_token_id=actor.jti if actor.user_id == user.id else None)
+    user.replace_password(
+        hash_password(new_password), keep_token_id=actor.jti if actor.user_id == user.id else None
+    )
     await session.flush()
     audit.note(resource="user", resource_id=user.id, details={"password_changed": True})

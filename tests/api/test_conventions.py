@@ -45,7 +45,9 @@ async def test_unknown_path_and_wrong_method(client: httpx.AsyncClient) -> None:
     missing = await client.get("/api/v1/no-such-thing")
     assert missing.status_code == 404
     assert missing.json() == {
-        "code": 404, "message": "Not found: GET /api/v1/no-such-thing", "data": None
+        "code": 404,
+        "message": "Not found: GET /api/v1/no-such-thing",
+        "data": None,
     }
     wrong = await client.patch("/api/v1/auth/login")
     assert wrong.status_code == 405

@@ -39,8 +39,18 @@ async def test_mutations_and_logins_are_recorded(
     events = data["events"]
     assert data["total"] == len(events) == 4  # fixture login, failed login, register, update
     expected_fields = {
-        "id", "event_type", "action", "resource", "resource_id", "user", "ip_address",
-        "old_value", "new_value", "details", "result", "timestamp",
+        "id",
+        "event_type",
+        "action",
+        "resource",
+        "resource_id",
+        "user",
+        "ip_address",
+        "old_value",
+        "new_value",
+        "details",
+        "result",
+        "timestamp",
     }
     assert all(set(e) == expected_fields for e in events)
     update_event, register_event, failed, _ = events  # newest first
@@ -74,13 +84,12 @@ async def test_secrets_never_reach_the_audit_log(
     assert ADMIN_PASSWORD not in dumped
 
 
-async def test_audit_filters(
-    client: httpx.AsyncClient, admin_headers: dict[str, str]
-) -> None:
+async def test_audit_filters(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
     for name in ("erin", "frank"):
         body = {"username": name, "password": "s3cret-pass"}
         await client.post("/api/v1/auth/register", json=body)
     await client.post("/api/v1/auth/login", json={"username": "erin", "password": "wrong-one"})
+
     async def events(query: str) -> list[dict[str, Any]]:
         response = await client.get(f"/api/v1/audit?{query}", headers=admin_headers)
         assert response.status_code == 200, response.text
@@ -111,7 +120,11 @@ async def _verify(settings: Settings, *args: str) -> subprocess.CompletedProcess
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "taichu.cli", "audit", "verify", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -160,8 +173,9 @@ async def test_oversized_fields_are_still_audited(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
     long_name = "x" * 150
-    response = await client.post("/api/v1/auth/login",
-                                 json={"username": long_name, "password": "nope"})
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": long_name, "password": "nope"}
+    )
     assert response.status_code == 401
     events = (await client.get("/api/v1/audit?result=failure", headers=admin_headers)).json()
     recorded = events["data"]["events"][0]

@@ -81,9 +81,11 @@ async def test_repeated_failures_are_slowed_then_refused_and_audited(
     assert int(refused.headers["Retry-After"]) > 0
     assert refused.json()["code"] == 429
     async with ctx.sessions() as session:
-        records = list(await session.scalars(
-            select(AuditRecord).where(AuditRecord.action == "login").order_by(AuditRecord.seq)
-        ))
+        records = list(
+            await session.scalars(
+                select(AuditRecord).where(AuditRecord.action == "login").order_by(AuditRecord.seq)
+            )
+        )
     assert [r.result for r in records] == ["failure"] * 5
     assert records[-1].status_code == 429
     assert records[-1].user == "admin"

@@ -70,9 +70,7 @@ async def test_duplicate_username_is_409(client: httpx.AsyncClient) -> None:
     assert response.status_code == 409 and "twice" in response.json()["message"]
 
 
-async def test_registration_can_be_disabled(
-    start_app: Any, make_settings: Any
-) -> None:
+async def test_registration_can_be_disabled(start_app: Any, make_settings: Any) -> None:
     client = await start_app(make_settings(allow_registration=False))
     body = {"username": "latecomer", "password": "s3cret-pass"}
     response = await client.post("/api/v1/auth/register", json=body)
@@ -106,6 +104,6 @@ async def test_configured_admin_password_needs_no_change(
 ) -> None:
     profile = await client.get("/api/v1/auth/profile", headers=admin_headers)
     assert profile.json()["data"]["password_change_required"] is False
-    assert (await client.post(
-        "/api/v1/auth/login", json={"username": "admin", "password": "admin"}
-    )).status_code == 401
+    assert (
+        await client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin"})
+    ).status_code == 401

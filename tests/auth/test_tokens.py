@@ -18,9 +18,7 @@ from taichu.crypto import jwt_signing_key
 from tests.conftest import ADMIN_PASSWORD, bearer, login
 
 
-async def test_logout_revokes_token_even_after_restart(
-    start_app: Any, settings: Settings
-) -> None:
+async def test_logout_revokes_token_even_after_restart(start_app: Any, settings: Settings) -> None:
     client = await start_app(settings)
     token = await login(client, "admin", ADMIN_PASSWORD)
     assert (await client.get("/api/v1/auth/profile", headers=bearer(token))).status_code == 200
@@ -59,8 +57,11 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, settings: Settings)
         key, user_id=claims["sub"], username="admin", role="admin", ttl_seconds=-10
     )
     wrong_key, _ = issue_token(
-        b"another-installation-key-0123456789abcdef", user_id=claims["sub"], username="admin",
-        role="admin", ttl_seconds=600,
+        b"another-installation-key-0123456789abcdef",
+        user_id=claims["sub"],
+        username="admin",
+        role="admin",
+        ttl_seconds=600,
     )
     alg_none = _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(claims) + "."
     hs512 = jwt.encode(claims, key, algorithm="HS512")

@@ -28,9 +28,15 @@ async def s3_settings(minio: Minio, **extra: Any) -> BackupSettings:
         await client.create_bucket(bucket)
     finally:
         await client.close()
-    return BackupSettings(storage="s3", s3_endpoint=minio.endpoint, s3_bucket=bucket,
-                          s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SECRET_KEY,
-                          s3_part_size_mb=5, **extra)
+    return BackupSettings(
+        storage="s3",
+        s3_endpoint=minio.endpoint,
+        s3_bucket=bucket,
+        s3_access_key_id=ACCESS_KEY,
+        s3_secret_access_key=SECRET_KEY,
+        s3_part_size_mb=5,
+        **extra,
+    )
 
 
 @pytest.fixture

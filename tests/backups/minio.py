@@ -30,8 +30,13 @@ class Minio:
 
 def minio_binary() -> Path:
     """Builds MinIO the first time (several minutes on 2 cores), then answers at once."""
-    done = subprocess.run([str(ROOT / "scripts" / "minio-build.sh")], capture_output=True,
-                          text=True, timeout=3600, check=False)
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "minio-build.sh")],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"building MinIO failed:\n{done.stderr[-3000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
@@ -45,15 +50,32 @@ def start_minio() -> Minio:
     api, console = free_ports(2)
     proc = LabProcess(
         "minio",
-        [str(binary), "server", str(data_dir), "--address", f"127.0.0.1:{api}",
-         "--console-address", f"127.0.0.1:{console}", "--quiet"],
+        [
+            str(binary),
+            "server",
+            str(data_dir),
+            "--address",
+            f"127.0.0.1:{api}",
+            "--console-address",
+            f"127.0.0.1:{console}",
+            "--quiet",
+        ],
         data_dir.with_suffix(".log"),
-        env={"MINIO_ROOT_USER": ACCESS_KEY, "MINIO_ROOT_PASSWORD": SECRET_KEY,
-             "MINIO_BROWSER": "off", "MINIO_UPDATE": "off", "HOME": str(data_dir)},
+        env={
+            "MINIO_ROOT_USER": ACCESS_KEY,
+            "MINIO_ROOT_PASSWORD": SECRET_KEY,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+            "HOME": str(data_dir),
+        },
     )
     proc.start()
     endpoint = f"http://127.0.0.1:{api}"
-    wait_until("MinIO /minio/health/live",
-               lambda: httpx.get(f"{endpoint}/minio/health/live", timeout=2).status_code == 200,
-               60, watch=[proc], interval=0.2)
+    wait_until(
+        "MinIO /minio/health/live",
+        lambda: httpx.get(f"{endpoint}/minio/health/live", timeout=2).status_code == 200,
+        60,
+        watch=[proc],
+        interval=0.2,
+    )
     return Minio(proc, endpoint, data_dir)

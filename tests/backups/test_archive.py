@@ -32,21 +32,36 @@ class Buffer:
 
 
 def _obj(kind: str, ns: str, i: int) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": kind,
-            "metadata": {"name": f"{kind.lower()}-{i}", "namespace": ns},
-            "data": {"value": os.urandom(40).hex(), "i": str(i)}}
+    return {
+        "apiVersion": "v1",
+        "kind": kind,
+        "metadata": {"name": f"{kind.lower()}-{i}", "namespace": ns},
+        "data": {"value": os.urandom(40).hex(), "i": str(i)},
+    }
 
 
 async def _write(chunk: int = 1024) -> tuple[bytes, dict[tuple[str, str], list[Any]]]:
     """An archive with parts written interleaved, as concurrent listings write them."""
     sink = Buffer()
-    writer = ArchiveWriter(sink, backup_id="b-1", cluster_id="c-1", created_at="t", kek=KEK,
-                           chunk_size=chunk)
+    writer = ArchiveWriter(
+        sink, backup_id="b-1", cluster_id="c-1", created_at="t", kek=KEK, chunk_size=chunk
+    )
     await writer.start()
     expected: dict[tuple[str, str], list[Any]] = {}
-    parts = {(kind, ns): writer.part({"group": "", "version": "v1", "resource": kind,
-                                      "kind": kind, "namespace": ns, "namespaced": True})
-             for kind in ("ConfigMap", "Secret") for ns in ("a", "b")}
+    parts = {
+        (kind, ns): writer.part(
+            {
+                "group": "",
+                "version": "v1",
+                "resource": kind,
+                "kind": kind,
+                "namespace": ns,
+                "namespaced": True,
+            }
+        )
+        for kind in ("ConfigMap", "Secret")
+        for ns in ("a", "b")
+    }
     for i in range(60):
         for (kind, ns), part in parts.items():
             obj = _obj(kind, ns, i)
@@ -62,7 +77,7 @@ async def _write(chunk: int = 1024) -> tuple[bytes, dict[tuple[str, str], list[A
 def _verify(data: bytes, kek: bytes = KEK, block: int = 777) -> VerifiedArchive:
     verifier = Verifier(kek)
     for i in range(0, len(data), block):
-        verifier.feed(data[i: i + block])
+        verifier.feed(data[i : i + block])
     return verifier.finish()
 
 
@@ -85,37 +100,52 @@ def _frames(data: bytes) -> list[tuple[int, int]]:
     """(offset, length) of every frame."""
     length = archive.parse_header_prefix(data[:PREFIX_SIZE])
     offset, frames = PREFIX_SIZE + length, []
-    while data[offset:offset + 8] != archive.END_MAGIC:
-        size = FRAME_HEADER_SIZE + archive.frame_fields(data[offset:offset +
-                                                              FRAME_HEADER_SIZE])[4]
+    while data[offset : offset + 8] != archive.END_MAGIC:
+        size = (
+            FRAME_HEADER_SIZE + archive.frame_fields(data[offset : offset + FRAME_HEADER_SIZE])[4]
+        )
         frames.append((offset, size))
         offset += size
     return frames
 
 
-@pytest.mark.parametrize("where", ["magic", "header", "frame-header", "chunk", "manifest",
-                                   "trailer-mac"])
+@pytest.mark.parametrize(
+    "where", ["magic", "header", "frame-header", "chunk", "manifest", "trailer-mac"]
+)
 async def test_any_changed_byte_is_refused(where: str) -> None:
     data, _ = await _write()
     frames = _frames(data)
     position = {
-        "magic": 0, "header": PREFIX_SIZE + 20, "frame-header": frames[3][0] + 2,
-        "chunk": frames[5][0] + FRAME_HEADER_SIZE + 10, "manifest": frames[-1][0] + 30,
+        "magic": 0,
+        "header": PREFIX_SIZE + 20,
+        "frame-header": frames[3][0] + 2,
+        "chunk": frames[5][0] + FRAME_HEADER_SIZE + 10,
+        "manifest": frames[-1][0] + 30,
         "trailer-mac": len(data) - 5,
     }[where]
-    damaged = data[:position] + bytes([data[position] ^ 0x40]) + data[position + 1:]
+    damaged = data[:position] + bytes([data[position] ^ 0x40]) + data[position + 1 :]
     with pytest.raises(ArchiveError) as caught:
         _verify(damaged)
-    assert any(w in caught.value.message for w in (
-        "modified", "corrupted", "not a Taichu backup", "another installation",
-        "out of order")), caught.value.message
+    assert any(
+        w in caught.value.message
+        for w in (
+            "modified",
+            "corrupted",
+            "not a Taichu backup",
+            "another installation",
+            "out of order",
+        )
+    ), caught.value.message
 
 
 @pytest.mark.parametrize("keep", [0, 5, PREFIX_SIZE + 3, 0.5, -41, -1])
 async def test_a_truncated_archive_is_refused(keep: float) -> None:
     data, _ = await _write()
-    cut = int(len(data) * keep) if isinstance(keep, float) else (
-        len(data) + keep if keep < 0 else keep)
+    cut = (
+        int(len(data) * keep)
+        if isinstance(keep, float)
+        else (len(data) + keep if keep < 0 else keep)
+    )
     with pytest.raises(ArchiveError) as caught:
         _verify(data[:cut])
     assert "truncated" in caught.value.message or "incomplete" in caught.value.message
@@ -125,11 +155,11 @@ async def test_reordered_or_repeated_chunks_and_extra_bytes_are_refused() -> Non
     data, _ = await _write()
     frames = _frames(data)
     (a, la), (b, lb) = frames[0], frames[4]  # two chunks of the same part
-    assert data[a + 1: a + 5] == data[b + 1: b + 5]
-    swapped = data[:a] + data[b:b + lb] + data[a + la:b] + data[a:a + la] + data[b + lb:]
+    assert data[a + 1 : a + 5] == data[b + 1 : b + 5]
+    swapped = data[:a] + data[b : b + lb] + data[a + la : b] + data[a : a + la] + data[b + lb :]
     with pytest.raises(ArchiveError):
         _verify(swapped)
-    repeated = data[:b] + data[a:a + la] + data[b:]
+    repeated = data[:b] + data[a : a + la] + data[b:]
     with pytest.raises(ArchiveError):
         _verify(repeated)
     with pytest.raises(ArchiveError, match="after its end"):
@@ -174,7 +204,7 @@ async def test_s3_storage_aborts_multipart_uploads_and_deletes(minio: Minio) -> 
         upload = await storage.upload(key)
         payload = os.urandom(11 << 20)
         for i in range(0, len(payload), 1 << 20):
-            await upload.write(payload[i: i + (1 << 20)])
+            await upload.write(payload[i : i + (1 << 20)])
         await upload.commit()
         assert b"".join([d async for d in storage.read(key)]) == payload
         # An upload a dead process left behind goes with the archive.

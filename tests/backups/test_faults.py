@@ -34,8 +34,14 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 def _s3(settings: Settings) -> S3Client:
     cfg = settings.backups
-    return S3Client(S3Config(cfg.s3_endpoint or "", cfg.s3_region, cfg.s3_access_key_id or "",
-                             cfg.s3_secret_access_key or ""))
+    return S3Client(
+        S3Config(
+            cfg.s3_endpoint or "",
+            cfg.s3_region,
+            cfg.s3_access_key_id or "",
+            cfg.s3_secret_access_key or "",
+        )
+    )
 
 
 async def _stored(settings: Settings, key: str) -> list[str]:
@@ -44,7 +50,8 @@ async def _stored(settings: Settings, key: str) -> list[str]:
     if settings.backups.storage == "local":
         root = settings.data_dir / "backups"
         return await asyncio.to_thread(
-            lambda: [str(p) for p in root.rglob("*") if p.is_file()] if root.exists() else [])
+            lambda: [str(p) for p in root.rglob("*") if p.is_file()] if root.exists() else []
+        )
     client = _s3(settings)
     try:
         bucket = settings.backups.s3_bucket or ""
@@ -56,7 +63,9 @@ async def _stored(settings: Settings, key: str) -> list[str]:
 
 @both_backends
 async def test_api_server_stopped_mid_backup_fails_it_and_leaves_no_archive(
-    start_app: Any, make_settings: Any, settings: Settings,
+    start_app: Any,
+    make_settings: Any,
+    settings: Settings,
     lab_cluster_factory: ClusterFactory,
 ) -> None:
     # Small pages, one listing at a time: the backup takes seconds, not milliseconds.
@@ -84,9 +93,7 @@ async def test_api_server_stopped_mid_backup_fails_it_and_leaves_no_archive(
         running = await get_backup(client, admin_headers, cluster_id, created["id"])
         if running["status"] not in ("pending", "in_progress"):
             break
-        if running["status"] == "in_progress" and running["items_done"] > 0 and (
-            await under_way()
-        ):
+        if running["status"] == "in_progress" and running["items_done"] > 0 and (await under_way()):
             break
         assert asyncio.get_running_loop().time() < deadline, running
         await asyncio.sleep(0.05)
@@ -104,14 +111,23 @@ async def test_api_server_stopped_mid_backup_fails_it_and_leaves_no_archive(
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 @both_backends
 async def test_tampered_archive_is_refused_before_anything_is_applied(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
-    lab_cluster: LabCluster, damage: str,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
+    lab_cluster: LabCluster,
+    damage: str,
 ) -> None:
     ns = f"tamper-{damage}-{settings.backups.storage}"
     cluster_id = await add_cluster(client, admin_headers, lab_cluster, ns)
     install(lab_cluster, [ns])
-    backup = await backup_done(client, admin_headers, cluster_id, backup_name="b",
-                               backup_type="namespaces", included_namespaces=[ns])
+    backup = await backup_done(
+        client,
+        admin_headers,
+        cluster_id,
+        backup_name="b",
+        backup_type="namespaces",
+        included_namespaces=[ns],
+    )
     location = backup["storage_location"]
     if location.startswith("s3://"):
         bucket, key = location.removeprefix("s3://").split("/", 1)
@@ -121,7 +137,7 @@ async def test_tampered_archive_is_refused_before_anything_is_applied(
         data = await asyncio.to_thread(Path(location).read_bytes)
     if damage == "flip":
         middle = len(data) // 2
-        data = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+        data = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
     else:
         data = data[: len(data) - 100]
     if location.startswith("s3://"):
@@ -137,41 +153,60 @@ async def test_tampered_archive_is_refused_before_anything_is_applied(
     message = restore["error_message"]
     assert message.startswith("backup archive failed verification: "), message
     assert message.endswith("nothing was restored")
-    assert ("truncated" in message) if damage == "truncate" else (
-        "modified" in message or "corrupted" in message), message
+    assert (
+        ("truncated" in message)
+        if damage == "truncate"
+        else ("modified" in message or "corrupted" in message)
+    ), message
     assert restore["items_done"] == 0 and restore["counts"] == {}
-    assert lab_cluster.kubectl("get", "namespace", ns, "--ignore-not-found", "-o", "name"
-                               ).stdout == ""
+    assert (
+        lab_cluster.kubectl("get", "namespace", ns, "--ignore-not-found", "-o", "name").stdout == ""
+    )
 
 
 async def test_target_api_server_down_mid_restore_is_resumed_by_the_retry(
-    start_app: Any, make_settings: Any, lab_cluster_factory: ClusterFactory,
+    start_app: Any,
+    make_settings: Any,
+    lab_cluster_factory: ClusterFactory,
 ) -> None:
     # Two creates at a time: slow enough to stop the target in the middle. The restore has
     # three attempts: retries 10 s and 20 s after a failure give the target's API server
     # half a minute to come back, however slow its restart on a loaded machine.
-    client = await start_app(make_settings(
-        jobs=JobSettings(retry_base_seconds=10.0),
-        backups=BackupSettings(restore_concurrency=2)))
+    client = await start_app(
+        make_settings(
+            jobs=JobSettings(retry_base_seconds=10.0), backups=BackupSettings(restore_concurrency=2)
+        )
+    )
     headers = bearer(await login(client, "admin", "Admin-Pass-2026"))
     source, target = lab_cluster_factory(workers=1), lab_cluster_factory(workers=1)
     source_id = await add_cluster(client, headers, source, "from")
     target_id = await add_cluster(client, headers, target, "into")
     await fill(source, ["again-1", "again-2"], 600)
-    backup = await backup_done(client, headers, source_id, backup_name="b",
-                               backup_type="namespaces", included_namespaces=["again-1",
-                                                                              "again-2"])
-    started = await start_restore(client, headers, source_id, backup["id"],
-                                  target_cluster_id=target_id)
+    backup = await backup_done(
+        client,
+        headers,
+        source_id,
+        backup_name="b",
+        backup_type="namespaces",
+        included_namespaces=["again-1", "again-2"],
+    )
+    started = await start_restore(
+        client, headers, source_id, backup["id"], target_cluster_id=target_id
+    )
 
     def fetch() -> Any:
         return get_restore(client, headers, source_id, backup["id"], started["restore_id"])
 
-    await wait_for(fetch, lambda r: r["items_done"] >= 0.3 * max(r["items_total"], 1), 120,
-                   interval=0.1)
+    await wait_for(
+        fetch, lambda r: r["items_done"] >= 0.3 * max(r["items_total"], 1), 120, interval=0.1
+    )
     await asyncio.to_thread(target.stop_apiserver)
-    interrupted = await wait_for(fetch, lambda r: r["current_step"].startswith("Interrupted")
-                                 or r["status"] != "in_progress", 60, interval=0.1)
+    interrupted = await wait_for(
+        fetch,
+        lambda r: r["current_step"].startswith("Interrupted") or r["status"] != "in_progress",
+        60,
+        interval=0.1,
+    )
     assert interrupted["status"] == "in_progress", interrupted
     assert target.server in interrupted["current_step"]
     await asyncio.to_thread(target.start_apiserver)

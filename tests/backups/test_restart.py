@@ -33,8 +33,13 @@ PER_NAMESPACE = 800
 
 
 def _call(server: ServerProcess, token: str, method: str, path: str, **kw: Any) -> Any:
-    response = httpx.request(method, f"{server.url}/api/v1{path}", timeout=30,
-                             headers={"Authorization": f"Bearer {token}"}, **kw)
+    response = httpx.request(
+        method,
+        f"{server.url}/api/v1{path}",
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}"},
+        **kw,
+    )
     assert response.status_code == 200, response.text
     return response.json()["data"]
 
@@ -51,9 +56,13 @@ def _wait(fetch: Any, predicate: Any, timeout: float, what: str) -> Any:
 
 def _record(env: dict[str, str], restore_id: str) -> Restore:
     async def load() -> Restore:
-        ctx = AppContext.create(Settings(
-            database_url=env["TAICHU_DATABASE_URL"], data_dir=Path(env["TAICHU_DATA_DIR"]),
-            secret_key=env["TAICHU_SECRET_KEY"]))
+        ctx = AppContext.create(
+            Settings(
+                database_url=env["TAICHU_DATABASE_URL"],
+                data_dir=Path(env["TAICHU_DATA_DIR"]),
+                secret_key=env["TAICHU_SECRET_KEY"],
+            )
+        )
         try:
             async with ctx.sessions() as session:
                 record = await session.get(Restore, restore_id)
@@ -66,35 +75,70 @@ def _record(env: dict[str, str], restore_id: str) -> Restore:
 
 
 def test_server_killed_mid_restore_resumes_it_after_restart(
-    tmp_path: Path, lab_cluster_factory: ClusterFactory,
+    tmp_path: Path,
+    lab_cluster_factory: ClusterFactory,
 ) -> None:
     source = lab_cluster_factory(workers=1)
     target = lab_cluster_factory(workers=1)
     asyncio.run(fill(source, NAMESPACES, PER_NAMESPACE))
     url = prepare_database(tmp_path, "restore-restart")
     # Two creates at a time: the restore takes long enough to be killed in the middle.
-    env = server_env(url, tmp_path / "data", TAICHU_SECRET_KEY="restart-test-secret-0123456789",
-                     TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD, TAICHU_JOBS__LEASE_SECONDS="2",
-                     TAICHU_BACKUPS__RESTORE_CONCURRENCY="2")
+    env = server_env(
+        url,
+        tmp_path / "data",
+        TAICHU_SECRET_KEY="restart-test-secret-0123456789",
+        TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        TAICHU_JOBS__LEASE_SECONDS="2",
+        TAICHU_BACKUPS__RESTORE_CONCURRENCY="2",
+    )
     server = ServerProcess(env, free_port(), tmp_path / "server.log")
     try:
         server.start()
         token = login_token(server.url, "admin", ADMIN_PASSWORD)
-        ids = [_call(server, token, "POST", "/clusters", json={
-            "name": name, "kubeconfig": lab.kubeconfig})["id"]
-            for name, lab in (("src", source), ("dst", target))]
-        backup = _call(server, token, "POST", f"/clusters/{ids[0]}/backups", json={
-            "backup_name": "b", "backup_type": "namespaces", "retention_days": 1,
-            "included_namespaces": NAMESPACES})
+        ids = [
+            _call(
+                server,
+                token,
+                "POST",
+                "/clusters",
+                json={"name": name, "kubeconfig": lab.kubeconfig},
+            )["id"]
+            for name, lab in (("src", source), ("dst", target))
+        ]
+        backup = _call(
+            server,
+            token,
+            "POST",
+            f"/clusters/{ids[0]}/backups",
+            json={
+                "backup_name": "b",
+                "backup_type": "namespaces",
+                "retention_days": 1,
+                "included_namespaces": NAMESPACES,
+            },
+        )
         path = f"/clusters/{ids[0]}/backups/{backup['id']}"
-        _wait(lambda: _call(server, token, "GET", path), lambda b: b["status"] == "completed",
-              120, "the backup")
-        started = _call(server, token, "POST", f"{path}/restore", json={
-            "restore_name": "resumed", "target_cluster_id": ids[1]})
+        _wait(
+            lambda: _call(server, token, "GET", path),
+            lambda b: b["status"] == "completed",
+            120,
+            "the backup",
+        )
+        started = _call(
+            server,
+            token,
+            "POST",
+            f"{path}/restore",
+            json={"restore_name": "resumed", "target_cluster_id": ids[1]},
+        )
         status_path = f"{path}/restore/{started['restore_id']}"
         total = len(NAMESPACES) * PER_NAMESPACE
-        _wait(lambda: _call(server, token, "GET", status_path),
-              lambda r: r["items_done"] >= total * 0.3, 120, "a third of the restore")
+        _wait(
+            lambda: _call(server, token, "GET", status_path),
+            lambda r: r["items_done"] >= total * 0.3,
+            120,
+            "a third of the restore",
+        )
         server.kill(signal.SIGKILL)
         killed = _record(env, started["restore_id"])
         assert killed.status == "in_progress" and killed.items_done < killed.items_total
@@ -102,9 +146,12 @@ def test_server_killed_mid_restore_resumes_it_after_restart(
 
         server.start()
         token = login_token(server.url, "admin", ADMIN_PASSWORD)
-        done = _wait(lambda: _call(server, token, "GET", status_path),
-                     lambda r: r["status"] not in ("pending", "in_progress"), 180,
-                     "the restore to end")
+        done = _wait(
+            lambda: _call(server, token, "GET", status_path),
+            lambda r: r["status"] not in ("pending", "in_progress"),
+            180,
+            "the restore to end",
+        )
         assert done["status"] == "completed", done
         assert done["items_done"] == done["items_total"] and done["errors"] == []
         # What the first run created counts as created, not as "already there".

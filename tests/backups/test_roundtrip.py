@@ -33,8 +33,11 @@ NAMESPACES = ["bk-a", "bk-b"]
 
 def _diff(before: dict[Any, Any], after: dict[Any, Any]) -> list[str]:
     problems = [f"missing after restore: {key}" for key in before if key not in after]
-    problems += [f"{key} differs:\n  before {before[key]}\n  after  {after[key]}"
-                 for key in before if key in after and before[key] != after[key]]
+    problems += [
+        f"{key} differs:\n  before {before[key]}\n  after  {after[key]}"
+        for key in before
+        if key in after and before[key] != after[key]
+    ]
     return problems
 
 
@@ -43,8 +46,14 @@ async def _archive_exists(settings: Settings, backup: dict[str, Any]) -> bool:
     if not location.startswith("s3://"):
         return await asyncio.to_thread(Path(location).is_file)
     cfg = settings.backups
-    client = S3Client(S3Config(cfg.s3_endpoint or "", cfg.s3_region, cfg.s3_access_key_id or "",
-                               cfg.s3_secret_access_key or ""))
+    client = S3Client(
+        S3Config(
+            cfg.s3_endpoint or "",
+            cfg.s3_region,
+            cfg.s3_access_key_id or "",
+            cfg.s3_secret_access_key or "",
+        )
+    )
     try:
         bucket, key = location.removeprefix("s3://").split("/", 1)
         return await client.head_object(bucket, key) is not None
@@ -54,19 +63,25 @@ async def _archive_exists(settings: Settings, backup: dict[str, Any]) -> bool:
 
 @both_backends
 async def test_round_trip_brings_every_object_back_field_by_field(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    settings: Settings,
     lab_cluster_factory: ClusterFactory,
 ) -> None:
     lab = lab_cluster_factory(workers=1)
     cluster_id = await add_cluster(client, admin_headers, lab, "rt")
     install(lab, NAMESPACES)
-    lab.kubectl("apply", "-f", "-", input="""{"apiVersion": "rbac.authorization.k8s.io/v1",
+    lab.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input="""{"apiVersion": "rbac.authorization.k8s.io/v1",
       "kind": "ClusterRole", "metadata": {"name": "widget-reader"},
       "rules": [{"apiGroups": ["test.taichu.io"], "resources": ["widgets"],
-                 "verbs": ["get", "list", "watch"]}]}""")
+                 "verbs": ["get", "list", "watch"]}]}""",
+    )
     before = snapshot(lab, NAMESPACES, KINDS)
-    namespaces_before = {ns: comparable(kubectl_json(lab, "namespace", ns))
-                         for ns in NAMESPACES}
+    namespaces_before = {ns: comparable(kubectl_json(lab, "namespace", ns)) for ns in NAMESPACES}
     crd_before = comparable(kubectl_json(lab, "crd", CRD_NAME))
     role_before = comparable(kubectl_json(lab, "clusterrole", "widget-reader"))
     assert len(before) == 2 * 9
@@ -81,8 +96,9 @@ async def test_round_trip_brings_every_object_back_field_by_field(
     lab.kubectl("delete", "crd", CRD_NAME, "--wait=false")
     lab.kubectl("delete", "clusterrole", "widget-reader")
     # Restoring while the namespaces terminate: the restore waits for them to go.
-    restore = await restore_done(client, admin_headers, cluster_id, backup["id"],
-                                 restore_name="after-loss")
+    restore = await restore_done(
+        client, admin_headers, cluster_id, backup["id"], restore_name="after-loss"
+    )
     assert restore["status"] == "completed", restore
     counts = restore["counts"]
     assert counts["Deployment"]["created"] == 2 and counts["Widget"]["created"] == 2
@@ -93,19 +109,24 @@ async def test_round_trip_brings_every_object_back_field_by_field(
 
     after = snapshot(lab, NAMESPACES, KINDS)
     assert _diff(before, after) == []
-    assert {ns: comparable(kubectl_json(lab, "namespace", ns))
-            for ns in NAMESPACES} == namespaces_before
+    assert {
+        ns: comparable(kubectl_json(lab, "namespace", ns)) for ns in NAMESPACES
+    } == namespaces_before
     assert comparable(kubectl_json(lab, "crd", CRD_NAME)) == crd_before
     assert comparable(kubectl_json(lab, "clusterrole", "widget-reader")) == role_before
     # The controllers recreate what they own, on their own time (Deployment, ReplicaSet,
     # then Pods): the pods of the restored Deployments.
-    await wait_for(lambda: asyncio.to_thread(kubectl_json, lab, "pods", "-n", "bk-a"),
-                   lambda pods: len(pods["items"]) == 2, timeout=60)
+    await wait_for(
+        lambda: asyncio.to_thread(kubectl_json, lab, "pods", "-n", "bk-a"),
+        lambda pods: len(pods["items"]) == 2,
+        timeout=60,
+    )
 
 
 @both_backends
 async def test_cross_cluster_restore_with_namespace_mapping(
-    client: httpx.AsyncClient, admin_headers: dict[str, str],
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
     lab_cluster_factory: ClusterFactory,
 ) -> None:
     source = lab_cluster_factory(workers=1)
@@ -115,25 +136,46 @@ async def test_cross_cluster_restore_with_namespace_mapping(
     install(source, NAMESPACES)
     before = snapshot(source, NAMESPACES, KINDS)
 
-    backup = await backup_done(client, admin_headers, source_id, backup_name="ns",
-                               backup_type="namespaces", included_namespaces=NAMESPACES)
+    backup = await backup_done(
+        client,
+        admin_headers,
+        source_id,
+        backup_name="ns",
+        backup_type="namespaces",
+        included_namespaces=NAMESPACES,
+    )
     assert "rbac.authorization.k8s.io/v1/clusterroles" not in backup["resource_counts"]
     # The CRD comes along: the namespaces' custom resources need it.
     assert backup["resource_counts"]["apiextensions.k8s.io/v1/customresourcedefinitions"] == 1
 
     mapping = {"bk-a": "copy-a", "bk-b": "copy-b"}
-    dry = await restore_done(client, admin_headers, source_id, backup["id"], dry_run=True,
-                             target_cluster_id=target_id, namespace_mapping=mapping)
+    dry = await restore_done(
+        client,
+        admin_headers,
+        source_id,
+        backup["id"],
+        dry_run=True,
+        target_cluster_id=target_id,
+        namespace_mapping=mapping,
+    )
     assert dry["status"] == "completed" and dry["dry_run"] is True
     assert dry["counts"]["Deployment"]["created"] == 2
-    assert target.kubectl("get", "ns", "copy-a", "--ignore-not-found", "-o", "name"
-                          ).stdout == ""  # a dry run changes nothing
+    assert (
+        target.kubectl("get", "ns", "copy-a", "--ignore-not-found", "-o", "name").stdout == ""
+    )  # a dry run changes nothing
 
-    restore = await restore_done(client, admin_headers, source_id, backup["id"],
-                                 target_cluster_id=target_id, namespace_mapping=mapping)
+    restore = await restore_done(
+        client,
+        admin_headers,
+        source_id,
+        backup["id"],
+        target_cluster_id=target_id,
+        namespace_mapping=mapping,
+    )
     assert restore["status"] == "completed", restore
-    after = snapshot(target, list(mapping.values()), KINDS,
-                     namespace_of={v: k for k, v in mapping.items()})
+    after = snapshot(
+        target, list(mapping.values()), KINDS, namespace_of={v: k for k, v in mapping.items()}
+    )
     # RoleBinding subjects follow their service account into the new namespace.
     for ns in NAMESPACES:
         binding = after[("RoleBinding", ns, "reader")]
@@ -145,33 +187,61 @@ async def test_cross_cluster_restore_with_namespace_mapping(
 
 
 async def test_existing_objects_are_skipped_or_updated_as_asked(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    lab_cluster: LabCluster,
 ) -> None:
     ns = "policy"
     cluster_id = await add_cluster(client, admin_headers, lab_cluster, "policy")
     install(lab_cluster, [ns])
-    backup = await backup_done(client, admin_headers, cluster_id, backup_name="p",
-                               backup_type="namespaces", included_namespaces=[ns])
-    lab_cluster.kubectl("patch", "configmap", "settings", "-n", ns, "--type=merge",
-                        "-p", '{"data": {"mode": "changed", "extra": "new"}}')
+    backup = await backup_done(
+        client,
+        admin_headers,
+        cluster_id,
+        backup_name="p",
+        backup_type="namespaces",
+        included_namespaces=[ns],
+    )
+    lab_cluster.kubectl(
+        "patch",
+        "configmap",
+        "settings",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"data": {"mode": "changed", "extra": "new"}}',
+    )
     lab_cluster.kubectl("delete", "secret", "creds", "-n", ns)
 
     def live() -> dict[str, Any]:
         return kubectl_json(lab_cluster, "configmap", "settings", "-n", ns)["data"]
 
-    skip = await restore_done(client, admin_headers, cluster_id, backup["id"],
-                              restore_name="skip")
+    skip = await restore_done(client, admin_headers, cluster_id, backup["id"], restore_name="skip")
     assert skip["status"] == "completed", skip
     assert skip["counts"]["ConfigMap"]["skipped"] == 2 and live()["mode"] == "changed"
     assert skip["counts"]["Secret"]["created"] == 1  # the missing one comes back
 
-    dry = await restore_done(client, admin_headers, cluster_id, backup["id"],
-                             restore_name="dry", existing_policy="update", dry_run=True)
+    dry = await restore_done(
+        client,
+        admin_headers,
+        cluster_id,
+        backup["id"],
+        restore_name="dry",
+        existing_policy="update",
+        dry_run=True,
+    )
     assert dry["counts"]["ConfigMap"]["updated"] == 1 and live()["mode"] == "changed"
     assert dry["counts"]["Secret"]["skipped"] == 0 and dry["counts"]["Secret"]["updated"] == 1
 
-    update = await restore_done(client, admin_headers, cluster_id, backup["id"],
-                                restore_name="update", existing_policy="update")
+    update = await restore_done(
+        client,
+        admin_headers,
+        cluster_id,
+        backup["id"],
+        restore_name="update",
+        existing_policy="update",
+    )
     assert update["status"] == "completed", update
     assert update["counts"]["ConfigMap"]["updated"] == 1
     # Merge patch: the backup's values win; keys the backup never had stay.

@@ -11,11 +11,15 @@ __all__ = ["cluster_detail", "new_user", "pod_manifest", "register", "wait_for"]
 
 
 async def register(
-    client: httpx.AsyncClient, headers: dict[str, str], name: str, kubeconfig: str,
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    name: str,
+    kubeconfig: str,
     **extra: Any,
 ) -> httpx.Response:
     return await client.post(
-        "/api/v1/clusters", headers=headers,
+        "/api/v1/clusters",
+        headers=headers,
         json={"name": name, "kubeconfig": kubeconfig, **extra},
     )
 
@@ -35,12 +39,18 @@ async def new_user(client: httpx.AsyncClient, name: str) -> dict[str, str]:
 
 def pod_manifest(namespace: str, name: str, node: str) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "nodeName": node,
-            "containers": [{"name": "app", "image": "busybox", "resources": {
-                "requests": {"cpu": "250m", "memory": "64Mi"}}}],
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "busybox",
+                    "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}},
+                }
+            ],
             "tolerations": [{"operator": "Exists"}],
         },
     }

@@ -19,11 +19,15 @@ pytestmark = pytest.mark.lab
 
 
 async def _import(
-    client: httpx.AsyncClient, headers: dict[str, str], name: str, kubeconfig: str,
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    name: str,
+    kubeconfig: str,
     **extra: Any,
 ) -> dict[str, Any]:
     response = await client.post(
-        "/api/v1/clusters/import", headers=headers,
+        "/api/v1/clusters/import",
+        headers=headers,
         json={"name": name, "kubeconfig": kubeconfig, "import_source": "manual", **extra},
     )
     assert response.status_code == 200, response.text
@@ -46,10 +50,24 @@ async def _import_status(
 async def test_import_completes_with_checks_and_counts(
     client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster
 ) -> None:
-    started = await _import(client, admin_headers, "imported", lab_cluster.kubeconfig,
-                            environment_type="staging", labels={"team": "infra"})
-    assert set(started) >= {"id", "cluster_id", "import_source", "import_status",
-                            "imported_resources", "imported_by", "imported_at", "completed_at"}
+    started = await _import(
+        client,
+        admin_headers,
+        "imported",
+        lab_cluster.kubeconfig,
+        environment_type="staging",
+        labels={"team": "infra"},
+    )
+    assert set(started) >= {
+        "id",
+        "cluster_id",
+        "import_source",
+        "import_status",
+        "imported_resources",
+        "imported_by",
+        "imported_at",
+        "completed_at",
+    }
     assert started["import_status"] == "pending" and started["imported_by"] == "admin"
     assert started["completed_at"] == ""
     status = await _import_status(client, admin_headers, started["id"])
@@ -70,8 +88,9 @@ async def test_import_completes_with_checks_and_counts(
     imports = listed.json()["data"]["imports"]
     assert [i["id"] for i in imports] == [started["id"]]
     assert imports[0]["completed_at"].endswith("Z")
-    assert (await client.get("/api/v1/clusters/imports?import_source=rancher",
-                             headers=admin_headers)).json()["data"]["imports"] == []
+    assert (
+        await client.get("/api/v1/clusters/imports?import_source=rancher", headers=admin_headers)
+    ).json()["data"]["imports"] == []
     topology = (await client.get("/api/v1/clusters/topology", headers=admin_headers)).json()
     assert [e["type"] for e in topology["data"]["environments"]] == ["staging"]
 
@@ -81,17 +100,19 @@ async def test_failed_imports_say_why_and_leave_nothing(
 ) -> None:
     # An identity that can only read pods in one namespace: not enough to manage a cluster.
     token = lab_cluster.mint_token(
-        "import-test", "narrow",
+        "import-test",
+        "narrow",
         rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
     )
-    narrow = await _import(client, admin_headers, "narrow",
-                           lab_cluster.kubeconfig_for_token(token))
+    narrow = await _import(client, admin_headers, "narrow", lab_cluster.kubeconfig_for_token(token))
     status = await _import_status(client, admin_headers, narrow["id"])
     assert status["import_status"] == "failed"
     assert "list nodes" in status["error_message"]
     assert status["validation_results"]["permissions"]["list nodes"] is False
     unreachable = await _import(
-        client, admin_headers, "unreachable",
+        client,
+        admin_headers,
+        "unreachable",
         lab_cluster.kubeconfig.replace(lab_cluster.server, "https://127.0.0.1:9"),
     )
     status = await _import_status(client, admin_headers, unreachable["id"])
@@ -116,8 +137,9 @@ async def test_health_follows_nodes_and_outages(
     # timeout; a generous one keeps a loaded machine from failing the healthy cluster's
     # own probes.
     probe_timeout = 10.0
-    client = await start_app(make_settings(health_interval=interval,
-                                           cluster_probe_timeout=probe_timeout))
+    client = await start_app(
+        make_settings(health_interval=interval, cluster_probe_timeout=probe_timeout)
+    )
     headers = bearer(await login(client, "admin", ADMIN_PASSWORD))
     first: LabCluster = lab_cluster_factory("first", workers=2)
     second: LabCluster = lab_cluster_factory("second", workers=1)
@@ -130,15 +152,19 @@ async def test_health_follows_nodes_and_outages(
 
     # Scale: the counts follow, at the next health rounds (every interval).
     first.create_nodes(3, "worker")
-    await wait_for(lambda: cluster_detail(client, headers, one),
-                   lambda d: d["node_count"] == 6, timeout=30)
+    await wait_for(
+        lambda: cluster_detail(client, headers, one), lambda d: d["node_count"] == 6, timeout=30
+    )
 
     # An outage: the first goes disconnected (with an event), the second stays healthy
     # and its requests stay fast.
     first.stop_apiserver()
     try:
-        await wait_for(lambda: cluster_detail(client, headers, one),
-                       lambda d: d["status"] == "disconnected", timeout=2 * interval + 8)
+        await wait_for(
+            lambda: cluster_detail(client, headers, one),
+            lambda d: d["status"] == "disconnected",
+            timeout=2 * interval + 8,
+        )
         for _ in range(5):
             started = time.perf_counter()
             detail = await cluster_detail(client, headers, two)
@@ -149,14 +175,20 @@ async def test_health_follows_nodes_and_outages(
         assert (await cluster_detail(client, headers, two))["status"] == "healthy"
     finally:
         first.start_apiserver()
-    await wait_for(lambda: cluster_detail(client, headers, one),
-                   lambda d: d["status"] == "healthy", timeout=2 * interval + 15)
+    await wait_for(
+        lambda: cluster_detail(client, headers, one),
+        lambda d: d["status"] == "healthy",
+        timeout=2 * interval + 15,
+    )
     ctx = client._transport.app.state.ctx  # type: ignore[attr-defined]
     async with ctx.sessions() as session:
-        rows = list(await session.scalars(
-            select(PlatformEvent).where(PlatformEvent.cluster_id == one)
-            .order_by(PlatformEvent.created_at)
-        ))
+        rows = list(
+            await session.scalars(
+                select(PlatformEvent)
+                .where(PlatformEvent.cluster_id == one)
+                .order_by(PlatformEvent.created_at)
+            )
+        )
     transitions = [(e.reason, e.severity) for e in rows if e.component == "health-monitor"]
     assert ("Disconnected", "critical") in transitions
     assert transitions[-1] == ("Healthy", "info")

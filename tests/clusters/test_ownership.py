@@ -12,8 +12,9 @@ from tests.clusters.helpers import new_user, register
 pytestmark = pytest.mark.lab
 
 
-async def _statuses(client: httpx.AsyncClient, headers: dict[str, str],
-                    paths: list[str]) -> set[int]:
+async def _statuses(
+    client: httpx.AsyncClient, headers: dict[str, str], paths: list[str]
+) -> set[int]:
     return {(await client.get(path, headers=headers)).status_code for path in paths}
 
 
@@ -26,17 +27,25 @@ async def test_only_the_owner_and_admins_reach_a_cluster(
     cid = created.json()["data"]["id"]
     node = lab_cluster.nodes("worker")[0]["metadata"]["name"]
     base = f"/api/v1/clusters/{cid}"
-    contents = [f"{base}/nodes", f"{base}/nodes/{node}", f"{base}/events",
-                f"{base}/security-policies", f"{base}/autoscaling-policies", f"{base}/audit",
-                f"{base}/backups", f"{base}/backup-schedules"]
+    contents = [
+        f"{base}/nodes",
+        f"{base}/nodes/{node}",
+        f"{base}/events",
+        f"{base}/security-policies",
+        f"{base}/autoscaling-policies",
+        f"{base}/audit",
+        f"{base}/backups",
+        f"{base}/backup-schedules",
+    ]
 
     assert await _statuses(client, alice, contents) == {200}
     assert await _statuses(client, admin_headers, contents) == {200}
     bob = await new_user(client, "bob")
     assert await _statuses(client, bob, contents) == {403}
     assert (await client.delete(base, headers=bob)).status_code == 403
-    backup = await client.post(f"{base}/backups", headers=bob,
-                               json={"backup_name": "b", "backup_type": "full"})
+    backup = await client.post(
+        f"{base}/backups", headers=bob, json={"backup_name": "b", "backup_type": "full"}
+    )
     assert backup.status_code == 403
     # The catalogue entry itself (name, status, counts; no credentials) stays visible.
     assert (await client.get(base, headers=bob)).status_code == 200
@@ -56,8 +65,15 @@ async def test_imports_are_seen_by_who_started_them_and_admins(
     client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster
 ) -> None:
     carol, dave = await new_user(client, "carol"), await new_user(client, "dave")
-    started = await client.post("/api/v1/clusters/import", headers=carol, json={
-        "name": "carols", "kubeconfig": lab_cluster.kubeconfig, "import_source": "kubeconfig"})
+    started = await client.post(
+        "/api/v1/clusters/import",
+        headers=carol,
+        json={
+            "name": "carols",
+            "kubeconfig": lab_cluster.kubeconfig,
+            "import_source": "kubeconfig",
+        },
+    )
     assert started.status_code == 200, started.text
     import_id = started.json()["data"]["id"]
 

@@ -19,8 +19,12 @@ async def test_register_list_detail_delete(
     client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster
 ) -> None:
     created = await register(
-        client, admin_headers, "prod-east", lab_cluster.kubeconfig,
-        description="East production", labels={"env": "prod", "tier": "web"},
+        client,
+        admin_headers,
+        "prod-east",
+        lab_cluster.kubeconfig,
+        description="East production",
+        labels={"env": "prod", "tier": "web"},
         environment_type="production",
     )
     assert created.status_code == 200, created.text
@@ -35,16 +39,34 @@ async def test_register_list_detail_delete(
     assert detail["api_server_url"] == lab_cluster.server
     assert detail["last_heartbeat_at"].endswith("Z")
     assert detail["provider"] == "太初" and detail["region"] == "default"
-    for field in ("total_storage_bytes", "used_storage_bytes", "storage_usage_percent",
-                  "labels", "created_at", "updated_at", "description"):
+    for field in (
+        "total_storage_bytes",
+        "used_storage_bytes",
+        "storage_usage_percent",
+        "labels",
+        "created_at",
+        "updated_at",
+        "description",
+    ):
         assert field in detail
     assert "kubeconfig" not in str(detail)
 
-    await register(client, admin_headers, "staging-1", lab_cluster.kubeconfig,
-                   labels={"env": "staging", "tier": "db"}, environment_type="staging")
-    await register(client, admin_headers, "legacy-db", lab_cluster.kubeconfig,
-                   labels={"env": "prod", "tier": "db", "legacy": "yes"},
-                   description="old database hosts")
+    await register(
+        client,
+        admin_headers,
+        "staging-1",
+        lab_cluster.kubeconfig,
+        labels={"env": "staging", "tier": "db"},
+        environment_type="staging",
+    )
+    await register(
+        client,
+        admin_headers,
+        "legacy-db",
+        lab_cluster.kubeconfig,
+        labels={"env": "prod", "tier": "db", "legacy": "yes"},
+        description="old database hosts",
+    )
 
     async def names(query: str) -> list[str]:
         response = await client.get(f"/api/v1/clusters?{query}", headers=admin_headers)
@@ -63,8 +85,20 @@ async def test_register_list_detail_delete(
     assert await names("status=disconnected") == []
     listed = (await client.get("/api/v1/clusters", headers=admin_headers)).json()["data"]
     item = listed["clusters"][0]
-    assert {"id", "name", "description", "status", "provider", "region", "version",
-            "kubernetes_version", "node_count", "labels", "created_at", "updated_at"} <= set(item)
+    assert {
+        "id",
+        "name",
+        "description",
+        "status",
+        "provider",
+        "region",
+        "version",
+        "kubernetes_version",
+        "node_count",
+        "labels",
+        "created_at",
+        "updated_at",
+    } <= set(item)
     bad = await client.get("/api/v1/clusters?label_selector=env in (a", headers=admin_headers)
     assert bad.status_code == 422 and "label_selector" in bad.json()["message"]
 
@@ -74,7 +108,10 @@ async def test_register_list_detail_delete(
     assert environments["production"]["total_node_count"] == 4
     assert environments["production"]["clusters"][0]["version"] == "v1.36.3"
     assert topology["data"]["summary"] == {
-        "total_clusters": 3, "total_environments": 3, "total_nodes": 12, "healthy_clusters": 3,
+        "total_clusters": 3,
+        "total_environments": 3,
+        "total_nodes": 12,
+        "healthy_clusters": 3,
     }
 
     deleted = await client.delete(f"/api/v1/clusters/{cluster_id}", headers=admin_headers)
@@ -131,12 +168,14 @@ def _no_clusters(doc: dict[str, Any]) -> None:
     ],
 )
 async def test_bad_kubeconfigs_are_422_and_nothing_stored(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster,
-    label: str, change: Any, fragment: str,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    lab_cluster: LabCluster,
+    label: str,
+    change: Any,
+    fragment: str,
 ) -> None:
-    response = await register(
-        client, admin_headers, "bad", _mutate(lab_cluster.kubeconfig, change)
-    )
+    response = await register(client, admin_headers, "bad", _mutate(lab_cluster.kubeconfig, change))
     assert response.status_code == 422, (label, response.text)
     assert fragment in response.json()["message"], label
     listed = (await client.get("/api/v1/clusters", headers=admin_headers)).json()["data"]
@@ -144,7 +183,9 @@ async def test_bad_kubeconfigs_are_422_and_nothing_stored(
 
 
 async def test_not_yaml_and_wrong_ca(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    lab_cluster: LabCluster,
     lab_cluster_factory: Any,
 ) -> None:
     not_yaml = await register(client, admin_headers, "junk", "::: not: [yaml")
@@ -155,8 +196,9 @@ async def test_not_yaml_and_wrong_ca(
     def wrong_ca(doc: dict[str, Any]) -> None:
         doc["clusters"][0]["cluster"]["certificate-authority-data"] = foreign_ca
 
-    response = await register(client, admin_headers, "wrong-ca",
-                              _mutate(lab_cluster.kubeconfig, wrong_ca))
+    response = await register(
+        client, admin_headers, "wrong-ca", _mutate(lab_cluster.kubeconfig, wrong_ca)
+    )
     assert response.status_code == 422
     assert "TLS" in response.json()["message"] or "certificate" in response.json()["message"]
     listed = (await client.get("/api/v1/clusters", headers=admin_headers)).json()["data"]

@@ -33,19 +33,27 @@ def _api_requests(lab: LabCluster, verb: str, resource: str, scope: str) -> int:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
         if (labels.get("verb"), labels.get("resource"), labels.get("scope")) == (
-                verb, resource, scope):
+            verb,
+            resource,
+            scope,
+        ):
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
 
 
 def _terminating_namespaces(lab: LabCluster) -> list[str]:
     namespaces = json.loads(lab.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
-    return [ns["metadata"]["name"] for ns in namespaces
-            if ns.get("status", {}).get("phase") == "Terminating"]
+    return [
+        ns["metadata"]["name"]
+        for ns in namespaces
+        if ns.get("status", {}).get("phase") == "Terminating"
+    ]
 
 
 async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
-    start_app: Any, make_settings: Any, lab_cluster: LabCluster,
+    start_app: Any,
+    make_settings: Any,
+    lab_cluster: LabCluster,
 ) -> None:
     settings = make_settings(observe=ObserveSettings(authorization_ttl_seconds=TTL))
     client: httpx.AsyncClient = await start_app(settings)
@@ -55,12 +63,14 @@ async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
     cluster_id = created.json()["data"]["id"]
     ns = "team-cache"
     token = lab_cluster.mint_token(
-        ns, "viewer", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
+        ns, "viewer", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
+    )
     node = lab_cluster.nodes("worker")[0]["metadata"]["name"]
     lab_cluster.kubectl("apply", "-f", "-", input=json.dumps(pod_manifest(ns, "one", node)))
     user = await new_user(client, "carol")
-    bound = await client.post("/api/auth/k8s/account/bind/", headers=user,
-                              json={"cluster_id": cluster_id, "token": token})
+    bound = await client.post(
+        "/api/auth/k8s/account/bind/", headers=user, json={"cluster_id": cluster_id, "token": token}
+    )
     assert bound.status_code == 200, bound.text
     path = f"/api/runtime/pods/?cluster_id={cluster_id}&namespace={ns}"
 
@@ -81,8 +91,12 @@ async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
     # caller's permission is asked about at most once per TTL. The namespace controller
     # lists pods in each namespace it empties (namespaces earlier tests deleted): count
     # once it is done, when nothing else in this cluster makes such lists.
-    await wait_for(lambda: asyncio.to_thread(_terminating_namespaces, lab_cluster),
-                   lambda terminating: terminating == [], timeout=120, interval=0.5)
+    await wait_for(
+        lambda: asyncio.to_thread(_terminating_namespaces, lab_cluster),
+        lambda terminating: terminating == [],
+        timeout=120,
+        interval=0.5,
+    )
     lists = _api_requests(lab_cluster, "LIST", "pods", "namespace")
     lab_cluster.kubectl("get", "pods", "-n", ns)  # the counter sees a list like this one
     assert _api_requests(lab_cluster, "LIST", "pods", "namespace") == lists + 1
@@ -102,8 +116,9 @@ async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
     await wait_for(names, lambda v: v == ["one", "two"], timeout=15)
 
     # Elsewhere the cluster's RBAC says no, in the API server's words.
-    denied = await client.get(f"/api/runtime/pods/?cluster_id={cluster_id}&namespace=default",
-                              headers=user)
+    denied = await client.get(
+        f"/api/runtime/pods/?cluster_id={cluster_id}&namespace=default", headers=user
+    )
     assert denied.status_code == 403
     detail = denied.json()["detail"]
     assert f'User "system:serviceaccount:{ns}:viewer" cannot list resource "pods"' in detail
@@ -126,7 +141,9 @@ async def test_pods_come_from_the_cache_as_the_callers_rbac_allows(
 
 
 async def test_resources_from_the_cache_match_the_cluster(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster: LabCluster,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    lab_cluster: LabCluster,
 ) -> None:
     created = await register(client, admin_headers, "cached-resources", lab_cluster.kubeconfig)
     cluster_id = created.json()["data"]["id"]
@@ -139,8 +156,11 @@ async def test_resources_from_the_cache_match_the_cluster(
 
     def expected_requests() -> tuple[float, int]:
         """What the cluster itself says is requested on the node (non-terminated pods)."""
-        pods = json.loads(lab_cluster.kubectl(
-            "get", "pods", "-A", "-o", "json", f"--field-selector=spec.nodeName={node}").stdout)
+        pods = json.loads(
+            lab_cluster.kubectl(
+                "get", "pods", "-A", "-o", "json", f"--field-selector=spec.nodeName={node}"
+            ).stdout
+        )
         cpu, memory = 0.0, 0
         for pod in pods["items"]:
             if pod["status"].get("phase") in ("Succeeded", "Failed"):
@@ -152,8 +172,9 @@ async def test_resources_from_the_cache_match_the_cluster(
         return round(cpu, 3), memory
 
     async def row() -> dict[str, Any]:
-        response = await client.get(f"/api/runtime/resources/?cluster_id={cluster_id}",
-                                    headers=admin_headers)
+        response = await client.get(
+            f"/api/runtime/resources/?cluster_id={cluster_id}", headers=admin_headers
+        )
         assert response.status_code == 200, response.text
         return next(r for r in response.json()["nodes"] if r["name"] == node)
 

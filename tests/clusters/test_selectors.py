@@ -39,8 +39,17 @@ def test_selector_matches(selector: str, expected: list[dict[str, str]]) -> None
 
 
 @pytest.mark.parametrize(
-    "selector", ["env=prod,", "app in (a,b", "app in ()", "bad key=1", "env=in valid", "=x",
-                 "app in (a))", "x" * 64 + "=1"],
+    "selector",
+    [
+        "env=prod,",
+        "app in (a,b",
+        "app in ()",
+        "bad key=1",
+        "env=in valid",
+        "=x",
+        "app in (a))",
+        "x" * 64 + "=1",
+    ],
 )
 def test_invalid_selectors_are_422(selector: str) -> None:
     with pytest.raises(Invalid) as info:

@@ -96,8 +96,9 @@ async def test_expired_lease_is_taken_over_and_the_old_owner_is_stopped(
 
     # A's run stops: its heartbeat (every lease/3 = 1s) finds the job gone and cancels
     # it, or its own check_cancelled() finds out first.
-    await waiting.wait_for(lambda: (job_id, 1, "worker-a") in probe.interrupted, timeout=15,
-                           interval=0.05)
+    await waiting.wait_for(
+        lambda: (job_id, 1, "worker-a") in probe.interrupted, timeout=15, interval=0.05
+    )
 
     # A's stale lease can neither report nor finish.
     stale = store.Lease(job_id, "worker-a", 1)

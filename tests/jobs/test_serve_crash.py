@@ -26,10 +26,13 @@ from tests.support.server import (
 
 def _job_status(env: dict[str, str], job_id: str) -> str:
     async def load() -> str:
-        ctx = AppContext.create(Settings(
-            database_url=env["TAICHU_DATABASE_URL"], data_dir=Path(env["TAICHU_DATA_DIR"]),
-            secret_key=env["TAICHU_SECRET_KEY"],
-        ))
+        ctx = AppContext.create(
+            Settings(
+                database_url=env["TAICHU_DATABASE_URL"],
+                data_dir=Path(env["TAICHU_DATA_DIR"]),
+                secret_key=env["TAICHU_SECRET_KEY"],
+            )
+        )
         try:
             async with ctx.sessions() as session:
                 job = await session.get(Job, job_id)
@@ -50,16 +53,36 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
 @pytest.mark.slow
 def test_server_killed_mid_job_finishes_it_exactly_once_after_restart(tmp_path: Path) -> None:
     url = prepare_database(tmp_path, "serve-crash")
-    env = server_env(url, tmp_path / "data", TAICHU_SECRET_KEY="crash-test-secret-0123456789",
-                     TAICHU_ADMIN_PASSWORD="Crash-Admin-1", TAICHU_JOBS__LEASE_SECONDS="2")
+    env = server_env(
+        url,
+        tmp_path / "data",
+        TAICHU_SECRET_KEY="crash-test-secret-0123456789",
+        TAICHU_ADMIN_PASSWORD="Crash-Admin-1",
+        TAICHU_JOBS__LEASE_SECONDS="2",
+    )
     markers = tmp_path / "markers"
     server = ServerProcess(env, free_port(), tmp_path / "server.log")
     try:
         server.start()
         enqueued = subprocess.run(
-            [sys.executable, "-m", "taichu.cli", "jobs", "enqueue-diagnostic", "--steps", "8",
-             "--step-seconds", "0.5", "--marker-dir", str(markers)],
-            env=env, capture_output=True, text=True, timeout=60, check=True,
+            [
+                sys.executable,
+                "-m",
+                "taichu.cli",
+                "jobs",
+                "enqueue-diagnostic",
+                "--steps",
+                "8",
+                "--step-seconds",
+                "0.5",
+                "--marker-dir",
+                str(markers),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         job_id = enqueued.stdout.split()[0]
         marker = markers / f"{job_id}.log"

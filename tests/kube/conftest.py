@@ -28,10 +28,15 @@ def kubeconfig_doc(pki: dict[str, CertKey], **user: Any) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "c1", "cluster": {
-            "server": "https://10.0.0.1:6443",
-            "certificate-authority-data": b64(pki["ca"].cert_pem),
-        }}],
+        "clusters": [
+            {
+                "name": "c1",
+                "cluster": {
+                    "server": "https://10.0.0.1:6443",
+                    "certificate-authority-data": b64(pki["ca"].cert_pem),
+                },
+            }
+        ],
         "users": [{"name": "u1", "user": creds}],
         "contexts": [{"name": "ctx1", "context": {"cluster": "c1", "user": "u1"}}],
         "current-context": "ctx1",

@@ -76,8 +76,7 @@ async def test_silent_server_is_bounded_by_the_connect_timeout(silent_server: in
 
 
 async def test_watch_on_silent_server_is_bounded(silent_server: int) -> None:
-    client = KubeClient(access_from_token(f"127.0.0.1:{silent_server}", "t"),
-                        connect_timeout=0.5)
+    client = KubeClient(access_from_token(f"127.0.0.1:{silent_server}", "t"), connect_timeout=0.5)
     started = time.monotonic()
     with pytest.raises(ClusterUnreachable):
         async with client.watch("/api/v1/pods", "1") as events:

@@ -146,14 +146,26 @@ async def _discovered(
 async def test_discover_finds_core_apps_and_crds(kube: KubeClient) -> None:
     group = f"t{uuid.uuid4().hex[:6]}.taichu.test"
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"widgets.{group}"},
         "spec": {
-            "group": group, "scope": "Namespaced",
+            "group": group,
+            "scope": "Namespaced",
             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            }}],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        },
+                    },
+                }
+            ],
         },
     }
     path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -193,8 +205,11 @@ async def test_classic_discovery_agrees_with_aggregated(kube: KubeClient) -> Non
 
 async def test_access_reviews_and_forbidden(kube: KubeClient, lab_cluster: LabCluster) -> None:
     ns = f"kube-rbac-{uuid.uuid4().hex[:6]}"
-    token = lab_cluster.mint_token(ns, "reader", rules=[
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}])
+    token = lab_cluster.mint_token(
+        ns,
+        "reader",
+        rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
+    )
     assert await kube.self_subject_access_review("list", "nodes")
     assert await kube.self_subject_access_review("create", "deployments", "apps", "default")
     limited = KubeClient(kube.access.with_token(token))
@@ -210,7 +225,8 @@ async def test_access_reviews_and_forbidden(kube: KubeClient, lab_cluster: LabCl
         assert info.value.status == 403
         assert info.value.message == (
             f'nodes is forbidden: User "system:serviceaccount:{ns}:reader" cannot list '
-            'resource "nodes" in API group "" at the cluster scope')
+            'resource "nodes" in API group "" at the cluster scope'
+        )
     finally:
         await limited.close()
 
@@ -269,7 +285,11 @@ def test_rendered_kubeconfig_works_for_kubectl(lab_cluster: LabCluster, tmp_path
     path.touch(mode=0o600)
     path.write_text(render_kubeconfig(access))
     proc = subprocess.run(
-        [lab_cluster.binaries.bin("kubectl"), f"--kubeconfig={path}", "get", "nodes", "-o",
-         "name"], capture_output=True, text=True, timeout=60, check=False)
+        [lab_cluster.binaries.bin("kubectl"), f"--kubeconfig={path}", "get", "nodes", "-o", "name"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.split()) >= 3

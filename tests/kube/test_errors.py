@@ -12,23 +12,27 @@ from taichu.kube.errors import cluster_message, status_error
 
 
 def status(code: int, message: str) -> bytes:
-    return json.dumps({"kind": "Status", "status": "Failure", "message": message,
-                       "code": code}).encode()
+    return json.dumps(
+        {"kind": "Status", "status": "Failure", "message": message, "code": code}
+    ).encode()
 
 
-@pytest.mark.parametrize(("code", "cls", "http"), [
-    (400, Invalid, 422),
-    (401, CredentialsRejected, 401),
-    (403, Forbidden, 403),
-    (404, NotFound, 404),
-    (409, Conflict, 409),
-    (410, ResourceExpired, 409),
-    (422, Invalid, 422),
-    (429, Unavailable, 503),
-    (500, Unavailable, 503),
-    (503, Unavailable, 503),
-    (418, Unavailable, 503),
-])
+@pytest.mark.parametrize(
+    ("code", "cls", "http"),
+    [
+        (400, Invalid, 422),
+        (401, CredentialsRejected, 401),
+        (403, Forbidden, 403),
+        (404, NotFound, 404),
+        (409, Conflict, 409),
+        (410, ResourceExpired, 409),
+        (422, Invalid, 422),
+        (429, Unavailable, 503),
+        (500, Unavailable, 503),
+        (503, Unavailable, 503),
+        (418, Unavailable, 503),
+    ],
+)
 def test_status_mapping(code: int, cls: type[TaichuError], http: int) -> None:
     error = status_error(code, status(code, "the cluster says no"), "GET", "https://h/x")
     assert type(error) is cls and error.status == http

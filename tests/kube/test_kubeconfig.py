@@ -66,7 +66,8 @@ def test_wrapped_base64_and_json_input(pki: dict[str, CertKey]) -> None:
     doc = kubeconfig_doc(pki)
     data = cluster(doc)["certificate-authority-data"]
     cluster(doc)["certificate-authority-data"] = "\n".join(
-        data[i : i + 64] for i in range(0, len(data), 64))
+        data[i : i + 64] for i in range(0, len(data), 64)
+    )
     import json
 
     assert parse_kubeconfig(json.dumps(doc)).ca_data == pki["ca"].cert_pem
@@ -153,74 +154,134 @@ Mutation = Callable[[Doc, dict[str, CertKey]], None]
 
 REFUSALS: list[tuple[str, Mutation, tuple[str, ...]]] = [
     ("exec", lambda d, p: user(d).update(exec={"command": "aws"}), ("user.exec", "program")),
-    ("auth-provider", lambda d, p: user(d).update({"auth-provider": {"name": "gcp"}}),
-     ("user.auth-provider",)),
+    (
+        "auth-provider",
+        lambda d, p: user(d).update({"auth-provider": {"name": "gcp"}}),
+        ("user.auth-provider",),
+    ),
     ("token-file", lambda d, p: user(d).update({"token-file": "/t"}), ("user.token-file",)),
     ("tokenFile", lambda d, p: user(d).update(tokenFile="/t"), ("user.tokenFile",)),
-    ("client-certificate path", lambda d, p: user(d).update({"client-certificate": "/c"}),
-     ("user.client-certificate", "client-certificate-data")),
+    (
+        "client-certificate path",
+        lambda d, p: user(d).update({"client-certificate": "/c"}),
+        ("user.client-certificate", "client-certificate-data"),
+    ),
     ("client-key path", lambda d, p: user(d).update({"client-key": "/k"}), ("user.client-key",)),
-    ("certificate-authority path",
-     lambda d, p: cluster(d).update({"certificate-authority": "/ca"}),
-     ("cluster.certificate-authority", "certificate-authority-data")),
-    ("basic auth", lambda d, p: user(d).update(username="a", password="b"),
-     ("user.username", "basic auth")),
+    (
+        "certificate-authority path",
+        lambda d, p: cluster(d).update({"certificate-authority": "/ca"}),
+        ("cluster.certificate-authority", "certificate-authority-data"),
+    ),
+    (
+        "basic auth",
+        lambda d, p: user(d).update(username="a", password="b"),
+        ("user.username", "basic auth"),
+    ),
     ("impersonation", lambda d, p: user(d).update({"as": "root"}), ("user.as",)),
     ("no server", lambda d, p: cluster(d).pop("server"), ("cluster.server", "missing")),
-    ("http server", lambda d, p: cluster(d).update(server="http://10.0.0.1:8080"),
-     ("cluster.server", "https")),
-    ("server with credentials", lambda d, p: cluster(d).update(server="https://a:b@h"),
-     ("cluster.server",)),
+    (
+        "http server",
+        lambda d, p: cluster(d).update(server="http://10.0.0.1:8080"),
+        ("cluster.server", "https"),
+    ),
+    (
+        "server with credentials",
+        lambda d, p: cluster(d).update(server="https://a:b@h"),
+        ("cluster.server",),
+    ),
     ("bad port", lambda d, p: cluster(d).update(server="https://h:99999"), ("cluster.server",)),
-    ("proxy-url", lambda d, p: cluster(d).update({"proxy-url": "http://proxy:3128"}),
-     ("cluster.proxy-url", "not supported")),
-    ("bad base64 CA", lambda d, p: cluster(d).update({"certificate-authority-data": "%%%"}),
-     ("certificate-authority-data", "base64")),
-    ("CA not PEM", lambda d, p: cluster(d).update({"certificate-authority-data": b64(b"x")}),
-     ("certificate-authority-data", "PEM")),
-    ("bad base64 cert", lambda d, p: user(d).update({"client-certificate-data": "@@"}),
-     ("client-certificate-data", "base64")),
-    ("cert not PEM", lambda d, p: user(d).update({"client-certificate-data": b64(b"junk")}),
-     ("client-certificate-data", "PEM")),
-    ("key not PEM", lambda d, p: user(d).update({"client-key-data": b64(b"junk")}),
-     ("client-key-data",)),
-    ("key does not match", lambda d, p: user(d).update(
-        {"client-key-data": b64(p["other"].key_pem)}), ("client-key-data", "does not match")),
+    (
+        "proxy-url",
+        lambda d, p: cluster(d).update({"proxy-url": "http://proxy:3128"}),
+        ("cluster.proxy-url", "not supported"),
+    ),
+    (
+        "bad base64 CA",
+        lambda d, p: cluster(d).update({"certificate-authority-data": "%%%"}),
+        ("certificate-authority-data", "base64"),
+    ),
+    (
+        "CA not PEM",
+        lambda d, p: cluster(d).update({"certificate-authority-data": b64(b"x")}),
+        ("certificate-authority-data", "PEM"),
+    ),
+    (
+        "bad base64 cert",
+        lambda d, p: user(d).update({"client-certificate-data": "@@"}),
+        ("client-certificate-data", "base64"),
+    ),
+    (
+        "cert not PEM",
+        lambda d, p: user(d).update({"client-certificate-data": b64(b"junk")}),
+        ("client-certificate-data", "PEM"),
+    ),
+    (
+        "key not PEM",
+        lambda d, p: user(d).update({"client-key-data": b64(b"junk")}),
+        ("client-key-data",),
+    ),
+    (
+        "key does not match",
+        lambda d, p: user(d).update({"client-key-data": b64(p["other"].key_pem)}),
+        ("client-key-data", "does not match"),
+    ),
     ("cert without key", lambda d, p: user(d).pop("client-key-data"), ("client-key-data",)),
-    ("key without cert", lambda d, p: user(d).pop("client-certificate-data"),
-     ("client-certificate-data",)),
+    (
+        "key without cert",
+        lambda d, p: user(d).pop("client-certificate-data"),
+        ("client-certificate-data",),
+    ),
     ("no credentials", lambda d, p: user(d).clear(), ("users['u1'].user", "no credentials")),
     ("token with newline", lambda d, p: user(d).update(token="a\nb"), ("user.token",)),
-    ("insecure not bool", lambda d, p: cluster(d).update({"insecure-skip-tls-verify": "yes"}),
-     ("insecure-skip-tls-verify",)),
+    (
+        "insecure not bool",
+        lambda d, p: cluster(d).update({"insecure-skip-tls-verify": "yes"}),
+        ("insecure-skip-tls-verify",),
+    ),
     ("no clusters", lambda d, p: d.pop("clusters"), ("clusters",)),
     ("users not a list", lambda d, p: d.update(users={"u1": {}}), ("users",)),
-    ("context names no cluster", lambda d, p: d["contexts"][0]["context"].update(cluster="x"),
-     ("contexts['ctx1'].cluster",)),
-    ("context names no user", lambda d, p: d["contexts"][0]["context"].update(user="x"),
-     ("contexts['ctx1'].user",)),
-    ("unknown current-context", lambda d, p: d.update({"current-context": "zz"}),
-     ("current-context", "'zz'")),
-    ("duplicate names", lambda d, p: d["users"].append(copy.deepcopy(d["users"][0])),
-     ("users['u1']", "twice")),
+    (
+        "context names no cluster",
+        lambda d, p: d["contexts"][0]["context"].update(cluster="x"),
+        ("contexts['ctx1'].cluster",),
+    ),
+    (
+        "context names no user",
+        lambda d, p: d["contexts"][0]["context"].update(user="x"),
+        ("contexts['ctx1'].user",),
+    ),
+    (
+        "unknown current-context",
+        lambda d, p: d.update({"current-context": "zz"}),
+        ("current-context", "'zz'"),
+    ),
+    (
+        "duplicate names",
+        lambda d, p: d["users"].append(copy.deepcopy(d["users"][0])),
+        ("users['u1']", "twice"),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "fields"), [r[1:] for r in REFUSALS],
-                         ids=[r[0] for r in REFUSALS])
+@pytest.mark.parametrize(
+    ("mutate", "fields"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS]
+)
 def test_refused(pki: dict[str, CertKey], mutate: Mutation, fields: tuple[str, ...]) -> None:
     doc = kubeconfig_doc(pki)
     mutate(doc, pki)
     refuse(dump(doc), *fields)
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("", "empty"),
-    ("clusters: [", "not valid YAML"),
-    ("- just\n- a list\n", "document"),
-    ("a: 1\n---\nb: 2\n", "not valid YAML"),
-    ("x: " + "a" * (1024 * 1024 + 1), "larger than"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "empty"),
+        ("clusters: [", "not valid YAML"),
+        ("- just\n- a list\n", "document"),
+        ("a: 1\n---\nb: 2\n", "not valid YAML"),
+        ("x: " + "a" * (1024 * 1024 + 1), "larger than"),
+    ],
+)
 def test_refused_documents(text: str, fragment: str) -> None:
     refuse(text, fragment)
 
@@ -229,8 +290,10 @@ def test_encrypted_key_refused(pki: dict[str, CertKey]) -> None:
     from cryptography.hazmat.primitives import serialization
 
     encrypted = pki["client"].key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"pw"))
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"),
+    )
     doc = kubeconfig_doc(pki)
     user(doc)["client-key-data"] = b64(encrypted)
     refuse(dump(doc), "client-key-data", "encrypted")

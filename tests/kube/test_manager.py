@@ -92,7 +92,9 @@ async def test_identities_side_by_side(lab_cluster: LabCluster) -> None:
 
     results = await asyncio.gather(
         *(nodes("platform", admin) for _ in range(10)),
-        nodes("user:viewer", viewer), return_exceptions=True)
+        nodes("user:viewer", viewer),
+        return_exceptions=True,
+    )
     assert all(isinstance(n, int) and n >= 3 for n in results[:10])
     assert isinstance(results[10], Forbidden)  # "view" in one namespace: no nodes
     assert len(manager) == 2

@@ -36,8 +36,11 @@ CONNECT_TIMEOUT, REQUEST_TIMEOUT = 1, 3
 
 @pytest.fixture
 async def kube(fragile: LabCluster) -> AsyncIterator[KubeClient]:
-    client = KubeClient(parse_kubeconfig(fragile.kubeconfig), connect_timeout=CONNECT_TIMEOUT,
-                        request_timeout=REQUEST_TIMEOUT)
+    client = KubeClient(
+        parse_kubeconfig(fragile.kubeconfig),
+        connect_timeout=CONNECT_TIMEOUT,
+        request_timeout=REQUEST_TIMEOUT,
+    )
     yield client
     await client.close()
 
@@ -92,8 +95,7 @@ async def test_watch_from_before_a_restart_is_expired(
     # nobody writes: the controller manager may write ConfigMaps at any time.)
     quiet = {"fieldSelector": "metadata.name=nobody-writes-this"}
     _, version = await kube.list_all("/api/v1/configmaps", quiet)
-    async with kube.watch("/api/v1/configmaps", version, timeout_seconds=1,
-                          params=quiet) as events:
+    async with kube.watch("/api/v1/configmaps", version, timeout_seconds=1, params=quiet) as events:
         assert [e async for e in events] == []
 
 

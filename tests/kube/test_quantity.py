@@ -14,8 +14,14 @@ def test_cpu(value: object, cores: float) -> None:
 
 @pytest.mark.parametrize(
     ("value", "size"),
-    [("16Gi", 16 * 2**30), ("1000k", 10**6), ("1e3", 1000), ("128974848", 128974848),
-     ("129M", 129 * 10**6), ("1.5Ki", 1536)],
+    [
+        ("16Gi", 16 * 2**30),
+        ("1000k", 10**6),
+        ("1e3", 1000),
+        ("128974848", 128974848),
+        ("129M", 129 * 10**6),
+        ("1.5Ki", 1536),
+    ],
 )
 def test_bytes(value: str, size: int) -> None:
     assert byte_count(value) == size

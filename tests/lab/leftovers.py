@@ -8,7 +8,11 @@ from pathlib import Path
 from taichu.lab.state import OWNER_ENV, state_root
 
 NOTHING: dict[str, list[str]] = {
-    "processes": [], "netns": [], "links": [], "dirs": [], "subnets": [],
+    "processes": [],
+    "netns": [],
+    "links": [],
+    "dirs": [],
+    "subnets": [],
 }
 
 
@@ -25,8 +29,11 @@ def leftovers(owner: int) -> dict[str, list[str]]:
     prefix = f"tcl-{owner}-"
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    claims = [p.name for p in (state_root() / "subnets").glob("*")
-              if p.read_text().startswith(f"{owner}:")]
+    claims = [
+        p.name
+        for p in (state_root() / "subnets").glob("*")
+        if p.read_text().startswith(f"{owner}:")
+    ]
     return {
         "processes": procs,
         "netns": [ln.split()[0] for ln in netns.splitlines() if ln.startswith(prefix)],

@@ -42,18 +42,32 @@ def _wait_for(predicate: object, timeout: float, proc: subprocess.Popen[str]) ->
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Signals) -> None:
     ready = tmp_path / "ready"
-    (tmp_path / "test_hold.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "test_hold.py").write_text(
+        textwrap.dedent(f"""
         import time
         from pathlib import Path
 
         def test_hold(lab_cluster, ssh_hosts):
             Path({str(ready)!r}).write_text("up")
             time.sleep(300)
-    """))
+    """)
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "taichu.lab.pytest_fixtures", "test_hold.py"],
-        cwd=tmp_path, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "taichu.lab.pytest_fixtures",
+            "test_hold.py",
+        ],
+        cwd=tmp_path,
+        env=_child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     _wait_for(ready.exists, 180, proc)
@@ -89,8 +103,11 @@ def test_janitor_removes_what_a_killed_owner_left(tmp_path: Path) -> None:
         time.sleep(300)
     """)
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], env=_child_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-c", script],
+        env=_child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

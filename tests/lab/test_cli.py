@@ -25,18 +25,25 @@ def test_up_status_down(lab_binaries: LabBinaries) -> None:
     runner = CliRunner()
     name = f"cli{os.getpid()}"
     result = runner.invoke(
-        app, ["lab", "up", "--name", name, "--clusters", "1", "--nodes", "2", "--hosts", "1",
-              "--json"],
+        app,
+        ["lab", "up", "--name", name, "--clusters", "1", "--nodes", "2", "--hosts", "1", "--json"],
     )
     try:
         assert result.exit_code == 0, result.output
-        env = json.loads(result.output[result.output.index("{"):])
+        env = json.loads(result.output[result.output.index("{") :])
         (cluster,) = env["clusters"]
         (host,) = env["hosts"]
         nodes = subprocess.run(
-            [lab_binaries.bin("kubectl"), f"--kubeconfig={cluster['kubeconfig']}",
-             "get", "nodes", "--no-headers"],
-            capture_output=True, text=True, check=True,
+            [
+                lab_binaries.bin("kubectl"),
+                f"--kubeconfig={cluster['kubeconfig']}",
+                "get",
+                "nodes",
+                "--no-headers",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.splitlines()
         assert len(nodes) == 2 and all(" Ready " in n for n in nodes)
         with socket.create_connection((host["address"], host["port"]), timeout=5) as s:

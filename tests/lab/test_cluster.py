@@ -41,10 +41,15 @@ def test_two_clusters_each_with_their_own_ready_nodes(
     # The shared cluster may carry other tests' nodes too: its own four must be there.
     shared = _ready_nodes(lab_cluster)
     assert {n: shared.get(n) for n in ("control-plane-1", "worker-1", "worker-2", "worker-3")} == {
-        "control-plane-1": "True", "worker-1": "True", "worker-2": "True", "worker-3": "True",
+        "control-plane-1": "True",
+        "worker-1": "True",
+        "worker-2": "True",
+        "worker-3": "True",
     }
     assert _ready_nodes(other) == {
-        "control-plane-1": "True", "worker-1": "True", "worker-2": "True",
+        "control-plane-1": "True",
+        "worker-1": "True",
+        "worker-2": "True",
     }
     text = other.kubectl("get", "nodes").stdout
     assert "control-plane-1   Ready    control-plane" in text
@@ -76,9 +81,11 @@ def test_deployment_pods_are_scheduled_and_run(lab_cluster: LabCluster) -> None:
 async def test_restricted_token_is_confined_to_its_namespace(lab_cluster: LabCluster) -> None:
     ns = f"team-{uuid.uuid4().hex[:6]}"
     token = lab_cluster.mint_token(
-        ns, "reader",
-        rules=[{"apiGroups": [""], "resources": ["configmaps"],
-                "verbs": ["get", "list", "create"]}],
+        ns,
+        "reader",
+        rules=[
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create"]}
+        ],
     )
     # Through the client the platform uses, from a token kubeconfig.
     api_client = await k8s_config.new_client_from_config_dict(
@@ -133,8 +140,10 @@ def _settled_node_names(cluster: LabCluster, timeout: float = 30) -> set[str]:
     deadline = time.monotonic() + timeout
     while True:
         cached = {n["metadata"]["name"] for n in cluster.nodes()}
-        stored = {n["metadata"]["name"] for n in cluster.api.get(
-            "/api/v1/nodes", labelSelector=f"{LAB_LABEL}=true")["items"]}
+        stored = {
+            n["metadata"]["name"]
+            for n in cluster.api.get("/api/v1/nodes", labelSelector=f"{LAB_LABEL}=true")["items"]
+        }
         if cached == stored:
             return cached
         assert time.monotonic() < deadline, f"nodes() {cached} != stored {stored}"

@@ -17,9 +17,13 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 def test_metrics_server_reports_simulated_usage(lab_cluster_factory: ClusterFactory) -> None:
     cluster = lab_cluster_factory(workers=2, settings=Settings(metrics_server=True))
     pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "busy", "namespace": "default",
-                     "annotations": {USAGE_CPU: "250m", USAGE_MEMORY: "300Mi"}},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "busy",
+            "namespace": "default",
+            "annotations": {USAGE_CPU: "250m", USAGE_MEMORY: "300Mi"},
+        },
         "spec": {"containers": [{"name": "app", "image": "busybox"}]},
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
@@ -28,8 +32,12 @@ def test_metrics_server_reports_simulated_usage(lab_cluster_factory: ClusterFact
     deadline = time.monotonic() + 120
     while True:
         got = cluster.api.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods")
-        usage = [c["usage"] for p in got["items"] if p["metadata"]["name"] == "busy"
-                 for c in p["containers"]]
+        usage = [
+            c["usage"]
+            for p in got["items"]
+            if p["metadata"]["name"] == "busy"
+            for c in p["containers"]
+        ]
         if usage:
             break
         assert time.monotonic() < deadline, "no pod metrics after 120 s"

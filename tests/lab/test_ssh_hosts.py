@@ -18,12 +18,20 @@ pytestmark = pytest.mark.lab
 def _connect(host: SshHost, *, key: bool = False) -> Any:  # asyncssh's connect manager
     if key:
         return asyncssh.connect(
-            host.address, host.port, username=host.username, known_hosts=None,
-            client_keys=[asyncssh.import_private_key(host.private_key)], password=None,
+            host.address,
+            host.port,
+            username=host.username,
+            known_hosts=None,
+            client_keys=[asyncssh.import_private_key(host.private_key)],
+            password=None,
         )
     return asyncssh.connect(
-        host.address, host.port, username=host.username, password=host.password,
-        known_hosts=None, client_keys=None,
+        host.address,
+        host.port,
+        username=host.username,
+        password=host.password,
+        known_hosts=None,
+        client_keys=None,
     )
 
 
@@ -45,7 +53,10 @@ async def test_host_key_matches_what_the_lab_reports(ssh_hosts: list[SshHost]) -
     host = ssh_hosts[0]
     known = asyncssh.import_known_hosts(host.known_hosts_line + "\n")
     async with asyncssh.connect(
-        host.address, username="root", password=host.password, known_hosts=known,
+        host.address,
+        username="root",
+        password=host.password,
+        known_hosts=known,
         client_keys=None,
     ) as conn:
         assert (await conn.run("id -u", check=True)).stdout == "0\n"
@@ -83,8 +94,11 @@ async def test_root_password_is_the_hosts_own(ssh_hosts: list[SshHost]) -> None:
     assert len(seen) == 3 and real not in seen
     with pytest.raises(asyncssh.PermissionDenied):
         async with asyncssh.connect(
-            ssh_hosts[0].address, username="root", password=ssh_hosts[1].password,
-            known_hosts=None, client_keys=None,
+            ssh_hosts[0].address,
+            username="root",
+            password=ssh_hosts[1].password,
+            known_hosts=None,
+            client_keys=None,
         ):
             pass
 

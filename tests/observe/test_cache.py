@@ -70,8 +70,13 @@ async def test_relists_on_gone(lab_cluster_factory: Any) -> None:
             version = await super()._list()
             return stale.pop() if stale else version  # the first watch starts too far back
 
-    informer = StaleStart("nodes", "/api/v1/nodes", NodeStore,
-                          lambda: manager.client("gone", access), ObserveSettings())
+    informer = StaleStart(
+        "nodes",
+        "/api/v1/nodes",
+        NodeStore,
+        lambda: manager.client("gone", access),
+        ObserveSettings(),
+    )
     informer.start()
     try:
         await wait_for(_value(lambda: informer.lists), lambda n: n >= 2, timeout=10)
@@ -88,6 +93,7 @@ async def test_relists_on_gone(lab_cluster_factory: Any) -> None:
 def _value(get: object) -> object:
     async def fetch() -> object:
         return get()  # type: ignore[operator]
+
     return fetch
 
 
@@ -99,8 +105,7 @@ CONNECT_TIMEOUT, REQUEST_TIMEOUT, SYNC_TIMEOUT = 10.0, 20.0, 10.0
 @pytest.fixture
 async def hub() -> AsyncIterator[ObserveHub]:
     manager = ConnectionManager(connect_timeout=CONNECT_TIMEOUT, request_timeout=REQUEST_TIMEOUT)
-    hub = ObserveHub(manager, ObserveSettings(idle_seconds=0.5,
-                                              sync_timeout_seconds=SYNC_TIMEOUT))
+    hub = ObserveHub(manager, ObserveSettings(idle_seconds=0.5, sync_timeout_seconds=SYNC_TIMEOUT))
     yield hub
     await hub.close()
     await manager.close_all()
@@ -119,15 +124,18 @@ async def test_idle_stop_invalidate_and_new_credentials(
     assert first is not None and len(hub) == 1
     # Idle: forgotten after idle_seconds without a view, then stopped (informer by
     # informer: the reaper awaits each).
-    await wait_for(_value(lambda: (len(hub), first.nodes._task, first.pods._task)),
-                   lambda state: state == (0, None, None), timeout=15, interval=0.1)
+    await wait_for(
+        _value(lambda: (len(hub), first.nodes._task, first.pods._task)),
+        lambda state: state == (0, None, None),
+        timeout=15,
+        interval=0.1,
+    )
     await hub.view("c1", access)
     again = hub.cached("c1")
     assert again is not None and again is not first and again.nodes.lists == 1
 
     # Other credentials for the same cluster: a new cache, the old one stopped.
-    token = lab_cluster.mint_token("obs-cache", "reader", role="cluster-admin",
-                                   cluster_wide=True)
+    token = lab_cluster.mint_token("obs-cache", "reader", role="cluster-admin", cluster_wide=True)
     other = access.with_token(token)
     await hub.view("c1", other)
     assert hub.cached("c1") is not again and again.nodes._task is None
@@ -163,8 +171,7 @@ async def test_unreachable_and_hung_clusters_answer_503_in_bounded_time(
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        hung = parse_kubeconfig(kubeconfig.replace(lab_cluster.server,
-                                                   f"https://127.0.0.1:{port}"))
+        hung = parse_kubeconfig(kubeconfig.replace(lab_cluster.server, f"https://127.0.0.1:{port}"))
         started = time.monotonic()
         with pytest.raises(Unavailable) as info:
             await hub.view("hung", hung, wait_seconds=1.0)

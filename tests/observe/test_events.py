@@ -17,19 +17,33 @@ from tests.observe.helpers import get_data, namespace, registered
 
 pytestmark = pytest.mark.lab
 
-EVENT_FIELDS = {"id", "event_type", "message", "severity", "component", "count", "first_seen",
-                "last_seen", "created_at"}
+EVENT_FIELDS = {
+    "id",
+    "event_type",
+    "message",
+    "severity",
+    "component",
+    "count",
+    "first_seen",
+    "last_seen",
+    "created_at",
+}
 
 
 def k8s_event(ns: str, reason: str, event_type: str, message: str) -> dict[str, Any]:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"name": f"obs.{uuid.uuid4().hex[:10]}", "namespace": ns},
         "involvedObject": {"kind": "Pod", "name": "demo", "namespace": ns},
-        "reason": reason, "message": message, "type": event_type, "count": 3,
+        "reason": reason,
+        "message": message,
+        "type": event_type,
+        "count": 3,
         "source": {"component": "test-kubelet"},
-        "firstTimestamp": now, "lastTimestamp": now,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
     }
 
 
@@ -40,44 +54,67 @@ async def test_cluster_events_with_severity_and_platform_events(
     path = f"/api/v1/clusters/{cid}/events"
     tag = uuid.uuid4().hex[:8]
     with namespace(lab_cluster) as ns:
-        for reason, kind in (("BackOff", "Warning"), ("Unusual", "Warning"),
-                             ("Pulled", "Normal")):
-            lab_cluster.api.create(f"/api/v1/namespaces/{ns}/events",
-                                   k8s_event(ns, reason, kind, f"{reason} {tag}"))
+        for reason, kind in (("BackOff", "Warning"), ("Unusual", "Warning"), ("Pulled", "Normal")):
+            lab_cluster.api.create(
+                f"/api/v1/namespaces/{ns}/events", k8s_event(ns, reason, kind, f"{reason} {tag}")
+            )
         # The scheduler's own Warning: no node matches the selector.
-        lab_cluster.api.create(f"/api/v1/namespaces/{ns}/pods", {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stuck"},
-            "spec": {"nodeSelector": {"no-such-label": "x"},
-                     "containers": [{"name": "main", "image": "registry.local/app:1"}]},
-        })
+        lab_cluster.api.create(
+            f"/api/v1/namespaces/{ns}/pods",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "stuck"},
+                "spec": {
+                    "nodeSelector": {"no-such-label": "x"},
+                    "containers": [{"name": "main", "image": "registry.local/app:1"}],
+                },
+            },
+        )
 
         def ours(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-            return {e["message"].split()[0]: e for e in data["events"]
-                    if tag in e["message"]}
+            return {e["message"].split()[0]: e for e in data["events"] if tag in e["message"]}
 
         async def fetch() -> dict[str, Any]:
             return await get_data(client, admin_headers, path, limit=100)
 
-        data = await wait_for(fetch, lambda d: len(ours(d)) == 3 and any(
-            e["event_type"] == "Pod" and e["component"] == "default-scheduler"
-            and e["namespace"] == ns for e in d["events"]), timeout=30)
+        data = await wait_for(
+            fetch,
+            lambda d: (
+                len(ours(d)) == 3
+                and any(
+                    e["event_type"] == "Pod"
+                    and e["component"] == "default-scheduler"
+                    and e["namespace"] == ns
+                    for e in d["events"]
+                )
+            ),
+            timeout=30,
+        )
         assert data["cluster_events_available"] is True and data["cluster_events_note"] is None
         mine = ours(data)
         assert {k: e["severity"] for k, e in mine.items()} == {
-            "BackOff": "error", "Unusual": "warning", "Pulled": "info"}
+            "BackOff": "error",
+            "Unusual": "warning",
+            "Pulled": "info",
+        }
         backoff = mine["BackOff"]
         assert set(backoff) >= EVENT_FIELDS
         assert backoff["event_type"] == "Pod" and backoff["component"] == "test-kubelet"
         assert backoff["count"] == 3 and backoff["source"] == "kubernetes"
         assert backoff["first_seen"].endswith("Z") and backoff["last_seen"].endswith("Z")
-        scheduling = next(e for e in data["events"] if e["namespace"] == ns
-                          and e["component"] == "default-scheduler")
+        scheduling = next(
+            e
+            for e in data["events"]
+            if e["namespace"] == ns and e["component"] == "default-scheduler"
+        )
         assert scheduling["reason"] == "FailedScheduling" and scheduling["severity"] == "error"
 
         registered_event = next(e for e in data["events"] if e["source"] == "platform")
         assert registered_event["event_type"] == "Cluster"
-        assert registered_event["severity"] == "info" and "registered" in (
-            registered_event["message"])
+        assert (
+            registered_event["severity"] == "info" and "registered" in (registered_event["message"])
+        )
         last_seen = [e["last_seen"] for e in data["events"]]
         assert last_seen == sorted(last_seen, reverse=True)  # newest first
         summary = data["summary"]
@@ -116,6 +153,7 @@ async def test_disconnect_is_critical_and_events_still_answer(
 
     lab.stop_apiserver()
     try:
+
         async def fetch() -> dict[str, Any]:
             return await get_data(client, headers, events_path, severity="critical")
 

@@ -15,8 +15,7 @@ from taichu.observe.slim import pod_amount, slim_event, slim_node, slim_pod
 from taichu.observe.stores import NodeStore, PodStore
 
 
-def container(cpu: str | None = None, memory: str | None = None, **extra: Any
-              ) -> dict[str, Any]:
+def container(cpu: str | None = None, memory: str | None = None, **extra: Any) -> dict[str, Any]:
     requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
     return {"name": "c", "resources": {"requests": requests, "limits": requests}, **extra}
 
@@ -38,13 +37,17 @@ def test_pod_requests_follow_the_scheduler() -> None:
     assert pod_amount({"containers": [{"name": "bare"}]}, "requests", "cpu") == 0
 
 
-def pod(name: str, node: str | None, phase: str, cpu: str = "500m", uid: str | None = None,
-        **meta: Any) -> dict[str, Any]:
+def pod(
+    name: str, node: str | None, phase: str, cpu: str = "500m", uid: str | None = None, **meta: Any
+) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "ns", "uid": uid or f"uid-{name}", **meta},
         "spec": {"nodeName": node, "containers": [container(cpu, "1Gi")]},
-        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True"}],
-                   "containerStatuses": [{"ready": True, "restartCount": 2}]},
+        "status": {
+            "phase": phase,
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"ready": True, "restartCount": 2}],
+        },
     }
 
 
@@ -70,11 +73,18 @@ def test_pod_store_keeps_per_node_totals() -> None:
 
 def node(name: str, ready: str = "True", **labels: str) -> dict[str, Any]:
     return {
-        "metadata": {"name": name, "uid": f"uid-{name}", "labels": labels,
-                     "creationTimestamp": "2025-01-01T00:00:00Z"},
-        "status": {"capacity": {"cpu": "3500m", "memory": "8Gi", "pods": "110"},
-                   "conditions": [{"type": "Ready", "status": ready,
-                                   "lastHeartbeatTime": "2025-01-02T00:00:00Z"}]},
+        "metadata": {
+            "name": name,
+            "uid": f"uid-{name}",
+            "labels": labels,
+            "creationTimestamp": "2025-01-01T00:00:00Z",
+        },
+        "status": {
+            "capacity": {"cpu": "3500m", "memory": "8Gi", "pods": "110"},
+            "conditions": [
+                {"type": "Ready", "status": ready, "lastHeartbeatTime": "2025-01-02T00:00:00Z"}
+            ],
+        },
     }
 
 
@@ -100,15 +110,23 @@ def test_node_roles_statuses_and_counts() -> None:
 
 
 def test_event_severity_and_fields() -> None:
-    raw = {"metadata": {"uid": "u", "namespace": "ns",
-                        "creationTimestamp": "2025-01-01T00:00:00Z"},
-           "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "OOMKilling",
-           "type": "Warning", "message": "m", "reportingComponent": "kubelet",
-           "series": {"count": 7, "lastObservedTime": "2025-01-01T00:05:00.123456Z"},
-           "eventTime": "2025-01-01T00:00:00.000001Z"}
+    raw = {
+        "metadata": {"uid": "u", "namespace": "ns", "creationTimestamp": "2025-01-01T00:00:00Z"},
+        "involvedObject": {"kind": "Pod", "name": "p"},
+        "reason": "OOMKilling",
+        "type": "Warning",
+        "message": "m",
+        "reportingComponent": "kubelet",
+        "series": {"count": 7, "lastObservedTime": "2025-01-01T00:05:00.123456Z"},
+        "eventTime": "2025-01-01T00:00:00.000001Z",
+    }
     event = slim_event(raw)
     assert (event.severity, event.kind, event.component, event.count) == (
-        "error", "Pod", "kubelet", 7)
+        "error",
+        "Pod",
+        "kubelet",
+        7,
+    )
     assert event.last_seen is not None and event.last_seen.minute == 5
     assert slim_event({**raw, "reason": "Unhealthy"}).severity == "warning"
     assert slim_event({**raw, "reason": "Started", "type": "Normal"}).severity == "info"
@@ -117,43 +135,100 @@ def test_event_severity_and_fields() -> None:
 def test_merge_is_newest_first_with_summary() -> None:
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     cluster = sorted(
-        (slim_event({"metadata": {"uid": f"k{i}"}, "type": "Warning" if i % 2 else "Normal",
-                     "reason": "x", "lastTimestamp": (t0 + timedelta(minutes=i)).isoformat()})
-         for i in range(5)), key=lambda e: e.last_seen, reverse=True)
-    platform = [PlatformEvent(id="p1", event_type="Cluster", reason="Disconnected",
-                              severity="critical", component="health-monitor", message="down",
-                              count=1, first_seen=t0,
-                              last_seen=t0 + timedelta(minutes=2, seconds=30),
-                              created_at=t0)]
-    data = events.merge_events(cluster, platform, severity=None, since=None, offset=0,
-                               limit=10)
+        (
+            slim_event(
+                {
+                    "metadata": {"uid": f"k{i}"},
+                    "type": "Warning" if i % 2 else "Normal",
+                    "reason": "x",
+                    "lastTimestamp": (t0 + timedelta(minutes=i)).isoformat(),
+                }
+            )
+            for i in range(5)
+        ),
+        key=lambda e: e.last_seen,
+        reverse=True,
+    )
+    platform = [
+        PlatformEvent(
+            id="p1",
+            event_type="Cluster",
+            reason="Disconnected",
+            severity="critical",
+            component="health-monitor",
+            message="down",
+            count=1,
+            first_seen=t0,
+            last_seen=t0 + timedelta(minutes=2, seconds=30),
+            created_at=t0,
+        )
+    ]
+    data = events.merge_events(cluster, platform, severity=None, since=None, offset=0, limit=10)
     assert [e["id"] for e in data["events"]] == ["k4", "k3", "p1", "k2", "k1", "k0"]
-    assert data["summary"] == {"info_count": 3, "warning_count": 2, "error_count": 0,
-                               "critical_count": 1}
-    later = events.merge_events(cluster, platform, severity="warning",
-                                since=t0 + timedelta(minutes=2), offset=0, limit=1)
+    assert data["summary"] == {
+        "info_count": 3,
+        "warning_count": 2,
+        "error_count": 0,
+        "critical_count": 1,
+    }
+    later = events.merge_events(
+        cluster, platform, severity="warning", since=t0 + timedelta(minutes=2), offset=0, limit=1
+    )
     assert [e["id"] for e in later["events"]] == ["k3"] and later["total"] == 1
     assert later["summary"]["info_count"] == 2  # k4, k2: the summary ignores `severity`
 
 
 def test_flags_security_and_autoscaler_parsing() -> None:
-    tokens = argv_tokens({"command": ["/bin/sh", "-c", "kube-apiserver --a=1 --b 2 --c"],
-                          "args": ["--d=x=y"]})
+    tokens = argv_tokens(
+        {"command": ["/bin/sh", "-c", "kube-apiserver --a=1 --b 2 --c"], "args": ["--d=x=y"]}
+    )
     assert tokens == ["/bin/sh", "-c", "kube-apiserver", "--a=1", "--b", "2", "--c", "--d=x=y"]
     assert parse_flags(tokens) == {"a": ["1"], "b": ["2"], "c": [""], "d": ["x=y"]}
     assert security.predominant(["baseline", "restricted"]) == "baseline"
     assert security.predominant(["restricted", "restricted", "privileged"]) == "restricted"
-    webhook = security.audit_from_flags({"audit-policy-file": ["p"],
-                                         "audit-webhook-config-file": ["w"]})
+    webhook = security.audit_from_flags(
+        {"audit-policy-file": ["p"], "audit-webhook-config-file": ["w"]}
+    )
     assert (webhook["audit_logging_mode"], webhook["audit_logging_backends"]) == (
-        "batch", ["webhook"])
-    found = autoscaling.autoscaler_from({
-        "metadata": {"name": "ca", "namespace": "kube-system"},
-        "spec": {"replicas": 0, "template": {"spec": {"containers": [{
-            "image": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.30.0",
-            "args": ["--nodes=2:4:a", "--nodes=bad", "--nodes=1:x:b"]}]}}},
-    })
+        "batch",
+        ["webhook"],
+    )
+    found = autoscaling.autoscaler_from(
+        {
+            "metadata": {"name": "ca", "namespace": "kube-system"},
+            "spec": {
+                "replicas": 0,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "image": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.30.0",
+                                "args": ["--nodes=2:4:a", "--nodes=bad", "--nodes=1:x:b"],
+                            }
+                        ]
+                    }
+                },
+            },
+        }
+    )
     assert found is not None and found["replicas"] == 0
     assert found["node_groups"] == [{"name": "a", "min_nodes": 2, "max_nodes": 4}]
-    assert autoscaling.autoscaler_from({"spec": {"template": {"spec": {"containers": [
-        {"image": "nginx", "command": ["nginx", "--cluster-autoscaler-like"]}]}}}}) is None
+    assert (
+        autoscaling.autoscaler_from(
+            {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "image": "nginx",
+                                    "command": ["nginx", "--cluster-autoscaler-like"],
+                                }
+                            ]
+                        }
+                    }
+                }
+            }
+        )
+        is None
+    )

@@ -13,9 +13,20 @@ from tests.observe.helpers import deployment, get_data, namespace, registered
 
 pytestmark = pytest.mark.lab
 
-NODE_FIELDS = {"id", "name", "type", "status", "cpu_cores", "cpu_usage_percent",
-               "memory_bytes", "memory_usage_percent", "pod_count", "labels", "created_at",
-               "updated_at"}
+NODE_FIELDS = {
+    "id",
+    "name",
+    "type",
+    "status",
+    "cpu_cores",
+    "cpu_usage_percent",
+    "memory_bytes",
+    "memory_usage_percent",
+    "pod_count",
+    "labels",
+    "created_at",
+    "updated_at",
+}
 
 
 async def test_list_filters_summary_and_pages(
@@ -27,8 +38,11 @@ async def test_list_filters_summary_and_pages(
     data = await get_data(client, admin_headers, path)
     assert data["total"] == len(expected) and data["page"] == 1 and data["limit"] == 20
     assert [n["name"] for n in data["nodes"]] == expected
-    assert data["summary"] == {"control_plane_count": 1, "worker_count": len(expected) - 1,
-                               "ready_count": len(expected)}
+    assert data["summary"] == {
+        "control_plane_count": 1,
+        "worker_count": len(expected) - 1,
+        "ready_count": len(expected),
+    }
     node = data["nodes"][0]
     assert set(node) == NODE_FIELDS
     raw = {n["metadata"]["name"]: n for n in lab_cluster.nodes()}[node["name"]]
@@ -45,12 +59,12 @@ async def test_list_filters_summary_and_pages(
     assert [n["type"] for n in control["nodes"]] == ["control-plane"]
     assert control["total"] == 1 and control["summary"] == data["summary"]
     assert (await get_data(client, admin_headers, path, type="master"))["nodes"] == (
-        control["nodes"])
+        control["nodes"]
+    )
     workers = await get_data(client, admin_headers, path, type="worker")
     assert workers["total"] == len(expected) - 1
     assert {n["type"] for n in workers["nodes"]} == {"worker"}
-    assert (await get_data(client, admin_headers, path, status="ready"))["total"] == (
-        len(expected))
+    assert (await get_data(client, admin_headers, path, status="ready"))["total"] == (len(expected))
     for spelling in ("not_ready", "notready", "unknown"):
         assert (await get_data(client, admin_headers, path, status=spelling))["total"] == 0
     both = await get_data(client, admin_headers, path, type="worker", status="ready")
@@ -79,27 +93,33 @@ async def test_detail_unknown_and_auth(
     ready = next(c for c in detail["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and set(ready) >= {"type", "status", "reason", "message"}
     assert {"type": "InternalIP", "address": detail["addresses"][0]["address"]} in (
-        detail["addresses"])
+        detail["addresses"]
+    )
     assert {"type": "Hostname", "address": name} in detail["addresses"]
-    assert detail["taints"] == [{"key": "node-role.kubernetes.io/control-plane", "value": "",
-                                 "effect": "NoSchedule"}]
+    assert detail["taints"] == [
+        {"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}
+    ]
     assert detail["allocatable_cpu_cores"] == 8 and detail["pod_capacity"] == 110
     assert detail["node_info"]["kubeletVersion"] == "v1.36.3"
     assert detail["usage_available"] is False
 
-    missing = await client.get(f"/api/v1/clusters/{cid}/nodes/no-such-node",
-                               headers=admin_headers)
+    missing = await client.get(f"/api/v1/clusters/{cid}/nodes/no-such-node", headers=admin_headers)
     assert missing.status_code == 404 and missing.json() == {
-        "code": 404, "message": "node no-such-node not found", "data": None}
-    unknown = await client.get("/api/v1/clusters/00000000-0000-4000-8000-000000000000/nodes",
-                               headers=admin_headers)
+        "code": 404,
+        "message": "node no-such-node not found",
+        "data": None,
+    }
+    unknown = await client.get(
+        "/api/v1/clusters/00000000-0000-4000-8000-000000000000/nodes", headers=admin_headers
+    )
     assert unknown.status_code == 404 and "not found" in unknown.json()["message"]
     anonymous = await client.get(f"/api/v1/clusters/{cid}/nodes")
     assert anonymous.status_code == 401 and anonymous.json()["code"] == 401
 
 
-async def _pod_counts(client: httpx.AsyncClient, headers: dict[str, str], cid: str
-                      ) -> dict[str, int]:
+async def _pod_counts(
+    client: httpx.AsyncClient, headers: dict[str, str], cid: str
+) -> dict[str, int]:
     data = await get_data(client, headers, f"/api/v1/clusters/{cid}/nodes")
     return {n["name"]: n["pod_count"] for n in data["nodes"]}
 
@@ -123,21 +143,39 @@ async def test_pod_count_counts_running_not_finished_pods(
         return await _pod_counts(client, admin_headers, cid), _actual_counts(lab_cluster)
 
     with namespace(lab_cluster) as ns:
-        lab_cluster.api.create(f"/apis/apps/v1/namespaces/{ns}/deployments",
-                               deployment("web", 5, cpu="250m", memory="128Mi"))
+        lab_cluster.api.create(
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+            deployment("web", 5, cpu="250m", memory="128Mi"),
+        )
         # A Job's pod runs, then kwok completes it (Succeeded): no longer on the node.
-        lab_cluster.api.create(f"/apis/batch/v1/namespaces/{ns}/jobs", {
-            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
-            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
-                {"name": "main", "image": "registry.local/job:1"}]}}},
-        })
+        lab_cluster.api.create(
+            f"/apis/batch/v1/namespaces/{ns}/jobs",
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": "once"},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{"name": "main", "image": "registry.local/job:1"}],
+                        }
+                    }
+                },
+            },
+        )
 
         async def pods_in_ns() -> list[dict[str, Any]]:
             return lab_cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
 
-        pods = await wait_for(pods_in_ns, lambda ps: len(ps) == 6 and sorted(
-            p["status"].get("phase") for p in ps) == ["Running"] * 5 + ["Succeeded"],
-            timeout=60)
+        pods = await wait_for(
+            pods_in_ns,
+            lambda ps: (
+                len(ps) == 6
+                and sorted(p["status"].get("phase") for p in ps) == ["Running"] * 5 + ["Succeeded"]
+            ),
+            timeout=60,
+        )
         running_on: dict[str, int] = {}
         for pod in pods:
             if pod["status"]["phase"] == "Running":
@@ -151,5 +189,10 @@ async def test_pod_count_counts_running_not_finished_pods(
         assert detail["cpu_requests_cores"] >= 0.25 * running_on[busiest]
         assert detail["memory_requests_bytes"] >= 128 * 2**20 * running_on[busiest]
     # The namespace is gone: its pods leave the counts as the watch reports the deletions.
-    await wait_for(both, lambda v: v[0] == v[1] and not lab_cluster.api.get(
-        f"/api/v1/namespaces/{ns}/pods")["items"], timeout=60)
+    await wait_for(
+        both,
+        lambda v: (
+            v[0] == v[1] and not lab_cluster.api.get(f"/api/v1/namespaces/{ns}/pods")["items"]
+        ),
+        timeout=60,
+    )

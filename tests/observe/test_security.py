@@ -21,15 +21,21 @@ ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
 def network_policy(name: str) -> dict[str, Any]:
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name},
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }
 
 
 def role(name: str) -> dict[str, Any]:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": name},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+    }
 
 
 async def test_pod_security_network_policies_and_rbac(
@@ -41,27 +47,47 @@ async def test_pod_security_network_policies_and_rbac(
     assert before["rbac_enabled"] is True and before["cluster_roles_count"] > 10
     assert before["pod_security_standard"] in before["pod_security_levels"]
     default = next(n for n in before["namespaces"] if n["namespace"] == "default")
-    assert default == {"namespace": "default", "enforce": "privileged", "labelled": False,
-                       "enforce_version": None, "audit": None, "warn": None}
+    assert default == {
+        "namespace": "default",
+        "enforce": "privileged",
+        "labelled": False,
+        "enforce_version": None,
+        "audit": None,
+        "warn": None,
+    }
 
     with contextlib.ExitStack() as stack:
         baseline = stack.enter_context(namespace(lab_cluster, {ENFORCE: "baseline"}))
         # Outnumber every other level: restricted becomes predominant.
         extra = max(before["pod_security_levels"].values()) + 1
-        strict = [stack.enter_context(namespace(lab_cluster, {
-            ENFORCE: "restricted", "pod-security.kubernetes.io/warn": "restricted"}))
-            for _ in range(extra)]
+        strict = [
+            stack.enter_context(
+                namespace(
+                    lab_cluster,
+                    {ENFORCE: "restricted", "pod-security.kubernetes.io/warn": "restricted"},
+                )
+            )
+            for _ in range(extra)
+        ]
         for i in range(2):
-            lab_cluster.api.create(f"/apis/networking.k8s.io/v1/namespaces/{baseline}/"
-                                   "networkpolicies", network_policy(f"deny-{i}"))
+            lab_cluster.api.create(
+                f"/apis/networking.k8s.io/v1/namespaces/{baseline}/networkpolicies",
+                network_policy(f"deny-{i}"),
+            )
         for i in range(3):
-            lab_cluster.api.create(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{baseline}"
-                                   "/roles", role(f"reader-{i}"))
+            lab_cluster.api.create(
+                f"/apis/rbac.authorization.k8s.io/v1/namespaces/{baseline}/roles",
+                role(f"reader-{i}"),
+            )
         cluster_role = f"obs-{uuid.uuid4().hex[:8]}"
-        lab_cluster.api.create("/apis/rbac.authorization.k8s.io/v1/clusterroles",
-                               {**role(cluster_role), "kind": "ClusterRole"})
-        stack.callback(lab_cluster.api.delete,
-                       f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{cluster_role}")
+        lab_cluster.api.create(
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            {**role(cluster_role), "kind": "ClusterRole"},
+        )
+        stack.callback(
+            lab_cluster.api.delete,
+            f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{cluster_role}",
+        )
 
         after = await get_data(client, admin_headers, path)
         assert after["pod_security_standard"] == "restricted"
@@ -86,22 +112,34 @@ def apiserver_pod(cluster: LabCluster, command: list[str]) -> Iterator[None]:
     name, late on a busy machine, and would take a successor of the same name with it."""
     node = cluster.nodes("control-plane")[0]["metadata"]["name"]
     name = f"kube-apiserver-{node}-{uuid.uuid4().hex[:6]}"
-    cluster.api.create("/api/v1/namespaces/kube-system/pods", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {"component": "kube-apiserver"}},
-        "spec": {"nodeName": node, "containers": [{
-            "name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.36.3",
-            "command": command}],
-            "tolerations": [{"operator": "Exists"}]},
-    })
+    cluster.api.create(
+        "/api/v1/namespaces/kube-system/pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"component": "kube-apiserver"}},
+            "spec": {
+                "nodeName": node,
+                "containers": [
+                    {
+                        "name": "kube-apiserver",
+                        "image": "registry.k8s.io/kube-apiserver:v1.36.3",
+                        "command": command,
+                    }
+                ],
+                "tolerations": [{"operator": "Exists"}],
+            },
+        },
+    )
     try:
         yield
     finally:
         path = f"/api/v1/namespaces/kube-system/pods/{name}"
         cluster.api.request("DELETE", path, params={"gracePeriodSeconds": "0"})
         deadline = time.monotonic() + 30
-        while cluster.kubectl("get", "pod", name, "-n", "kube-system", "--ignore-not-found",
-                              "-o", "name").stdout.strip():
+        while cluster.kubectl(
+            "get", "pod", name, "-n", "kube-system", "--ignore-not-found", "-o", "name"
+        ).stdout.strip():
             assert time.monotonic() < deadline, f"pod {name} still there after 30s"
             time.sleep(0.2)
 
@@ -117,11 +155,17 @@ async def test_audit_logging_from_apiserver_flags(
     assert unseen["audit_logging_mode"] == "unknown"
     assert "not visible" in unseen["audit_logging_note"]
 
-    with apiserver_pod(lab_cluster, [
-        "kube-apiserver", "--advertise-address=10.0.0.1",
-        "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
-        "--audit-log-path=/var/log/kubernetes/audit.log", "--audit-log-mode", "batch",
-    ]):
+    with apiserver_pod(
+        lab_cluster,
+        [
+            "kube-apiserver",
+            "--advertise-address=10.0.0.1",
+            "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
+            "--audit-log-path=/var/log/kubernetes/audit.log",
+            "--audit-log-mode",
+            "batch",
+        ],
+    ):
         seen = await get_data(client, admin_headers, path)
         assert seen["audit_logging_enabled"] is True
         assert seen["audit_logging_mode"] == "batch"

@@ -20,16 +20,21 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 async def test_usage_percent_from_the_metrics_api(
     client: httpx.AsyncClient, admin_headers: dict[str, str], lab_cluster_factory: Any
 ) -> None:
-    lab: LabCluster = lab_cluster_factory(workers=1,
-                                          settings=LabSettings(metrics_server=True))
+    lab: LabCluster = lab_cluster_factory(workers=1, settings=LabSettings(metrics_server=True))
     worker = lab.nodes("worker")[0]["metadata"]["name"]
     # 2 of the worker's 8 cores and 4 of its 32 GiB: about 25 % and 12.5 %.
-    lab.api.create("/api/v1/namespaces/default/pods", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "busy", "annotations": {USAGE_CPU: "2", USAGE_MEMORY: "4Gi"}},
-        "spec": {"nodeName": worker,
-                 "containers": [{"name": "main", "image": "registry.local/app:1"}]},
-    })
+    lab.api.create(
+        "/api/v1/namespaces/default/pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "busy", "annotations": {USAGE_CPU: "2", USAGE_MEMORY: "4Gi"}},
+            "spec": {
+                "nodeName": worker,
+                "containers": [{"name": "main", "image": "registry.local/app:1"}],
+            },
+        },
+    )
     cid = await registered(client, admin_headers, lab)
     path = f"/api/v1/clusters/{cid}/nodes"
 

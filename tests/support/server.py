@@ -33,9 +33,19 @@ class ServerProcess:
     def start(self, timeout: float = 60) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "taichu.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "taichu.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -60,11 +70,13 @@ class ServerProcess:
 
 def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAICHU_")}
-    env.update({
-        "TAICHU_DATABASE_URL": database_url,
-        "TAICHU_DATA_DIR": str(data_dir),
-        "TAICHU_LOG_LEVEL": "info",
-    })
+    env.update(
+        {
+            "TAICHU_DATABASE_URL": database_url,
+            "TAICHU_DATA_DIR": str(data_dir),
+            "TAICHU_LOG_LEVEL": "info",
+        }
+    )
     env.update(extra)
     return env
 
@@ -98,7 +110,8 @@ def drop_prepared_database(url: str) -> None:
 
 def login_token(base_url: str, username: str, password: str) -> str:
     response = httpx.post(
-        f"{base_url}/api/v1/auth/login", json={"username": username, "password": password},
+        f"{base_url}/api/v1/auth/login",
+        json={"username": username, "password": password},
         timeout=30,
     )
     response.raise_for_status()

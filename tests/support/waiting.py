@@ -10,7 +10,9 @@ from typing import Any
 
 
 async def wait_for(
-    fetch: Callable[[], Any], predicate: Callable[[Any], bool] = bool, timeout: float = 30,
+    fetch: Callable[[], Any],
+    predicate: Callable[[Any], bool] = bool,
+    timeout: float = 30,
     interval: float = 0.3,
 ) -> Any:
     """Poll `fetch()` (plain or async) until `predicate(value)`; returns the value, fails

@@ -57,7 +57,13 @@ async def test_user_reads_and_updates_only_self(
     own = await client.get(f"/api/v1/users/{alice_id}", headers=alice_headers)
     assert own.status_code == 200
     assert set(own.json()["data"]) >= {
-        "id", "username", "email", "role", "created_at", "updated_at", "last_login_at"
+        "id",
+        "username",
+        "email",
+        "role",
+        "created_at",
+        "updated_at",
+        "last_login_at",
     }
     assert own.json()["data"]["last_login_at"].endswith("Z")
     assert (await client.get(f"/api/v1/users/{bob_id}", headers=alice_headers)).status_code == 403
@@ -129,7 +135,8 @@ async def test_change_password(
     )
     assert weak.status_code == 422 and "password" in weak.json()["message"]
     ok = await client.put(
-        url, json={"old_password": "s3cret-pass", "new_password": "n3w-secret"},
+        url,
+        json={"old_password": "s3cret-pass", "new_password": "n3w-secret"},
         headers=alice_headers,
     )
     assert ok.status_code == 200
@@ -154,8 +161,9 @@ async def test_a_password_change_ends_the_other_sessions(
     alice_id, changer = alice
     other = bearer(await login(client, "alice", "s3cret-pass"))  # e.g. a stolen token
     url, profile = f"/api/v1/users/{alice_id}/password", "/api/v1/auth/profile"
-    changed = await client.put(url, headers=changer,
-                               json={"old_password": "s3cret-pass", "new_password": "n3w-secret"})
+    changed = await client.put(
+        url, headers=changer, json={"old_password": "s3cret-pass", "new_password": "n3w-secret"}
+    )
     assert changed.status_code == 200
     assert (await client.get(profile, headers=changer)).status_code == 200  # kept
     stale = await client.get(profile, headers=other)

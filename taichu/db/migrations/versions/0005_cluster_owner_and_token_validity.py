@@ -24,18 +24,25 @@ def upgrade() -> None:
     op.create_index("ix_clusters_owner_id", "clusters", ["owner_id"], unique=False)
     # Clusters added before this revision belong to the user of the name that added them,
     # if that account already existed then (a later one of the same name is someone else).
-    op.execute("UPDATE clusters SET owner_id = (SELECT users.id FROM users "
-               "WHERE users.username = clusters.created_by "
-               "AND users.created_at <= clusters.created_at)")
-    op.add_column("cluster_imports", sa.Column("imported_by_id", sa.String(length=36),
-                                               nullable=True))
-    op.create_index("ix_cluster_imports_imported_by_id", "cluster_imports", ["imported_by_id"],
-                    unique=False)
-    op.execute("UPDATE cluster_imports SET imported_by_id = (SELECT users.id FROM users "
-               "WHERE users.username = cluster_imports.imported_by "
-               "AND users.created_at <= cluster_imports.imported_at)")
-    op.add_column("users", sa.Column("password_version", sa.Integer(), nullable=False,
-                                     server_default="0"))
+    op.execute(
+        "UPDATE clusters SET owner_id = (SELECT users.id FROM users "
+        "WHERE users.username = clusters.created_by "
+        "AND users.created_at <= clusters.created_at)"
+    )
+    op.add_column(
+        "cluster_imports", sa.Column("imported_by_id", sa.String(length=36), nullable=True)
+    )
+    op.create_index(
+        "ix_cluster_imports_imported_by_id", "cluster_imports", ["imported_by_id"], unique=False
+    )
+    op.execute(
+        "UPDATE cluster_imports SET imported_by_id = (SELECT users.id FROM users "
+        "WHERE users.username = cluster_imports.imported_by "
+        "AND users.created_at <= cluster_imports.imported_at)"
+    )
+    op.add_column(
+        "users", sa.Column("password_version", sa.Integer(), nullable=False, server_default="0")
+    )
     op.add_column("users", sa.Column("kept_token_id", sa.String(length=64), nullable=True))
 
 
