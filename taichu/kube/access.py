@@ -54,7 +54,7 @@ class ClusterAccess:
         return (
             f"ClusterAccess(server={self.server!r}, auth={self.auth_kind!r}, "
             f"ca={'custom' if self.ca_data else 'system'}, insecure={self.insecure}, "
-            f"context={self.context!r}, fingerprint={self.fingerprint[:12]!r})"
+            f"context={shown(self.context or '')}, fingerprint={self.fingerprint[:12]!r})"
         )
 
     __str__ = __repr__
