@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from taichu.config import Settings, get_settings
 
@@ -83,7 +84,7 @@ def serve(
     try:
         run(settings, host or settings.host, port or settings.port)
     except ServeError as e:
-        console.print(f"[red]cannot start: {e}[/red]")
+        console.print(f"[red]cannot start: {escape(str(e))}[/red]")
         raise typer.Exit(2) from None
 
 

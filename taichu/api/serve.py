@@ -51,12 +51,13 @@ def warn_if_development(settings: Settings) -> None:
 
 
 def run(settings: Settings, host: str, port: int) -> None:
+    tls = check_tls(settings.tls.cert_file, settings.tls.key_file)
+
     import uvicorn
 
     from taichu.api.protocol import GuardedHttpProtocol
     from taichu.app import create_app
 
-    tls = check_tls(settings.tls.cert_file, settings.tls.key_file)
     warn_if_development(settings)
     uvicorn.run(
         create_app(settings),
