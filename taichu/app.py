@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from taichu import __version__
+from taichu.api.client import ForwardedProtoMiddleware
 from taichu.api.errors import install_error_handlers
 from taichu.api.guards import RejectNulMiddleware
 from taichu.api.limits import BodyLimitMiddleware
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.http.max_body_bytes)
     app.add_middleware(RejectNulMiddleware)
+    app.add_middleware(ForwardedProtoMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         system_router,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taichu.errors import Forbidden
 
@@ -65,13 +65,16 @@ def resolve_client(
     return str(nearest)
 
 
+def _proxies(scope: Scope) -> Sequence[Network]:
+    ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
+    return ctx.settings.trusted_proxies if ctx is not None else ()
+
+
 def client_address(scope: Scope) -> str | None:
     """The client address of an HTTP request (ASGI scope), per the app's settings."""
     client = scope.get("client")
     peer = client[0] if client else None
-    app = scope.get("app")
-    ctx = getattr(getattr(app, "state", None), "ctx", None)
-    proxies: Sequence[Network] = ctx.settings.trusted_proxies if ctx is not None else ()
+    proxies = _proxies(scope)
     if not proxies:
         return peer
     values = [
@@ -93,3 +96,31 @@ def require_loopback(scope: Scope, what: str) -> None:
     """Refuse (403) unless the request comes from this machine."""
     if not is_loopback(client_address(scope)):
         raise Forbidden(f"{what} is answered only to clients on this machine (loopback)")
+
+
+class ForwardedProtoMiddleware:
+    """Behind a TLS-terminating trusted proxy, the request's scheme is the proxy's
+    (`X-Forwarded-Proto`), so absolute URLs the app builds (slash redirects) stay https."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            proto = _forwarded_proto(scope)
+            if proto is not None:
+                scope["scheme"] = proto
+        await self.app(scope, receive, send)
+
+
+def _forwarded_proto(scope: Scope) -> str | None:
+    proxies = _proxies(scope)
+    client = scope.get("client")
+    peer = _parse_ip(client[0]) if client and proxies else None
+    if peer is None or not _trusted(peer, proxies):
+        return None
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"x-forwarded-proto":
+            proto = value.decode("latin-1").split(",")[-1].strip().lower()
+            return proto if proto in ("http", "https") else None
+    return None

@@ -59,6 +59,17 @@ def _login_addresses(server: ServerProcess, token: str) -> set[str | None]:
     return {event["ip_address"] for event in response.json()["data"]["events"]}
 
 
+def _redirect_scheme(server: ServerProcess) -> str:
+    # The runtime paths end with "/": without it the server redirects, absolutely.
+    response = httpx.get(
+        f"{server.url}/api/runtime/clusters",
+        headers={"X-Forwarded-Proto": "https"},
+        timeout=30,
+    )
+    assert response.status_code in (307, 308), response.text
+    return response.headers["location"].split("://", 1)[0]
+
+
 def test_spoofed_header_from_untrusted_peer_is_ignored(
     edge_server: Callable[..., ServerProcess],
 ) -> None:
@@ -69,6 +80,7 @@ def test_spoofed_header_from_untrusted_peer_is_ignored(
     assert statuses == [401, 401, 401, 429], statuses
     addresses = _login_addresses(server, token)
     assert addresses == {"127.0.0.1"}, addresses
+    assert _redirect_scheme(server) == "http"  # X-Forwarded-Proto ignored as well
 
 
 def test_trusted_proxy_hop_is_used_and_spoofed_entries_ignored(
@@ -93,3 +105,5 @@ def test_trusted_proxy_hop_is_used_and_spoofed_entries_ignored(
         timeout=30,
     )
     assert fine.status_code == 200, fine.text
+    # The proxy terminated TLS: URLs the server builds say https.
+    assert _redirect_scheme(server) == "https"
