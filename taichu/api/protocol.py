@@ -95,6 +95,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
         super().on_headers_complete()
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return  # handed to a WebSocket protocol, which keeps its own time
         # Cancelled by on_message_complete, at once when there is no body.
         self._body_deadline = self.loop.time() + self.limits.body_timeout_seconds
         self._arm_idle_timer(self.limits.body_idle_timeout_seconds)

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI, Request
 
+from taichu.api.errors import install_error_handlers
+from taichu.api.limits import BodyLimitMiddleware, allow_body
 from tests.api.conftest import EDGE_ADMIN_PASSWORD
 from tests.api.rawhttp import connect, read_response, request_head
 from tests.support.server import ServerProcess
@@ -102,3 +105,28 @@ def test_body_limit_is_a_setting(edge_server: Callable[..., ServerProcess]) -> N
     response = httpx.post(f"{server.url}/api/v1/auth/login", json=padded, timeout=30)
     assert response.status_code == 413
     assert response.json()["code"] == 413 and "4096 bytes" in response.json()["message"]
+
+
+async def test_a_route_may_allow_a_larger_body() -> None:
+    """The per-route override (no route of ours needs one yet: kubeconfigs fit in 1 MiB)."""
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=1024)
+
+    @app.post("/api/v1/small")
+    async def small(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    @app.post("/api/v1/large")
+    @allow_body(8192)
+    async def large(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.post("/api/v1/small", content=b"x" * 1024)).json() == {"size": 1024}
+        refused = await client.post("/api/v1/small", content=b"x" * 1025)
+        assert refused.status_code == 413 and "1024 bytes" in refused.json()["message"]
+        assert (await client.post("/api/v1/large", content=b"x" * 8192)).json() == {"size": 8192}
+        refused = await client.post("/api/v1/large", content=b"x" * 8193)
+        assert refused.status_code == 413 and "8192 bytes" in refused.json()["message"]
