@@ -11,8 +11,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from taichu import __version__
+from taichu.api.client import ForwardedProtoMiddleware
 from taichu.api.errors import install_error_handlers
 from taichu.api.guards import RejectNulMiddleware
+from taichu.api.limits import BodyLimitMiddleware
+from taichu.api.openapi import install_openapi, operation_id
 from taichu.audit.middleware import AuditMiddleware
 from taichu.audit.routes import router as audit_router
 from taichu.auth.routes import router as auth_router
@@ -93,11 +96,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url="/api/redoc",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
+    install_openapi(app)
     # Order: metrics outermost (times everything), audit inside it.
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.http.max_body_bytes)
     app.add_middleware(RejectNulMiddleware)
+    app.add_middleware(ForwardedProtoMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (
         system_router,

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from taichu.config import Settings, get_settings
 
@@ -59,25 +60,32 @@ def serve(
     jobs_in_process: Annotated[
         bool, typer.Option(help="Run job workers in the server's own event loop.")
     ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificate chain: serve HTTPS (TAICHU_TLS__CERT_FILE)."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="PEM private key of --tls-cert (TAICHU_TLS__KEY_FILE).")
+    ] = None,
 ) -> None:
     """Run the API server and its job workers (a supervised child process by default).
     SIGTERM shuts both down gracefully."""
-    import uvicorn
-
-    from taichu.app import create_app
+    from taichu.api.serve import ServeError, run
 
     os.environ.setdefault("TAICHU_JOBS__RUN_IN", "process" if jobs_in_process else "subprocess")
+    if tls_cert:
+        os.environ["TAICHU_TLS__CERT_FILE"] = str(tls_cert)
+    if tls_key:
+        os.environ["TAICHU_TLS__KEY_FILE"] = str(tls_key)
     settings = _settings(database_url, data_dir)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.jobs.shutdown_grace_seconds) + 5,
-    )
+    try:
+        run(settings, host or settings.host, port or settings.port)
+    except ServeError as e:
+        console.print(f"[red]cannot start: {escape(str(e))}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.command()

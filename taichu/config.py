@@ -6,9 +6,9 @@ import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from taichu.observe.settings import ObserveSettings
@@ -153,13 +153,49 @@ class BackupSettings(BaseModel):
     )
 
 
+class HttpSettings(BaseModel):
+    """Limits of the HTTP edge (env `TAICHU_HTTP__*`): what one client may hold or send."""
+
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 beyond it), counted while it streams "
+        "in; a route may allow more for itself (`max_body_size=` on the route).",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request's line and headers must arrive within this time."
+    )
+    body_idle_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request body that sends nothing for this long is dropped."
+    )
+    body_timeout_seconds: float = Field(
+        120.0, gt=0, description="A request's whole body must arrive within this time."
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections the server holds at once; beyond it new ones get 503.",
+    )
+
+
+class TlsSettings(BaseModel):
+    """HTTPS served by `taichu serve` itself (env `TAICHU_TLS__*`); both or neither."""
+
+    cert_file: Path | None = Field(
+        None, description="PEM certificate chain (server certificate first)."
+    )
+    key_file: Path | None = Field(None, description="PEM private key of the certificate.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TAICHU_", env_nested_delimiter="__", extra="ignore"
     )
 
     env: Literal["production", "development", "test"] = Field(
-        "production", description="`development` enables the test-token endpoint."
+        "production",
+        description="`development` enables GET /api/v1/auth/token, which hands an admin token "
+        "to loopback clients: never on a shared host.",
     )
     host: str = Field("0.0.0.0", description="Address the HTTP server binds.")
     port: int = Field(8081, description="Port the HTTP server binds.")
@@ -189,11 +225,26 @@ class Settings(BaseSettings):
         32, description="Health probes one job worker runs at once."
     )
     log_level: str = Field("info", description="Log level of the server.")
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is "
+        "believed; by default none (the client address is the TCP peer).",
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
     observe: ObserveSettings = Field(default_factory=ObserveSettings)
     backups: BackupSettings = Field(default_factory=BackupSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        # Operators write `10.0.0.5,10.1.0.0/16`, not JSON.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taichu.api.client import client_address
 from taichu.audit.context import AuditScope, begin_scope, end_scope
 from taichu.audit.service import AuditEntry, append
 from taichu.db.session import transaction
@@ -85,8 +86,7 @@ class AuditMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        audit = AuditScope(ip_address=client[0] if client else None)
+        audit = AuditScope(ip_address=client_address(scope))
         status_holder: dict[str, int] = {"status": 500}
 
         async def send_wrapper(message: Message) -> None:

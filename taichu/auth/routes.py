@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
+from taichu.api.client import client_address, require_loopback
 from taichu.api.deps import Ctx, CurrentUser, Session, bearer_scheme
 from taichu.api.envelope import Envelope, MessageData, ok
 from taichu.auth import service
@@ -31,7 +32,7 @@ runtime_router = APIRouter(prefix="/api/auth", tags=["runtime: auth"])
 
 
 def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return client_address(request.scope)
 
 
 async def optional_caller(
@@ -100,10 +101,12 @@ async def logout(principal: CurrentUser, session: Session) -> dict[str, object]:
 
 
 @router.get("/token", response_model=Envelope[TokenData])
-async def test_token(ctx: Ctx, session: Session) -> dict[str, object]:
-    """A token for the first admin; exists only when TAICHU_ENV=development."""
+async def test_token(ctx: Ctx, session: Session, request: Request) -> dict[str, object]:
+    """A token for the first admin; exists only when TAICHU_ENV=development, and only
+    for loopback clients."""
     if ctx.settings.env != "development":
         raise NotFound("Not found: GET /api/v1/auth/token")
+    require_loopback(request.scope, "the development token")
     issued = await service.dev_token(session, ctx.settings, ctx.jwt_key)
     return ok({"token": issued.token, "expires_in": issued.expires_in})
 
