@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
+from taichu import installation
 from taichu.config import Settings, get_settings
+from taichu.installation import Mode
 
 app = typer.Typer(help="Taichu (太初): multi-cluster Kubernetes management.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administration of accounts.", no_args_is_help=True)
@@ -20,6 +23,7 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True, soft_wrap=True)  # lines stay whole for grep and copy
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def _register_optional_apps() -> None:
@@ -36,14 +40,39 @@ def _register_optional_apps() -> None:
 _register_optional_apps()
 
 
-def _settings(database_url: str | None = None, data_dir: Path | None = None) -> Settings:
+def _settings(
+    database_url: str | None = None,
+    data_dir: Path | None = None,
+    mode: Mode = "command",
+) -> Settings:
+    """The settings, after checking that the database is there, migrated (`migrate` and
+    `serve` on SQLite migrate it) and this installation's; any failure of that is one
+    sentence on stderr and exit status 1, never a traceback or an empty ./data."""
     # Flags win over TAICHU_* variables; exported so subprocesses and reloads agree.
     if database_url:
         os.environ["TAICHU_DATABASE_URL"] = database_url
     if data_dir:
         os.environ["TAICHU_DATA_DIR"] = str(data_dir)
     get_settings.cache_clear()
-    return get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as e:
+        console.print(f"[red]invalid setting: {_first_error(e)}[/red]")
+        raise typer.Exit(2) from None
+    if mode == "serve":
+        logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    try:
+        asyncio.run(installation.prepare(settings, mode))
+    except installation.StartRefused as e:
+        console.print(e.message, style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    return settings
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = "TAICHU_" + "__".join(str(part) for part in first["loc"]).upper()
+    return f"{where}: {first['msg']}"
 
 
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="Overrides TAICHU_DATABASE_URL.")]
@@ -67,10 +96,7 @@ def serve(
     from taichu.app import create_app
 
     os.environ.setdefault("TAICHU_JOBS__RUN_IN", "process" if jobs_in_process else "subprocess")
-    settings = _settings(database_url, data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    settings = _settings(database_url, data_dir, "serve")
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
@@ -82,12 +108,9 @@ def serve(
 
 @app.command()
 def migrate(database_url: DbOpt = None, data_dir: DirOpt = None) -> None:
-    """Apply database migrations (Alembic) up to the latest schema."""
-    from taichu.db.migrate import upgrade
-
-    settings = _settings(database_url, data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    """Apply database migrations (Alembic) up to the latest schema. On SQLite it creates the
+    database only where it is told to (TAICHU_DATA_DIR, --data-dir or a database URL)."""
+    _settings(database_url, data_dir, "migrate")
     console.print("[green]database is at the latest schema[/green]")
 
 
