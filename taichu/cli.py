@@ -32,7 +32,22 @@ def _register_optional_apps() -> None:
     app.add_typer(jobs_app, name="jobs")
     try:
         from taichu.lab.cli import lab_app
-    except ImportError:  # the lab is a development aid; a trimmed install may lack it
+    except ImportError as e:  # the lab's extra is not installed: say so, do not vanish
+        missing = e.name or "a dependency"
+
+        @app.command(
+            "lab", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+        )
+        def lab_missing(args: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+            """Local real clusters and SSH hosts (needs the `lab` extra)."""
+            console.print(
+                f"`taichu lab` needs the lab extra ({missing} is missing): "
+                "pip install 'taichu[lab]' (`make serve` installs it)",
+                style="red",
+                markup=False,
+            )
+            raise typer.Exit(1)
+
         return
     app.add_typer(lab_app, name="lab")
 
