@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
@@ -124,6 +125,8 @@ async def _guarded(
             f"unsupported database URL {where}: use sqlite+aiosqlite:///PATH or "
             f"{EXAMPLE_URL} ({type(e).__name__})"
         ) from None
+    except CommandError as e:  # e.g. a schema newer than this version's migrations
+        raise StartRefused(f"cannot migrate the database at {where}: {_reason(e)}") from None
 
 
 def _reason(error: BaseException) -> str:
