@@ -72,7 +72,7 @@ def _settings(
     try:
         settings = get_settings()
     except ValidationError as e:
-        console.print(f"[red]invalid setting: {_first_error(e)}[/red]")
+        console.print(installation.settings_error(e), style="red", markup=False)
         raise typer.Exit(2) from None
     if mode == "serve":
         logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
@@ -82,12 +82,6 @@ def _settings(
         console.print(e.message, style="red", markup=False, highlight=False)
         raise typer.Exit(1) from None
     return settings
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = "TAICHU_" + "__".join(str(part) for part in first["loc"]).upper()
-    return f"{where}: {first['msg']}"
 
 
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="Overrides TAICHU_DATABASE_URL.")]

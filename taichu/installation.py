@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
+from pydantic import ValidationError
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
@@ -76,6 +77,13 @@ async def prepare(settings: Settings, mode: Mode) -> None:
 async def _ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+def settings_error(error: ValidationError) -> str:
+    """An invalid TAICHU_* value as one line naming the variable."""
+    first = error.errors()[0]
+    where = "TAICHU_" + "__".join(str(part) for part in first["loc"]).upper()
+    return f"invalid setting {where}: {first['msg']}"
 
 
 def _explicit(settings: Settings) -> bool:

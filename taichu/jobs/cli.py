@@ -39,7 +39,7 @@ def _settings(mode: Mode = "command") -> Settings:
         settings = get_settings()
         asyncio.run(installation.prepare(settings, mode))
     except ValidationError as e:
-        typer.echo(f"invalid setting: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}", err=True)
+        typer.echo(installation.settings_error(e), err=True)
         raise typer.Exit(2) from None
     except installation.StartRefused as e:
         typer.echo(e.message, err=True)
