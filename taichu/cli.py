@@ -24,6 +24,8 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True, soft_wrap=True)  # lines stay whole for grep and copy
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# What the server and its workers write (databases, archives, spool files) is theirs alone.
+PRIVATE_UMASK = 0o077
 
 
 def _register_optional_apps() -> None:
@@ -76,6 +78,7 @@ def _settings(
         raise typer.Exit(2) from None
     if mode == "serve":
         logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+        os.umask(PRIVATE_UMASK)
     try:
         asyncio.run(installation.prepare(settings, mode))
     except installation.StartRefused as e:

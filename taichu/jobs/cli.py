@@ -87,6 +87,7 @@ def worker() -> None:
 
     Several workers (and `serve` replicas) may share a PostgreSQL database."""
     _configure_logging(os.environ.get("TAICHU_LOG_LEVEL", "info"))
+    os.umask(0o077)  # what a worker writes (archives, spool files) is its own alone
     settings = _settings("worker")
     try:
         asyncio.run(_run_worker(settings))
