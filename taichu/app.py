@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
-from taichu import __version__
+from taichu import __version__, installation
 from taichu.api.client import ForwardedProtoMiddleware
 from taichu.api.errors import install_error_handlers
 from taichu.api.guards import RejectNulMiddleware
@@ -25,9 +24,7 @@ from taichu.clusters.routes import router as clusters_router
 from taichu.clusters.runtime_routes import router as runtime_clusters_router
 from taichu.config import Settings, get_settings
 from taichu.context import AppContext
-from taichu.db.migrate import upgrade_async
 from taichu.db.session import transaction
-from taichu.errors import TaichuError
 from taichu.jobs.registry import default_registry
 from taichu.jobs.runner import JobRunner
 from taichu.jobs.supervisor import WorkerSupervisor
@@ -48,29 +45,16 @@ DESCRIPTION = """Taichu (太初): multi-cluster Kubernetes management.
 """
 
 
-async def _check_schema(ctx: AppContext) -> None:
-    """PostgreSQL is migrated by `taichu migrate`, never implicitly by a replica."""
-    try:
-        async with ctx.engine.connect() as conn:
-            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-    except Exception as e:
-        raise TaichuError("database schema missing: run `taichu migrate` first") from e
-    if version is None:
-        raise TaichuError("database schema missing: run `taichu migrate` first")
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Migrates SQLite; checks PostgreSQL's schema and the installation's secret.
+        await installation.prepare(settings, "serve")
         ctx = AppContext.create(settings)
         ctx.extras["metrics"] = metrics
-        if settings.is_sqlite:
-            await upgrade_async(settings.resolved_database_url)
-        else:
-            await _check_schema(ctx)
         async with transaction(ctx.sessions) as session:
             await users_service.ensure_admin(session, settings)
         app.state.ctx = ctx

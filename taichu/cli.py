@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from taichu import installation
 from taichu.config import Settings, get_settings
+from taichu.installation import Mode
 
 app = typer.Typer(help="Taichu (太初): multi-cluster Kubernetes management.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administration of accounts.", no_args_is_help=True)
@@ -21,6 +24,9 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True, soft_wrap=True)  # lines stay whole for grep and copy
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# What the server and its workers write (databases, archives, spool files) is theirs alone.
+PRIVATE_UMASK = 0o077
 
 
 def _register_optional_apps() -> None:
@@ -29,7 +35,22 @@ def _register_optional_apps() -> None:
     app.add_typer(jobs_app, name="jobs")
     try:
         from taichu.lab.cli import lab_app
-    except ImportError:  # the lab is a development aid; a trimmed install may lack it
+    except ImportError as e:  # the lab's extra is not installed: say so, do not vanish
+        missing = e.name or "a dependency"
+
+        @app.command(
+            "lab", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+        )
+        def lab_missing(args: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+            """Local real clusters and SSH hosts (needs the `lab` extra)."""
+            console.print(
+                f"`taichu lab` needs the lab extra ({missing} is missing): "
+                "pip install 'taichu[lab]' (`make serve` installs it)",
+                style="red",
+                markup=False,
+            )
+            raise typer.Exit(1)
+
         return
     app.add_typer(lab_app, name="lab")
 
@@ -37,14 +58,34 @@ def _register_optional_apps() -> None:
 _register_optional_apps()
 
 
-def _settings(database_url: str | None = None, data_dir: Path | None = None) -> Settings:
+def _settings(
+    database_url: str | None = None,
+    data_dir: Path | None = None,
+    mode: Mode = "command",
+) -> Settings:
+    """The settings, after checking that the database is there, migrated (`migrate` and
+    `serve` on SQLite migrate it) and this installation's; any failure of that is one
+    sentence on stderr and exit status 1, never a traceback or an empty ./data."""
     # Flags win over TAICHU_* variables; exported so subprocesses and reloads agree.
     if database_url:
         os.environ["TAICHU_DATABASE_URL"] = database_url
     if data_dir:
         os.environ["TAICHU_DATA_DIR"] = str(data_dir)
     get_settings.cache_clear()
-    return get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as e:
+        console.print(installation.settings_error(e), style="red", markup=False)
+        raise typer.Exit(2) from None
+    if mode == "serve":
+        logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+        os.umask(PRIVATE_UMASK)
+    try:
+        asyncio.run(installation.prepare(settings, mode))
+    except installation.StartRefused as e:
+        console.print(e.message, style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    return settings
 
 
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="Overrides TAICHU_DATABASE_URL.")]
@@ -77,10 +118,7 @@ def serve(
         os.environ["TAICHU_TLS__CERT_FILE"] = str(tls_cert)
     if tls_key:
         os.environ["TAICHU_TLS__KEY_FILE"] = str(tls_key)
-    settings = _settings(database_url, data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    settings = _settings(database_url, data_dir, "serve")
     try:
         run(settings, host or settings.host, port or settings.port)
     except ServeError as e:
@@ -90,12 +128,9 @@ def serve(
 
 @app.command()
 def migrate(database_url: DbOpt = None, data_dir: DirOpt = None) -> None:
-    """Apply database migrations (Alembic) up to the latest schema."""
-    from taichu.db.migrate import upgrade
-
-    settings = _settings(database_url, data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    """Apply database migrations (Alembic) up to the latest schema. On SQLite it creates the
+    database only where it is told to (TAICHU_DATA_DIR, --data-dir or a database URL)."""
+    _settings(database_url, data_dir, "migrate")
     console.print("[green]database is at the latest schema[/green]")
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taichu.config import Settings
 from taichu.crypto import SecretBox, jwt_signing_key, secret_box
+from taichu.datadir import private_dir
 from taichu.db.session import make_engine, make_sessionmaker
 from taichu.kube.manager import ConnectionManager
 from taichu.observe.cache import ObserveHub
@@ -40,7 +41,7 @@ class AppContext:
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
         read_engine = make_engine(settings.resolved_database_url) if settings.is_sqlite else None
         return cls(
