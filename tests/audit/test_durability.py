@@ -163,22 +163,22 @@ async def test_two_replicas_appending_at_once_keep_one_chain(
                 answers = await asyncio.gather(
                     *(
                         client.post(
-                            "/api/v1/auth/login",
-                            json={"username": f"{prefix}{i}", "password": "wrong-password"},
+                            "/api/v1/auth/register",
+                            json={"username": f"{prefix}user{i:02d}", "password": "s3cret-pass"},
                         )
-                        for i in range(15)
+                        for i in range(12)
                     )
                 )
             return [a.status_code for a in answers]
 
         results = await asyncio.gather(burst(servers[0], "a"), burst(servers[1], "b"))
-        assert all(code in (401, 429) for codes in results for code in codes), results
+        assert all(code == 200 for codes in results for code in codes), results
     finally:
         for server in servers:
             await asyncio.to_thread(server.kill)
     async with ctx.read_sessions() as session:
         count = await session.scalar(select(AuditRecord.seq).order_by(AuditRecord.seq.desc()))
-    assert count is not None and count >= 30
+    assert count == 24
     verified = await asyncio.to_thread(run_verify, env)
     assert verified.returncode == 0, verified.stderr
     assert f"{count} records verified" in verified.stderr
