@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from taichu.audit.service import AuditEntry, ChainReport, append, verify_chain
+from pathlib import Path
+
+from taichu.audit.integrity import ChainReport, verify_chain
+from taichu.audit.service import AuditEntry, append
 from taichu.auth.passwords import hash_password
 from taichu.config import Settings
 from taichu.context import AppContext
+from taichu.crypto import SECRET_FILE_NAME
 from taichu.db.session import transaction
 from taichu.errors import TaichuError
 from taichu.users.service import check_password_strength, find_by_username
@@ -32,6 +36,7 @@ async def reset_password(settings: Settings, username: str, password: str) -> st
                     user="cli",
                     details={"via": "taichu admin reset-password"},
                 ),
+                ctx.audit_key,
             )
         return None
     except TaichuError as e:
@@ -40,10 +45,25 @@ async def reset_password(settings: Settings, username: str, password: str) -> st
         await ctx.close()
 
 
+def installation_secret_missing(settings: Settings) -> str | None:
+    """Why the installation secret cannot be read (verification needs it and must never
+    generate a new one), or None."""
+    if settings.secret_key:
+        return None
+    path = Path(settings.data_dir) / SECRET_FILE_NAME
+    if path.is_file():
+        return None
+    return (
+        f"the installation secret is not available: TAICHU_SECRET_KEY is unset and {path} "
+        "does not exist; the audit chain is keyed with it, so verification needs the "
+        "server's secret (set TAICHU_SECRET_KEY, or point --data-dir at the server's data)"
+    )
+
+
 async def verify_audit(settings: Settings, anchor: tuple[int, str] | None = None) -> ChainReport:
     ctx = AppContext.create(settings)
     try:
         async with ctx.read_sessions() as session:
-            return await verify_chain(session, anchor)
+            return await verify_chain(session, ctx.audit_key, anchor)
     finally:
         await ctx.close()

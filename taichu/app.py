@@ -15,6 +15,7 @@ from taichu.api.errors import install_error_handlers
 from taichu.api.guards import RejectNulMiddleware
 from taichu.api.limits import BodyLimitMiddleware
 from taichu.api.openapi import install_openapi, operation_id
+from taichu.audit.integrity import seal_unkeyed
 from taichu.audit.middleware import AuditMiddleware
 from taichu.audit.routes import router as audit_router
 from taichu.auth.routes import router as auth_router
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.extras["metrics"] = metrics
         async with transaction(ctx.sessions) as session:
             await users_service.ensure_admin(session, settings)
+        await seal_unkeyed(ctx.sessions, ctx.audit_key)  # once, after the upgrade that keyed it
         app.state.ctx = ctx
         workers: JobRunner | WorkerSupervisor | None = None
         if settings.jobs.enabled and settings.jobs.run_in == "subprocess":

@@ -182,20 +182,33 @@ AnchorOpt = Annotated[
 def audit_verify(
     database_url: DbOpt = None, data_dir: DirOpt = None, anchor: AnchorOpt = None
 ) -> None:
-    """Check the audit log's hash chain; report the first altered or removed record."""
-    from taichu.admin import verify_audit
+    """Check the audit log's keyed hash chain; report the first altered or removed record.
+    Prints `head: SEQ:HASH` on stdout (everything else on stderr) for scripts to keep.
+    Needs the installation secret (TAICHU_SECRET_KEY or the data dir's secret.key)."""
+    from taichu.admin import installation_secret_missing, verify_audit
 
     settings = _settings(database_url, data_dir)
-    result = asyncio.run(verify_audit(settings, _anchor(anchor)))
+    parsed_anchor = _anchor(anchor)
+    missing = installation_secret_missing(settings)
+    if missing:
+        console.print(f"[red]{missing}[/red]")
+        raise typer.Exit(2)
+    result = asyncio.run(verify_audit(settings, parsed_anchor))
+    for seal in result.seals:
+        console.print(
+            f"records 1..{seal.through_seq} were written before the chain was keyed and "
+            f"sealed at {seal.sealed_at.isoformat(timespec='seconds')} (record {seal.seq}): "
+            "they are only as trustworthy as the log was then"
+        )
     broken = result.broken
     if broken is None:
         console.print(f"[green]audit chain intact: {result.checked} records verified[/green]")
         if result.head is not None:
-            # The chain cannot show that its newest records were removed; this can.
+            # The chain cannot show that its newest records were removed; a kept head can.
             console.print(
-                f"head: {result.head[0]}:{result.head[1]} (keep it outside this "
-                "database; `taichu audit verify --anchor` it later)"
+                "keep the head outside this database; `taichu audit verify --anchor` it later"
             )
+            typer.echo(f"head: {result.head[0]}:{result.head[1]}")
         return
     where = f"record seq={broken.seq}" + (f" id={broken.record_id}" if broken.record_id else "")
     console.print(f"[red]audit chain broken at {where}: {broken.reason}[/red]")

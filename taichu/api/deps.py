@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
+from taichu.audit import recording
 from taichu.auth import service as auth_service
 from taichu.auth.principal import Principal
 from taichu.context import AppContext
@@ -30,10 +31,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 async def db_session(ctx: Ctx, request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the handler returns, rolled back when it
     raises. Scope "function" commits before the response is sent. Reads (GET) use
-    read-only sessions, which on SQLite do not wait for the write lock."""
+    read-only sessions, which on SQLite do not wait for the write lock. The request's
+    audit record is part of its change: appended last, committed with it; if it cannot be
+    written the change rolls back and the request fails."""
     sessions = ctx.read_sessions if request.method in SAFE_METHODS else ctx.sessions
     async with transaction(sessions) as session:
         yield session
+        await recording.write_current(session)
 
 
 Session = Annotated[AsyncSession, Depends(db_session, scope="function")]

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from taichu.api.client import client_address, require_loopback
 from taichu.api.deps import Ctx, CurrentUser, Session, bearer_scheme
 from taichu.api.envelope import Envelope, MessageData, ok
+from taichu.audit import recording
 from taichu.auth import service
 from taichu.auth.principal import Principal
 from taichu.auth.schemas import (
@@ -133,6 +134,7 @@ async def runtime_register(
             email=body.email,
             role=None,
         )
+        await recording.write_current(session)  # the record commits with the new account
     issued = await service.login(
         ctx.sessions,
         ctx.settings,

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taichu.audit import context as audit
+from taichu.audit import recording
 from taichu.auth import throttle
 from taichu.auth.models import RevokedToken
 from taichu.auth.passwords import hash_password, needs_rehash, verify_password
@@ -87,14 +88,17 @@ async def login(
             if needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
             audit.note(user_id=user.id, resource_id=user.id)
+            await recording.write_current(session)  # committed with the login, or no token
             return _issue(settings, key, user)
+    refusal = Unauthorized("Invalid username or password")
     async with transaction(sessions) as session:
         failures = await throttle.record_failure(session, keys, settings.auth)
-    audit.note(details={"reason": "invalid credentials", "failures": failures})
+        audit.note(details={"reason": "invalid credentials", "failures": failures})
+        await recording.write_current(session, failure=refusal)  # with the counted failure
     delay = throttle.slowdown_seconds(failures, settings.auth)
     if delay:
         await asyncio.sleep(delay)
-    raise Unauthorized("Invalid username or password")
+    raise refusal
 
 
 async def register(
