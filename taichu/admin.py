@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from taichu.audit.service import AuditEntry, ChainReport, append, verify_chain
 from taichu.auth.passwords import hash_password
+from taichu.auth.throttle import unlock_user
 from taichu.config import Settings
 from taichu.context import AppContext
 from taichu.db.session import transaction
@@ -11,31 +12,52 @@ from taichu.errors import TaichuError
 from taichu.users.service import check_password_strength, find_by_username
 
 
+def _cli_entry(action: str, user_id: str, details: dict[str, object]) -> AuditEntry:
+    return AuditEntry(
+        event_type="user",
+        action=action,
+        resource="user",
+        result="success",
+        resource_id=user_id,
+        user="cli",
+        details=details,
+    )
+
+
 async def reset_password(settings: Settings, username: str, password: str) -> str | None:
     """Returns an error message, or None on success."""
     ctx = AppContext.create(settings)
     try:
         check_password_strength(password, settings.auth.password_min_length)
+        password_hash = await hash_password(settings.auth, password)  # before the transaction
         async with transaction(ctx.sessions) as session:
             user = await find_by_username(session, username)
             if user is None:
                 return f"user '{username}' not found"
-            user.replace_password(hash_password(password))
+            user.replace_password(password_hash)
             await append(
                 session,
-                AuditEntry(
-                    event_type="user",
-                    action="password",
-                    resource="user",
-                    result="success",
-                    resource_id=user.id,
-                    user="cli",
-                    details={"via": "taichu admin reset-password"},
-                ),
+                _cli_entry("password", user.id, {"via": "taichu admin reset-password"}),
             )
         return None
     except TaichuError as e:
         return e.message
+    finally:
+        await ctx.close()
+
+
+async def unlock(settings: Settings, username: str) -> tuple[str | None, str]:
+    """Clears a user's failed-login locks. Returns (error, the user's name as stored)."""
+    ctx = AppContext.create(settings)
+    try:
+        async with transaction(ctx.sessions) as session:
+            user = await find_by_username(session, username)
+            if user is None:
+                return f"user '{username}' not found", username
+            cleared = await unlock_user(session, user.username)
+            details = {"via": "taichu admin unlock", "cleared": cleared}
+            await append(session, _cli_entry("unlock", user.id, details))
+            return None, user.username
     finally:
         await ctx.close()
 

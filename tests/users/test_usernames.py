@@ -95,12 +95,12 @@ async def test_migration_renames_clashing_names_and_says_so(
         user("u-ADMIN", "ADMIN", 2),
         user("u-admin", "admin", 0),  # the oldest keeps its name
         user("u-Admin", "Admin", 1),
-        user("u-bob", "Bob", 5),
-        user("u-bob-old", "bob", 5),  # same instant: the smaller id is the older
+        user("u-bob-b", "Bob", 5),
+        user("u-bob-a", "bob", 5),  # same instant: the smaller id counts as the older
         user("u-carol", "carol", 0),
         user("u-long", long.upper(), 3),
         user("u-long-0", long, 0),
-        user("u-taken", "Admin~2x", 0),
+        user("u-taken", "admin~3", 0),  # a suffix already in use is skipped
     ]
     try:
         async with engine.begin() as conn:
@@ -116,13 +116,13 @@ async def test_migration_renames_clashing_names_and_says_so(
         assert names == {
             "u-admin": "admin",
             "u-Admin": "Admin~2",
-            "u-ADMIN": "ADMIN~3",
-            "u-bob-old": "bob",
-            "u-bob": "Bob~2",
+            "u-ADMIN": "ADMIN~4",
+            "u-bob-a": "bob",
+            "u-bob-b": "Bob~2",
             "u-carol": "carol",
             "u-long-0": long,
             "u-long": "X" * 62 + "~2",
-            "u-taken": "Admin~2x",
+            "u-taken": "admin~3",
         }
         messages = [r.getMessage() for r in caplog.records]
         assert any("'Admin' renamed to 'Admin~2'" in m and "'admin'" in m for m in messages)
