@@ -111,7 +111,7 @@ async def test_migration_renames_clashing_names_and_says_so(
         engine = make_engine(url)
         async with engine.connect() as conn:
             names = dict(
-                (tuple(r) for r in await conn.execute(sa.text("SELECT id, username FROM users")))
+                tuple(r) for r in await conn.execute(sa.text("SELECT id, username FROM users"))
             )
         assert names == {
             "u-admin": "admin",
