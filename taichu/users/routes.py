@@ -71,7 +71,7 @@ async def change_password(
     return ok({"message": "Password updated successfully"})
 
 
-def _audit_as_unlock() -> None:
+async def _audit_as_unlock() -> None:
     # Named before authorization runs, so a refused attempt is recorded as what it was.
     audit.note(event_type="user", action="unlock", resource="user")
 
