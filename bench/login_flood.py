@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=800, help="at most this many logins")
     parser.add_argument("--seconds", type=float, default=60.0, help="at most this long")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--hash-threads", type=int, default=None, help="server's hash pool size")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     args = parser.parse_args()
 
@@ -126,6 +127,8 @@ def main() -> None:
         TAICHU_SECRET_KEY="flood-bench-secret-0123456789abcdef",
         TAICHU_LOG_LEVEL="warning",
     )
+    if args.hash_threads:
+        env["TAICHU_AUTH__HASH_THREADS"] = str(args.hash_threads)
     if not url.startswith("sqlite"):
         import subprocess
 
