@@ -7,6 +7,7 @@ from pathlib import Path
 from taichu.audit.integrity import ChainReport, verify_chain
 from taichu.audit.service import AuditEntry, append
 from taichu.auth.passwords import hash_password
+from taichu.auth.throttle import unlock_user
 from taichu.config import Settings
 from taichu.context import AppContext
 from taichu.crypto import SECRET_FILE_NAME
@@ -15,27 +16,32 @@ from taichu.errors import TaichuError
 from taichu.users.service import check_password_strength, find_by_username
 
 
+def _cli_entry(action: str, user_id: str, details: dict[str, object]) -> AuditEntry:
+    return AuditEntry(
+        event_type="user",
+        action=action,
+        resource="user",
+        result="success",
+        resource_id=user_id,
+        user="cli",
+        details=details,
+    )
+
+
 async def reset_password(settings: Settings, username: str, password: str) -> str | None:
     """Returns an error message, or None on success."""
     ctx = AppContext.create(settings)
     try:
         check_password_strength(password, settings.auth.password_min_length)
+        password_hash = await hash_password(settings.auth, password)  # before the transaction
         async with transaction(ctx.sessions) as session:
             user = await find_by_username(session, username)
             if user is None:
                 return f"user '{username}' not found"
-            user.replace_password(hash_password(password))
+            user.replace_password(password_hash)
             await append(
                 session,
-                AuditEntry(
-                    event_type="user",
-                    action="password",
-                    resource="user",
-                    result="success",
-                    resource_id=user.id,
-                    user="cli",
-                    details={"via": "taichu admin reset-password"},
-                ),
+                _cli_entry("password", user.id, {"via": "taichu admin reset-password"}),
                 ctx.audit_key,
             )
         return None
@@ -58,6 +64,22 @@ def installation_secret_missing(settings: Settings) -> str | None:
         "does not exist; the audit chain is keyed with it, so verification needs the "
         "server's secret (set TAICHU_SECRET_KEY, or point --data-dir at the server's data)"
     )
+
+
+async def unlock(settings: Settings, username: str) -> tuple[str | None, str]:
+    """Clears a user's failed-login locks. Returns (error, the user's name as stored)."""
+    ctx = AppContext.create(settings)
+    try:
+        async with transaction(ctx.sessions) as session:
+            user = await find_by_username(session, username)
+            if user is None:
+                return f"user '{username}' not found", username
+            cleared = await unlock_user(session, user.username)
+            details = {"via": "taichu admin unlock", "cleared": cleared}
+            await append(session, _cli_entry("unlock", user.id, details), ctx.audit_key)
+            return None, user.username
+    finally:
+        await ctx.close()
 
 
 async def verify_audit(settings: Settings, anchor: tuple[int, str] | None = None) -> ChainReport:

@@ -159,6 +159,18 @@ def reset_password(
     console.print(f"[green]password of {username} updated[/green]")
 
 
+@admin_app.command("unlock")
+def unlock(username: str, database_url: DbOpt = None, data_dir: DirOpt = None) -> None:
+    """Clear a user's failed-login locks at every address (any case of the name). Audited."""
+    from taichu.admin import unlock as do_unlock
+
+    error, name = asyncio.run(do_unlock(_settings(database_url, data_dir), username))
+    if error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]login locks of {name} cleared[/green]")
+
+
 def _anchor(value: str | None) -> tuple[int, str] | None:
     if value is None:
         return None

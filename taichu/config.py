@@ -17,7 +17,14 @@ from taichu.observe.settings import ObserveSettings
 class AuthSettings(BaseModel):
     token_ttl_seconds: int = Field(86400, description="Lifetime of an issued JWT, in seconds.")
     login_max_failures: int = Field(
-        5, description="Failed logins (per user or per IP) within the window before 429."
+        5,
+        description="Failed logins for one user from one address within the window before "
+        "that address is refused (429) for that user; other addresses are not affected.",
+    )
+    login_address_max_failures: int = Field(
+        20,
+        description="Failed logins from one address (any usernames) within the window before "
+        "the address is refused for every user.",
     )
     login_failure_window_seconds: int = Field(
         900, description="Window over which failed logins are counted."
@@ -26,7 +33,19 @@ class AuthSettings(BaseModel):
         300, description="How long logins are refused once the failure limit is reached."
     )
     login_slowdown_after: int = Field(
-        2, description="Failures after which each further failed attempt is delayed."
+        2,
+        description="Failures of one user (from any address) after which each further "
+        "attempt for that user waits before its answer; the wait doubles, up to the cap.",
+    )
+    login_slowdown_max_seconds: float = Field(
+        3.0, description="Cap of that wait: guessing one account is slowed, never locked."
+    )
+    hash_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads that hash and verify passwords (argon2id), off the event loop; "
+        "more logins than this at once wait in line.",
     )
     password_min_length: int = Field(8, description="Minimum length of a new password.")
 

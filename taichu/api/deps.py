@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taichu.audit import context as audit
 from taichu.audit import recording
 from taichu.auth import service as auth_service
-from taichu.auth.principal import Principal
+from taichu.auth.principal import Principal, refuse_bootstrap
 from taichu.context import AppContext
 from taichu.db.session import transaction
 from taichu.errors import Forbidden, Unauthorized
@@ -53,10 +53,20 @@ async def bearer_token(
     return credentials.credentials
 
 
-async def current_principal(ctx: Ctx, token: Annotated[str, Depends(bearer_token)]) -> Principal:
+async def signed_in(ctx: Ctx, token: Annotated[str, Depends(bearer_token)]) -> Principal:
+    """Any valid session, the bootstrap one included: only for the routes it may use
+    (profile, `me`, logout, the password change). Every other route takes `CurrentUser`."""
     async with ctx.read_sessions() as session:
         principal = await auth_service.authenticate(session, ctx.jwt_key, token)
     audit.note(user=principal.username, user_id=principal.user_id)
+    return principal
+
+
+SignedIn = Annotated[Principal, Depends(signed_in)]
+
+
+async def current_principal(principal: SignedIn) -> Principal:
+    refuse_bootstrap(principal)
     return principal
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from taichu.api.deps import Ctx, bearer_scheme
 from taichu.auth import service as auth_service
+from taichu.auth.principal import refuse_bootstrap
 from taichu.errors import Forbidden, Unauthorized, Unavailable
 from taichu.jobs import models as job_models
 from taichu.jobs.service import counts_by_status
@@ -52,6 +53,7 @@ async def _scraper(
         return
     async with ctx.read_sessions() as session:
         principal = await auth_service.authenticate(session, ctx.jwt_key, credentials.credentials)
+    refuse_bootstrap(principal)  # the bootstrap admin has no powers until it changes it
     # Route names, traffic and job counts are operator data, not every user's.
     if not principal.is_admin:
         raise Forbidden("Admin role or TAICHU_METRICS_TOKEN required to read /metrics")

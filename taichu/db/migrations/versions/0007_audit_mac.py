@@ -1,7 +1,7 @@
 """audit records: a keyed MAC per record
 
 Revision ID: 0007_audit_mac
-Revises: 0005
+Revises: 0006_usernames
 Create Date: 2026-12-01 14:45:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_audit_mac"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006_usernames"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
