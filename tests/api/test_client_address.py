@@ -12,7 +12,11 @@ from taichu.api.client import resolve_client
 from tests.api.conftest import EDGE_ADMIN_PASSWORD
 from tests.support.server import ServerProcess, login_token
 
-THROTTLE = {"TAICHU_AUTH__LOGIN_MAX_FAILURES": "3", "TAICHU_AUTH__LOGIN_SLOWDOWN_AFTER": "50"}
+THROTTLE = {
+    "TAICHU_AUTH__LOGIN_MAX_FAILURES": "3",
+    "TAICHU_AUTH__LOGIN_ADDRESS_MAX_FAILURES": "3",
+    "TAICHU_AUTH__LOGIN_SLOWDOWN_AFTER": "50",
+}
 
 
 def _nets(*texts: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
