@@ -12,7 +12,7 @@ import httpx
 import sqlalchemy as sa
 
 from taichu.auth.passwords import hash_password
-from taichu.config import Settings
+from taichu.config import AuthSettings, Settings
 from taichu.crypto import secret_box
 from taichu.db.base import UTCDateTime
 from taichu.db.migrate import upgrade_async
@@ -39,7 +39,7 @@ async def _seed(url: str, fake_server: str, ca_pem: bytes) -> dict[str, str]:
     now = utcnow()
     engine = make_engine(url)
     user_row = {"password_change_required": False, "created_at": now, "updated_at": now}
-    user_hash = hash_password(USER_PASSWORD)
+    user_hash = await hash_password(AuthSettings(), USER_PASSWORD)
     cluster_row = {
         "description": "",
         "status": "unknown",
