@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from taichu.config import Settings
 from taichu.crypto import SecretBox, jwt_signing_key, secret_box
 from taichu.db.session import make_engine, make_sessionmaker
+from taichu.kube.limits import ReadLimits
 from taichu.kube.manager import ConnectionManager
 from taichu.observe.cache import ObserveHub
 from taichu.observe.settings import observe_settings
@@ -53,6 +54,7 @@ class AppContext:
                 settings.kube.max_clients,
                 connect_timeout=settings.kube.connect_timeout_seconds,
                 request_timeout=settings.kube.request_timeout_seconds,
+                limits=ReadLimits.of(settings.kube),
             ),
             box=secret_box(settings),
             jwt_key=jwt_signing_key(settings),
