@@ -272,14 +272,13 @@ class KubeClient(ClusterCalls):
             if remaining <= 0:
                 raise self._list_bound(path, "took longer than {:g}s", time_bound)
             began = time.monotonic()
-            page = await self.request(
-                "GET",
-                path,
-                params=query,
-                accept=accept,
-                request_timeout=min(self.request_timeout, remaining),
-                bound="list_page_max_bytes",
-            )
+            try:
+                async with asyncio.timeout(remaining):
+                    page = await self.request(
+                        "GET", path, params=query, accept=accept, bound="list_page_max_bytes"
+                    )
+            except TimeoutError:  # the request's own timeout is a ClusterUnreachable
+                raise self._list_bound(path, "took longer than {:g}s", time_bound) from None
             waited += time.monotonic() - began
             pages += 1
             what = f"the list {path}"
