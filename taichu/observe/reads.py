@@ -8,6 +8,7 @@ there, not about the caller's token, so passing it through as 401/403 would misl
 
 from __future__ import annotations
 
+import logging
 import shlex
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,8 @@ from typing import Any
 
 from taichu.errors import Unavailable
 from taichu.kube import ClusterError, ClusterNotFound, KubeClient, MalformedAnswer
+
+log = logging.getLogger("taichu.observe")
 
 Obj = dict[str, Any]
 # Only metadata of each item: counting 10,000 Roles need not transfer their rules.
@@ -24,12 +27,21 @@ PAGE = 500
 
 @asynccontextmanager
 async def cluster_reads(cluster_name: str) -> AsyncIterator[None]:
+    """Reads of a cluster for a summary: the cluster's errors named after it, and objects of
+    a shape the summary cannot read (a string where an object belongs, a replica count
+    "abc") a MalformedAnswer (502) rather than a 500; logged, in case the bug is ours."""
     try:
         yield
     except ClusterError as e:
         raise e.about(f"cluster {cluster_name}") from e
     except Unavailable as e:  # the platform's cache of the cluster
         raise Unavailable(f"cluster {cluster_name} cannot be read: {e.message}") from e
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as e:
+        log.warning("cluster %s: unreadable objects in its answers", cluster_name, exc_info=True)
+        raise MalformedAnswer(
+            f"cluster {cluster_name} answered objects that are not what a Kubernetes API "
+            "server serves; the summary cannot be made"
+        ) from e
 
 
 async def list_items(

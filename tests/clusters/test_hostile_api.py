@@ -258,6 +258,38 @@ def test_node_view_of_a_malformed_list_is_not_a_500(
     assert runtime.status_code in (502, 503), runtime.text
 
 
+@pytest.mark.parametrize(
+    ("path", "doc", "summary"),
+    [
+        ("/api/v1/namespaces", {"kind": "NamespaceList", "items": [1, 2]}, "security-policies"),
+        (
+            "/apis/apps/v1/deployments",
+            {
+                "kind": "DeploymentList",
+                "items": [
+                    {
+                        "metadata": {"name": "ca"},
+                        "spec": {
+                            "replicas": "abc",
+                            "template": {"spec": {"containers": [{"image": "cluster-autoscaler"}]}},
+                        },
+                    }
+                ],
+            },
+            "autoscaling-policies",
+        ),
+    ],
+)
+def test_summaries_of_odd_objects_are_cluster_errors(
+    api: httpx.Client, hostile: HostileCluster, path: str, doc: Any, summary: str
+) -> None:
+    cluster_id = registered(api, hostile)
+    hostile.answer(path, json_answer(doc))
+    response = api.get(f"/api/v1/clusters/{cluster_id}/{summary}")
+    assert response.status_code == 502, response.text
+    assert "not what a Kubernetes API server serves" in response.json()["message"]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="taichu/clusters/bindings.py (another engineer's file) still parses the "

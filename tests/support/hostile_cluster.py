@@ -133,6 +133,10 @@ def node_list(*nodes: Any) -> dict[str, Any]:
     }
 
 
+def empty_list(kind: str) -> Handler:
+    return json_answer({"kind": kind, "apiVersion": "v1", "metadata": {}, "items": []})
+
+
 class HostileCluster:
     def __init__(self, directory: Path | None = None) -> None:
         self._dir = directory or Path(tempfile.mkdtemp(prefix="hostile-"))
@@ -165,11 +169,12 @@ class HostileCluster:
             "/apis/authentication.k8s.io/v1/selfsubjectreviews": json_answer(
                 {"kind": "SelfSubjectReview", "status": {"userInfo": {"username": "hostile"}}}, 201
             ),
-            "/api/v1/namespaces": json_answer(
-                {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": []}
-            ),
-            "/api/v1/pods": json_answer(
-                {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}
+            "/api/v1/namespaces": empty_list("NamespaceList"),
+            "/api/v1/pods": empty_list("PodList"),
+            "/api/v1/namespaces/kube-system/pods": empty_list("PodList"),
+            "/apis/apps/v1/deployments": empty_list("DeploymentList"),
+            "/apis/autoscaling/v2/horizontalpodautoscalers": empty_list(
+                "HorizontalPodAutoscalerList"
             ),
         }
 
