@@ -15,6 +15,7 @@ from taichu.kube import (
     AnswerTooLarge,
     ClusterError,
     ClusterForbidden,
+    ClusterUnreachable,
     CredentialsRejected,
     KubeClient,
     ListTooLong,
@@ -28,6 +29,7 @@ from tests.support.hostile_cluster import (
     endless_list,
     huge_answer,
     json_answer,
+    slow_answer,
     status,
     text_answer,
 )
@@ -219,3 +221,15 @@ async def test_a_clusters_401_is_not_the_callers_401(
     with pytest.raises(ClusterError) as missing:
         await kube.list_all("/api/v1/nodes")
     assert missing.value.status == 502 and missing.value.cluster_status == 404
+
+
+async def test_a_trickling_body_is_bounded_by_the_request_timeout(hostile: HostileCluster) -> None:
+    hostile.answer("/version", slow_answer({"gitVersion": "v1.31.0", "pad": "x" * 200}, 0.05))
+    kube = KubeClient(parse_kubeconfig(hostile.kubeconfig()), request_timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ClusterUnreachable, match=r"no answer .* within 1s"):
+            await kube.version()
+    finally:
+        await kube.close()
+    assert time.monotonic() - started < 4
