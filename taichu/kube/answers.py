@@ -11,8 +11,9 @@ from taichu.kube.errors import MalformedAnswer
 
 Obj = dict[str, Any]
 
-# "v1.31.2", "v1.29.3+k3s1", "v1.30.0-eks-036c24b", "v1.32.0-alpha.1.123+abcdef"
-VERSION_PATTERN = re.compile(r"v?\d{1,4}\.\d{1,4}(\.\d{1,6})?([-+.][0-9A-Za-z.+_-]{0,80})?")
+# "v1.31.2", "v1.29.3+k3s1", "v1.30.0-eks-036c24b", "v1.32.0-alpha.1.123+abcdef", and an
+# unstamped build's "v0.0.0-master+$Format:%H$"; never spaces, quotes or markup.
+VERSION_PATTERN = re.compile(r"v?\d{1,4}\.\d{1,4}(\.\d{1,6})?([-+.~][0-9A-Za-z.+_~:$%-]{0,80})?")
 MAX_VERSION_LENGTH = 64  # the width of clusters.version
 
 

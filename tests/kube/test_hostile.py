@@ -23,6 +23,7 @@ from taichu.kube import (
     ReadLimits,
     parse_kubeconfig,
 )
+from taichu.kube.answers import git_version
 from tests.support.hostile_cluster import (
     HostileCluster,
     MiB,
@@ -233,3 +234,10 @@ async def test_a_trickling_body_is_bounded_by_the_request_timeout(hostile: Hosti
     finally:
         await kube.close()
     assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize(
+    "version", ["v1.31.2", "v1.29.3+k3s1", "v1.30.0-eks-036c24b", "v0.0.0-master+$Format:%H$"]
+)
+def test_real_version_strings_are_accepted(version: str) -> None:
+    assert git_version({"gitVersion": version}) == version
