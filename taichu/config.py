@@ -93,6 +93,27 @@ class KubeSettings(BaseModel):
     )
     connect_timeout_seconds: float = Field(5.0, description="TCP + TLS connect timeout.")
     request_timeout_seconds: float = Field(15.0, description="Whole-request timeout.")
+    # Bounds on what is read from a cluster (its address is a user's choice); the same
+    # names as taichu.kube.limits.ReadLimits, whose defaults these are.
+    small_answer_max_bytes: int = Field(
+        65536, ge=1024, description="Largest answer to /version, /readyz and access reviews."
+    )
+    answer_max_bytes: int = Field(
+        32 * 2**20, ge=65536, description="Largest answer to any other single request."
+    )
+    list_page_max_bytes: int = Field(
+        256 * 2**20,
+        ge=65536,
+        description="Largest page of a list (with resourceVersion=0 a whole list is one page).",
+    )
+    watch_event_max_bytes: int = Field(
+        16 * 2**20, ge=65536, description="Largest event of a watch."
+    )
+    list_max_pages: int = Field(10_000, ge=1, description="Most pages one list may take.")
+    list_max_items: int = Field(1_000_000, ge=1, description="Most items one list may return.")
+    list_max_seconds: float = Field(
+        600.0, gt=0, description="Longest time one list may spend waiting on the cluster."
+    )
     max_kubeconfig_kib: int = Field(
         256, ge=4, le=1024, description="Largest kubeconfig accepted for registration or import."
     )

@@ -12,6 +12,7 @@ from taichu.config import Settings
 from taichu.crypto import SecretBox, jwt_signing_key, load_master_secret, secret_box
 from taichu.datadir import private_dir
 from taichu.db.session import make_engine, make_sessionmaker
+from taichu.kube.limits import ReadLimits
 from taichu.kube.manager import ConnectionManager
 from taichu.observe.cache import ObserveHub
 from taichu.observe.settings import observe_settings
@@ -56,6 +57,7 @@ class AppContext:
                 settings.kube.max_clients,
                 connect_timeout=settings.kube.connect_timeout_seconds,
                 request_timeout=settings.kube.request_timeout_seconds,
+                limits=ReadLimits.of(settings.kube),
             ),
             box=secret_box(settings),
             jwt_key=jwt_signing_key(settings),

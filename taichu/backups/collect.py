@@ -171,8 +171,13 @@ class Collector:
                 page = await self.kube.get(
                     unit.resource.path(unit.namespace), {**self._params(unit), "limit": 1}
                 )
-            rest = (page.get("metadata") or {}).get("remainingItemCount") or 0
-            return len(page.get("items") or []) + int(rest)
+            meta = page.get("metadata")
+            rest = meta.get("remainingItemCount") if isinstance(meta, dict) else None
+            items = page.get("items")
+            # An estimate: a count the cluster did not give as numbers counts as none.
+            return (len(items) if isinstance(items, list) else 0) + (
+                rest if isinstance(rest, int) and rest > 0 else 0
+            )
 
         for count in await asyncio.gather(*(one(u) for u in units)):
             self.estimate += count

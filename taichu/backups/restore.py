@@ -18,8 +18,14 @@ from typing import Any, BinaryIO, Literal
 from taichu.backups import rules
 from taichu.backups.collect import first_error
 from taichu.backups.reader import VerifiedArchive
-from taichu.errors import Conflict, NotFound, TaichuError, Unavailable
-from taichu.kube import ApiResource, ClusterUnreachable, KubeClient
+from taichu.errors import TaichuError, Unavailable
+from taichu.kube import (
+    ApiResource,
+    ClusterConflict,
+    ClusterNotFound,
+    ClusterUnreachable,
+    KubeClient,
+)
 
 Obj = dict[str, Any]
 Outcome = Literal["created", "updated", "skipped", "failed"]
@@ -327,7 +333,7 @@ class Restorer:
                 return await call()
             except ClusterUnreachable:
                 raise
-            except NotFound:
+            except ClusterNotFound:
                 # A just-Established CRD's endpoint may take a moment to be served.
                 if not custom or self.spec.dry_run or time.monotonic() > deadline:
                     raise
@@ -342,11 +348,11 @@ class Restorer:
         try:
             await self.kube.create(collection, body)
             return "created"
-        except Conflict:
+        except ClusterConflict:
             pass
         try:
             existing = await self.kube.get(item)
-        except NotFound:
+        except ClusterNotFound:
             await self.kube.create(collection, body)  # deleted in between
             return "created"
         if rules.restored_by(existing) == self.spec.restore_id:
@@ -359,7 +365,7 @@ class Restorer:
     async def _dry_run(self, item: str) -> Outcome:
         try:
             await self.kube.get(item)
-        except NotFound:
+        except ClusterNotFound:
             return "created"
         return "skipped" if self.spec.existing_policy == "skip" else "updated"
 
@@ -376,7 +382,7 @@ class Restorer:
             while True:
                 try:
                     ns = await self.kube.get(f"/api/v1/namespaces/{name}")
-                except NotFound:
+                except ClusterNotFound:
                     break
                 if (ns.get("status") or {}).get("phase") != "Terminating":
                     break
@@ -402,7 +408,7 @@ class Restorer:
                     "annotations": {rules.RESTORED_BY: self.spec.restore_id},
                 },
             }
-            with contextlib.suppress(Conflict):
+            with contextlib.suppress(ClusterConflict):
                 await self.kube.create("/api/v1/namespaces", body)
 
     async def _wait_crds(self, parts: list[Obj]) -> None:
@@ -421,7 +427,7 @@ class Restorer:
                     crd = await self.kube.get(
                         f"/apis/{rules.CRD_GROUP}/v1/customresourcedefinitions/{name}"
                     )
-                except NotFound:
+                except ClusterNotFound:
                     break  # failed to restore: its error is counted already
                 conditions = (crd.get("status") or {}).get("conditions") or []
                 if any(

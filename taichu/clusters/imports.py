@@ -27,7 +27,7 @@ from taichu.db.session import transaction
 from taichu.errors import NotFound, TaichuError
 from taichu.jobs import service as jobs
 from taichu.jobs.registry import JobContext, JobRegistry, PermanentJobError
-from taichu.kube import KubeClient
+from taichu.kube import CredentialsRejected, KubeClient
 from taichu.timeutil import utcnow
 
 IMPORT_KIND = "cluster.import"
@@ -140,9 +140,12 @@ async def run_import(job: JobContext) -> dict[str, Any]:
             for verb, resource, group in REQUIRED_PERMISSIONS:
                 label = f"{verb} {f'{group}/' if group else ''}{resource}"
                 allowed[label] = await kube.self_subject_access_review(verb, resource, group)
-        except TaichuError as e:
+        except CredentialsRejected as e:
             await _step(job, record_id, 25, "Authenticating", authenticated=False)
             raise PermanentJobError(f"the cluster refused the credentials: {e.message}") from e
+        except TaichuError as e:
+            await _step(job, record_id, 25, "Authenticating", authenticated=False)
+            raise PermanentJobError(f"cannot use the API server: {e.message}") from e
         await _step(
             job, record_id, 45, "Checking permissions", authenticated=True, permissions=allowed
         )

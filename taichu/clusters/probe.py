@@ -1,13 +1,30 @@
-"""One look at a cluster: is it ready, what version, how many nodes, what capacity."""
+"""One look at a cluster: is it ready, what version, how many nodes, what capacity.
+
+Everything read is checked before it is stored and shown to every user: the version is a
+short version string, capacities are quantities within range, and a node list is bounded
+in pages, items and time. A malformed answer makes the cluster `error` with a message
+naming what was wrong."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from taichu.errors import TaichuError, Unauthorized
-from taichu.kube import ClusterUnreachable, KubeClient
-from taichu.kube.quantity import byte_count, cpu_cores
+from taichu.errors import TaichuError
+from taichu.kube import ClusterUnreachable, KubeClient, MalformedAnswer
+from taichu.kube.answers import expect_object, field_list, field_object
+from taichu.kube.quantity import parse_quantity
+
+# Far above what Kubernetes supports (5,000 nodes), far below what would hurt us.
+PROBE_MAX_NODES = 50_000
+PROBE_MAX_PAGES = 200
+# One node's capacity beyond this is not a real machine (and totals must fit a BIGINT).
+_MAX_CORES = Decimal(10**6)
+_MAX_BYTES = Decimal(2**53)
+_MAX_TOTAL = 2**63 - 1
+MAX_ERROR_LENGTH = 1000
 
 
 @dataclass
@@ -24,49 +41,80 @@ class ProbeResult:
 
 
 def node_is_ready(node: dict[str, Any]) -> bool:
-    for condition in node.get("status", {}).get("conditions") or []:
+    status = field_object(node, "status", "node")
+    for condition in field_list(status, "conditions", "node.status"):
+        condition = expect_object(condition, "node.status.conditions[]")
         if condition.get("type") == "Ready":
             return condition.get("status") == "True"
     return False
 
 
-def summarize_nodes(nodes: list[dict[str, Any]]) -> dict[str, Any]:
-    cpu = memory = storage = 0.0
+def _quantity(capacity: dict[str, Any], key: str, bound: Decimal) -> Decimal:
+    value = capacity.get(key)
+    if value is not None and not isinstance(value, str | int | float):
+        raise MalformedAnswer(f"node status.capacity.{key} is not a quantity")
+    if isinstance(value, str) and len(value) > 64:
+        raise MalformedAnswer(f"node status.capacity.{key} is not a quantity (too long)")
+    try:
+        quantity = parse_quantity(value)
+    except ValueError:
+        raise MalformedAnswer(f"node status.capacity.{key} is not a quantity") from None
+    if not quantity.is_finite() or not 0 <= quantity <= bound:
+        raise MalformedAnswer(f"node status.capacity.{key} is out of range")
+    return quantity
+
+
+def summarize_nodes(nodes: list[Any]) -> dict[str, Any]:
+    """Totals of a node list; MalformedAnswer for a node that is not a node."""
+    cpu = memory = storage = Decimal(0)
     ready = 0
     for node in nodes:
-        capacity = node.get("status", {}).get("capacity") or {}
-        cpu += cpu_cores(capacity.get("cpu"))
-        memory += byte_count(capacity.get("memory"))
-        storage += byte_count(capacity.get("ephemeral-storage"))
+        node = expect_object(node, "an item of the node list")
+        capacity = field_object(field_object(node, "status", "node"), "capacity", "node.status")
+        cpu += _quantity(capacity, "cpu", _MAX_CORES)
+        memory += _quantity(capacity, "memory", _MAX_BYTES)
+        storage += _quantity(capacity, "ephemeral-storage", _MAX_BYTES)
         ready += node_is_ready(node)
+    if max(memory, storage) > _MAX_TOTAL:
+        raise MalformedAnswer("the nodes' total capacity is out of range")
     return {
         "node_count": len(nodes),
         "ready_node_count": ready,
-        "total_cpu_cores": round(cpu, 3),
+        "total_cpu_cores": round(float(cpu), 3),
         "total_memory_bytes": int(memory),
         "total_storage_bytes": int(storage),
     }
 
 
-async def probe_cluster(kube: KubeClient) -> ProbeResult:
+async def probe_cluster(kube: KubeClient, max_seconds: float | None = None) -> ProbeResult:
     """healthy: /readyz passes and every node is Ready; unhealthy: reachable but not;
-    disconnected: unreachable; error: reachable but refusing our credentials."""
+    disconnected: unreachable; error: reachable but refusing our credentials or answering
+    what an API server would not. `max_seconds` bounds the whole probe."""
     try:
-        ready, detail = await kube.readyz()
-        version = (await kube.version()).get("gitVersion")
-        # resourceVersion=0 lets the API server answer from its watch cache.
-        nodes, _ = await kube.list_all("/api/v1/nodes", {"resourceVersion": "0"})
+        async with asyncio.timeout(max_seconds):
+            ready, detail = await kube.readyz()
+            version = await kube.git_version()
+            # resourceVersion=0 lets the API server answer from its watch cache.
+            nodes, _ = await kube.list_all(
+                "/api/v1/nodes",
+                {"resourceVersion": "0"},
+                max_items=PROBE_MAX_NODES,
+                max_pages=PROBE_MAX_PAGES,
+            )
+        totals = summarize_nodes(nodes)
+    except TimeoutError:
+        return ProbeResult(
+            status="disconnected",
+            error=f"the probe took longer than {max_seconds:g}s (setting cluster_probe_timeout)",
+        )
     except ClusterUnreachable as e:
-        return ProbeResult(status="disconnected", error=e.message)
-    except Unauthorized as e:
-        return ProbeResult(status="error", error=e.message)
+        return ProbeResult(status="disconnected", error=e.message[:MAX_ERROR_LENGTH])
     except TaichuError as e:
-        return ProbeResult(status="error", error=e.message)
-    totals = summarize_nodes(nodes)
+        return ProbeResult(status="error", error=e.message[:MAX_ERROR_LENGTH])
     healthy = ready and totals["ready_node_count"] == totals["node_count"]
     error = None
     if not ready:
-        error = f"readyz failed: {detail}"[:500]
+        error = f"readyz failed: {detail}"[:MAX_ERROR_LENGTH]
     elif not healthy:
         error = f"{totals['node_count'] - totals['ready_node_count']} node(s) not Ready"
     return ProbeResult(

@@ -14,7 +14,7 @@ from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.clusters import events
 from taichu.clusters.models import Cluster
-from taichu.clusters.probe import ProbeResult, probe_cluster
+from taichu.clusters.probe import MAX_ERROR_LENGTH, ProbeResult, probe_cluster
 from taichu.clusters.selectors import selector_matcher
 from taichu.context import AppContext
 from taichu.crypto import SecretBox
@@ -120,7 +120,7 @@ def access_for(cluster: Cluster, box: SecretBox) -> ClusterAccess:
 async def reach(app: AppContext, cluster_key: str, access: ClusterAccess) -> ProbeResult:
     """Probe a cluster that is not stored yet. Call with no transaction open."""
     async with app.kube.client(cluster_key, access) as kube:
-        return await probe_cluster(kube)
+        return await probe_cluster(kube, app.settings.cluster_probe_timeout)
 
 
 def ensure_usable(result: ProbeResult, access: ClusterAccess) -> None:
@@ -135,7 +135,8 @@ async def name_taken(session: AsyncSession, name: str) -> bool:
 
 def apply_probe(cluster: Cluster, result: ProbeResult) -> None:
     cluster.status = result.status
-    cluster.last_probe_error = result.error
+    # Bounded: shown to every user of GET /clusters (probe messages are already short).
+    cluster.last_probe_error = result.error[:MAX_ERROR_LENGTH] if result.error else None
     if result.status in ("healthy", "unhealthy"):
         cluster.version = result.version
         cluster.node_count = result.node_count

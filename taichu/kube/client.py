@@ -16,17 +16,29 @@ down removes four problems the ApiClient has for a platform:
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import aiohttp
 
 from taichu.kube.access import ClusterAccess
-from taichu.kube.discovery import Discovery, discover
-from taichu.kube.errors import ClusterUnreachable, status_error, transport_error
+from taichu.kube.answers import expect_object, field_list, field_object, field_str
+from taichu.kube.calls import ClusterCalls
+from taichu.kube.errors import (
+    TRANSPORT_ERRORS,
+    AnswerTooLarge,
+    ClusterUnreachable,
+    ListTooLong,
+    MalformedAnswer,
+    status_error,
+    transport_error,
+)
+from taichu.kube.limits import ReadLimits
 from taichu.kube.targets import guarded_socket
 from taichu.kube.tls import ssl_context
 from taichu.kube.watch import Watch
@@ -34,6 +46,7 @@ from taichu.kube.watch import Watch
 Obj = dict[str, Any]
 Params = dict[str, str | int | bool | None]
 PatchType = Literal["merge", "strategic", "apply", "json"]
+Bound = Literal["small_answer_max_bytes", "answer_max_bytes", "list_page_max_bytes"]
 
 _PATCH_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -41,8 +54,9 @@ _PATCH_TYPES: dict[str, str] = {
     "apply": "application/apply-patch+yaml",  # JSON is YAML
     "json": "application/json-patch+json",
 }
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError)
 FIELD_MANAGER = "taichu"
+# Bodies above this are parsed in a thread: a big list page must not freeze the event loop.
+_THREAD_PARSE_BYTES = 8 * 2**20
 
 
 def _query(params: Params | None) -> dict[str, str]:
@@ -54,7 +68,7 @@ def _query(params: Params | None) -> dict[str, str]:
     return out
 
 
-class KubeClient:
+class KubeClient(ClusterCalls):
     """One cluster, one identity, one connection pool. Every method returns raw JSON and
     raises only `taichu.errors` (see `taichu.kube.errors`). Close it when done, or let a
     `ConnectionManager` own it."""
@@ -66,8 +80,10 @@ class KubeClient:
         connect_timeout: float = 5.0,
         request_timeout: float = 15.0,
         max_connections: int = 32,
+        limits: ReadLimits | None = None,
     ) -> None:
         self.access = access
+        self.limits = limits or ReadLimits()
         self.server = access.server
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
@@ -150,11 +166,38 @@ class KubeClient:
                 )
             if resp.status < 400 or not check:
                 return resp
-            async with resp:
-                error_body = await resp.read()
-        except _TRANSPORT_ERRORS as e:
+            try:
+                error_body = await self._read(resp, "small_answer_max_bytes", "")
+            except AnswerTooLarge:
+                error_body = b""  # described by its status alone, like any non-Status body
+        except TRANSPORT_ERRORS as e:
             raise transport_error(e, self.server, total) from e
         raise status_error(resp.status, error_body, method, self.server + path)
+
+    async def _read(self, resp: aiohttp.ClientResponse, bound: Bound, what: str) -> bytearray:
+        """The body, read as it streams in and abandoned (connection closed) past the size
+        `bound`: a 300 MB answer to /version must not become 300 MB of memory."""
+        max_bytes: int = getattr(self.limits, bound)
+        try:
+            if resp.content_length is not None and resp.content_length > max_bytes:
+                raise self._too_large(what, max_bytes, bound)
+            body = bytearray()
+            async for chunk in resp.content.iter_any():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise self._too_large(what, max_bytes, bound)
+            return body
+        except BaseException:
+            resp.close()
+            raise
+        finally:
+            resp.release()
+
+    def _too_large(self, what: str, max_bytes: int, setting: str) -> AnswerTooLarge:
+        return AnswerTooLarge(
+            f"{self.server} answered {what} with more than {max_bytes} bytes, the bound for "
+            f"that kind of request (setting kube.{setting})"
+        )
 
     async def request(
         self,
@@ -166,8 +209,10 @@ class KubeClient:
         content_type: str = "application/json",
         accept: str | None = None,
         request_timeout: float | None = None,
-    ) -> Any:
-        """Decoded JSON answer of any request (the other methods are shorthands)."""
+        bound: Bound = "answer_max_bytes",
+    ) -> Obj:
+        """Decoded JSON object of any request (the other methods are shorthands), read
+        within the size `bound` named (a field of `ReadLimits`)."""
         total = request_timeout or self.request_timeout
         resp = await self._open(
             method,
@@ -179,19 +224,22 @@ class KubeClient:
             request_timeout=total,
         )
         try:
-            async with resp:
-                raw = await resp.read()
-        except _TRANSPORT_ERRORS as e:
+            raw = await self._read(resp, bound, f"{method} {path}")
+        except TRANSPORT_ERRORS as e:
             raise transport_error(e, self.server, total) from e
         if not raw:
             return {}
         try:
-            return json.loads(raw)
+            if len(raw) > _THREAD_PARSE_BYTES:
+                doc = await asyncio.to_thread(json.loads, raw)
+            else:
+                doc = json.loads(raw)
         except ValueError as e:
-            raise ClusterUnreachable(
+            raise MalformedAnswer(
                 f"{self.server} answered {method} {path} with something other than JSON "
                 f"({len(raw)} bytes): is it a Kubernetes API server?"
             ) from e
+        return expect_object(doc, f"the answer to {method} {path}")
 
     # --- reading ---------------------------------------------------------------------
 
@@ -200,44 +248,115 @@ class KubeClient:
     ) -> Obj:
         return await self.request("GET", path, params=params, request_timeout=request_timeout)
 
-    async def _pages(self, path: str, params: Params | None, page_size: int) -> AsyncIterator[Obj]:
+    async def pages(
+        self,
+        path: str,
+        params: Params | None = None,
+        page_size: int = 500,
+        *,
+        accept: str | None = None,
+        max_pages: int | None = None,
+        max_items: int | None = None,
+        max_seconds: float | None = None,
+    ) -> AsyncIterator[Obj]:
+        """The raw pages of a paged list, each checked for shape (items an array, metadata
+        an object) and the whole within the bounds: pages, items and time spent waiting on
+        the cluster (the consumer's time between pages does not count). Past a bound:
+        `ListTooLong`, naming it. The items themselves are the consumer's to check."""
+        limits = self.limits
+        page_bound = _bound(max_pages, limits.list_max_pages, "list_max_pages")
+        item_bound = _bound(max_items, limits.list_max_items, "list_max_items")
+        time_bound = _bound(max_seconds, limits.list_max_seconds, "list_max_seconds")
         query: Params = {**(params or {}), "limit": page_size}
+        pages = items = 0
+        waited = 0.0
         while True:
-            page = await self.get(path, query)
-            # List items carry no kind/apiVersion; fill them in as kubectl does, so an item
-            # can be stored or re-applied on its own.
-            kind = str(page.get("kind", ""))
-            kind = kind.removesuffix("List") if kind != "List" else ""
-            for item in page.get("items") or []:
-                if kind:
-                    item.setdefault("kind", kind)
-                if "apiVersion" in page:
-                    item.setdefault("apiVersion", page["apiVersion"])
+            if pages >= page_bound[0]:
+                raise self._list_bound(path, "took more than {} pages", page_bound)
+            remaining = time_bound[0] - waited
+            if remaining <= 0:
+                raise self._list_bound(path, "took longer than {:g}s", time_bound)
+            began = time.monotonic()
+            try:
+                async with asyncio.timeout(remaining):
+                    page = await self.request(
+                        "GET", path, params=query, accept=accept, bound="list_page_max_bytes"
+                    )
+            except TimeoutError:  # the request's own timeout is a ClusterUnreachable
+                raise self._list_bound(path, "took longer than {:g}s", time_bound) from None
+            waited += time.monotonic() - began
+            pages += 1
+            what = f"the list {path}"
+            items += len(field_list(page, "items", what))
+            if items > item_bound[0]:
+                raise self._list_bound(path, "returned more than {} items", item_bound)
+            meta = field_object(page, "metadata", what)
+            token = field_str(meta, "continue", f"{what} metadata", 100_000)
+            field_str(meta, "resourceVersion", f"{what} metadata", 1000)
             yield page
-            token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
             query["continue"] = token
 
+    def _list_bound(self, path: str, template: str, bound: tuple[float, str | None]) -> ListTooLong:
+        value, setting = bound
+        where = f" (setting kube.{setting})" if setting else ""
+        return ListTooLong(
+            f"listing {path} from {self.server} {template.format(value)}{where}, "
+            "the bound of one list: stopped"
+        )
+
+    async def _filled_pages(
+        self, path: str, params: Params | None, page_size: int, bounds: dict[str, Any]
+    ) -> AsyncIterator[tuple[Obj, builtins.list[Obj]]]:
+        """Pages with their items, each item given the list's kind and apiVersion."""
+        async for page in self.pages(path, params, page_size, **bounds):
+            items: builtins.list[Obj] = page.get("items") or []
+            # List items carry no kind/apiVersion; fill them in as kubectl does, so an item
+            # can be stored or re-applied on its own. The same loop checks they are objects.
+            kind = page.get("kind")
+            kind = kind.removesuffix("List") if isinstance(kind, str) and kind != "List" else ""
+            api_version = page.get("apiVersion")
+            try:
+                for item in items:
+                    if kind:
+                        item.setdefault("kind", kind)
+                    if api_version is not None:
+                        item.setdefault("apiVersion", api_version)
+                    elif not kind and not isinstance(item, dict):
+                        raise AttributeError
+            except AttributeError:
+                raise MalformedAnswer(f"the items of the list {path} are not all objects") from None
+            yield page, items
+
     async def list(
-        self, path: str, params: Params | None = None, page_size: int = 500
+        self,
+        path: str,
+        params: Params | None = None,
+        page_size: int = 500,
+        **bounds: Any,
     ) -> AsyncIterator[Obj]:
-        """Every item of a collection, fetched `page_size` at a time. A continue token that
-        expires mid-way (etcd compaction) raises `ResourceExpired`: start over."""
-        async for page in self._pages(path, params, page_size):
-            for item in page.get("items") or []:
+        """Every item of a collection, fetched `page_size` at a time, within the bounds of
+        `pages` (`max_pages`, `max_items`, `max_seconds`). A continue token that expires
+        mid-way (etcd compaction) raises `ResourceExpired`: start over."""
+        async for _, items in self._filled_pages(path, params, page_size, bounds):
+            for item in items:
                 yield item
 
     async def list_all(
-        self, path: str, params: Params | None = None, page_size: int = 500
+        self,
+        path: str,
+        params: Params | None = None,
+        page_size: int = 500,
+        **bounds: Any,
     ) -> tuple[builtins.list[Obj], str]:
         """All items and the list's resourceVersion (to start a watch from)."""
-        items: builtins.list[Obj] = []
+        everything: builtins.list[Obj] = []
         version = ""
-        async for page in self._pages(path, params, page_size):
-            items.extend(page.get("items") or [])
-            version = (page.get("metadata") or {}).get("resourceVersion", version)
-        return items, version
+        async for page, items in self._filled_pages(path, params, page_size, bounds):
+            everything.extend(items)
+            version = (page.get("metadata") or {}).get("resourceVersion") or version
+        return everything, version
 
     def watch(
         self,
@@ -261,7 +380,9 @@ class KubeClient:
         async def open_stream() -> aiohttp.ClientResponse:
             return await self._open("GET", path, params=query, request_timeout=total)
 
-        return Watch(open_stream, self.server, total, resource_version)
+        return Watch(
+            open_stream, self.server, total, resource_version, self.limits.watch_event_max_bytes
+        )
 
     # --- writing ---------------------------------------------------------------------
 
@@ -294,82 +415,13 @@ class KubeClient:
         """Delete; the answer is the object (being finalized) or a Status."""
         return await self.request("DELETE", path, params=params)
 
-    # --- cluster-level ---------------------------------------------------------------
-
-    async def version(self) -> Obj:
-        return await self.get("/version")
-
-    async def readyz(self) -> tuple[bool, str]:
-        """(True, "ok") or (False, the failing checks). No answer at all raises
-        `ClusterUnreachable`, a refused identity `CredentialsRejected`/`Forbidden`: the
-        health monitor tells "down" from "unhealthy" from "our access is broken"."""
-        for path in ("/readyz", "/healthz"):  # /healthz: servers older than 1.16
-            resp = await self._open("GET", path, accept="text/plain", check=False)
-            try:
-                async with resp:
-                    text = (await resp.text(errors="replace")).strip()
-            except _TRANSPORT_ERRORS as e:
-                raise transport_error(e, self.server, self.request_timeout) from e
-            if resp.status == 200:
-                return True, "ok"
-            if resp.status == 404:
-                continue
-            if resp.status in (401, 403):
-                raise status_error(resp.status, text.encode(), "GET", self.server + path)
-            # Only the API server's own check lines are quoted (see `cluster_message`).
-            failed = [ln.strip()[:200] for ln in text.splitlines() if ln.startswith("[-]")]
-            return False, "; ".join(failed[:20]) or f"{path} answered HTTP {resp.status}"
-        return False, f"{self.server} serves neither /readyz nor /healthz"
-
-    async def discover(self) -> Discovery:
-        async def fetch(path: str, accept: str | None) -> Any:
-            return await self.request("GET", path, accept=accept)
-
-        return await discover(fetch)
-
-    async def self_subject_access_review(
-        self,
-        verb: str,
-        resource: str,
-        group: str = "",
-        namespace: str | None = None,
-        *,
-        subresource: str | None = None,
-        name: str | None = None,
-    ) -> bool:
-        """Whether this identity may `verb` the resource (`kubectl auth can-i`)."""
-        attributes = {
-            "verb": verb,
-            "resource": resource,
-            "group": group,
-            "namespace": namespace,
-            "subresource": subresource,
-            "name": name,
-        }
-        review = await self.create(
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-            {
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SelfSubjectAccessReview",
-                "spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}},
-            },
-        )
-        return bool((review.get("status") or {}).get("allowed"))
-
-    async def self_subject_rules_review(self, namespace: str = "default") -> Obj:
-        """The identity's rules in `namespace` (status: resourceRules, nonResourceRules)."""
-        review = await self.create(
-            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
-            {
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SelfSubjectRulesReview",
-                "spec": {"namespace": namespace},
-            },
-        )
-        return review.get("status") or {}
-
     async def close(self) -> None:
         self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _bound(given: float | None, default: float, setting: str) -> tuple[float, str | None]:
+    """A bound and the setting it comes from (None when the caller chose it)."""
+    return (default, setting) if given is None else (given, None)

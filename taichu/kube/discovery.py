@@ -9,11 +9,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from taichu.errors import NotFound, Unavailable
+from taichu.kube.errors import (
+    ClusterNotFound,
+    ClusterUnavailable,
+    ClusterUnreachable,
+    MalformedAnswer,
+)
 
 Obj = dict[str, Any]
+_T = TypeVar("_T")
 Fetch = Callable[[str, str | None], Awaitable[Any]]  # (path, accept) -> decoded JSON
 
 AGGREGATED_ACCEPT = ",".join(
@@ -59,14 +65,28 @@ class Discovery:
         return next((r for r in self.resources if r.group == group and r.name == name), None)
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
+
+
+def _texts(values: Any) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if not isinstance(values, list):
+        raise TypeError("not an array")
+    return tuple(_text(v) for v in values)
+
+
 def _from_aggregated(doc: Obj, resources: list[ApiResource], unavailable: list[str]) -> None:
     for item in doc.get("items") or []:
-        group = (item.get("metadata") or {}).get("name") or ""
+        group = _text((item.get("metadata") or {}).get("name") or "")
         versions = item.get("versions") or []
         if not versions:
             continue
         preferred = versions[0]  # listed in order of preference
-        version = preferred.get("version", "")
+        version = _text(preferred.get("version", ""))
         if preferred.get("freshness") == "Stale":
             unavailable.append(f"{group}/{version}" if group else version)
             continue
@@ -75,11 +95,11 @@ def _from_aggregated(doc: Obj, resources: list[ApiResource], unavailable: list[s
                 ApiResource(
                     group=group,
                     version=version,
-                    name=r.get("resource", ""),
-                    kind=(r.get("responseKind") or {}).get("kind", ""),
+                    name=_text(r.get("resource", "")),
+                    kind=_text((r.get("responseKind") or {}).get("kind", "")),
                     namespaced=r.get("scope") == "Namespaced",
-                    verbs=frozenset(r.get("verbs") or ()),
-                    short_names=tuple(r.get("shortNames") or ()),
+                    verbs=frozenset(_texts(r.get("verbs"))),
+                    short_names=_texts(r.get("shortNames")),
                 )
             )
 
@@ -89,32 +109,46 @@ def _from_resource_list(group: str, version: str, doc: Obj) -> list[ApiResource]
         ApiResource(
             group=group,
             version=version,
-            name=r["name"],
-            kind=r.get("kind", ""),
+            name=_text(r["name"]),
+            kind=_text(r.get("kind", "")),
             namespaced=bool(r.get("namespaced")),
-            verbs=frozenset(r.get("verbs") or ()),
-            short_names=tuple(r.get("shortNames") or ()),
+            verbs=frozenset(_texts(r.get("verbs"))),
+            short_names=_texts(r.get("shortNames")),
         )
         for r in doc.get("resources") or []
-        if "/" not in r.get("name", "/")  # "pods/log" and other subresources
+        if "/" not in _text(r.get("name", "/"))  # "pods/log" and other subresources
     ]
 
 
-async def _legacy(fetch: Fetch, core: Obj, groups: Obj) -> Discovery:
-    wanted = [("", v) for v in (core.get("versions") or [])[:1]]
+def _parsed(what: str, parse: Callable[[], _T]) -> _T:
+    """`parse()`, with any type surprise in the document as a MalformedAnswer naming it."""
+    try:
+        return parse()
+    except (AttributeError, TypeError, KeyError, IndexError) as e:
+        raise MalformedAnswer(f"the discovery document {what} is malformed") from e
+
+
+def _wanted(core: Obj, groups: Obj) -> list[tuple[str, str]]:
+    wanted = [("", _text(v)) for v in (core.get("versions") or [])[:1]]
     for g in groups.get("groups") or []:
         preferred = (g.get("preferredVersion") or {}).get("version")
         if preferred:
-            wanted.append((g["name"], preferred))
+            wanted.append((_text(g["name"]), _text(preferred)))
+    return wanted
+
+
+async def _legacy(fetch: Fetch, core: Obj, groups: Obj) -> Discovery:
+    wanted = _parsed("/api, /apis", lambda: _wanted(core, groups))
     gate = asyncio.Semaphore(_LEGACY_CONCURRENCY)
 
     async def one(group: str, version: str) -> list[ApiResource] | None:
         path = f"/apis/{group}/{version}" if group else f"/api/{version}"
         async with gate:
             try:
-                return _from_resource_list(group, version, await fetch(path, None))
-            except (Unavailable, NotFound):
-                return None
+                doc = await fetch(path, None)
+                return _parsed(path, lambda: _from_resource_list(group, version, doc))
+            except (ClusterUnreachable, ClusterUnavailable, ClusterNotFound, MalformedAnswer):
+                return None  # this group/version is unavailable, the others are not
 
     results = await asyncio.gather(*(one(g, v) for g, v in wanted))
     resources: list[ApiResource] = []
@@ -137,6 +171,6 @@ async def discover(fetch: Fetch, *, aggregated: bool = True) -> Discovery:
         return await _legacy(fetch, core, groups)
     resources: list[ApiResource] = []
     unavailable: list[str] = []
-    _from_aggregated(core, resources, unavailable)
-    _from_aggregated(groups, resources, unavailable)
+    _parsed("/api", lambda: _from_aggregated(core, resources, unavailable))
+    _parsed("/apis", lambda: _from_aggregated(groups, resources, unavailable))
     return Discovery(tuple(resources), tuple(unavailable))

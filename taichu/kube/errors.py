@@ -1,4 +1,5 @@
-"""Translation of cluster answers and transport failures into `taichu.errors`.
+"""Cluster answers as an error branch of their own, and the translation of HTTP error
+answers and transport failures into it.
 
 Nothing from aiohttp or ssl leaves `taichu.kube`: the client calls `status_error` for an
 HTTP error answer and `transport_error` for anything that kept an answer from arriving.
@@ -10,40 +11,99 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from typing import Self
 
 import aiohttp
 
-from taichu.errors import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    TaichuError,
-    Unauthorized,
-    Unavailable,
-)
+from taichu.errors import Invalid, TaichuError, Unavailable
 
 
-class ClusterUnreachable(Unavailable):
-    """No answer from the API server: refused, timed out, connection lost, DNS, TLS."""
+class ClusterError(TaichuError):
+    """What a cluster answered (or failed to answer), never confused with the caller's own
+    errors.
+
+    Rendered 502 Bad Gateway: the platform is the gateway, the cluster the upstream whose
+    answer did not do. Never 401, 403 or 404: a cluster refusing *the platform's*
+    credentials (its 401) is not the caller's session ending (a console would log the user
+    out), its 403 is not a platform permission, its 404 is not a platform resource. Where
+    the caller should see one of those, the service raises it on purpose (the runtime reads
+    pass the cluster's RBAC refusal on as a 403). `cluster_status` is the HTTP status the
+    cluster answered (None when there was no HTTP answer, or it was a 2xx that did not
+    make sense).
+    """
+
+    status = 502
+
+    def __init__(self, message: str, cluster_status: int | None = None) -> None:
+        super().__init__(message)
+        self.cluster_status = cluster_status
+
+    def about(self, prefix: str) -> Self:
+        """The same error with `prefix` (e.g. "cluster prod") in front of its message."""
+        error = type(self)(f"{prefix}: {self.message}", self.cluster_status)
+        error.__cause__ = self.__cause__
+        return error
+
+
+class ClusterUnreachable(ClusterError, Unavailable):
+    """No answer from the API server: refused, timed out, connection lost, DNS, TLS.
+    503: the cluster is unavailable now, which is what `Unavailable` means."""
+
+    status = 503
 
 
 class TLSVerificationFailed(ClusterUnreachable):
     """The server's certificate was not trusted (wrong CA, wrong name, expired)."""
 
 
-class CredentialsRejected(Unauthorized):
-    """The API server did not accept the token or client certificate (its 401).
+class ClusterUnavailable(ClusterError, Unavailable):
+    """The API server answered that it cannot serve now (5xx, 429): 503, retry later."""
 
-    A 401 about the *cluster's* credentials, not the platform user's session: the API
-    layer may prefer to render it differently from an expired JWT.
-    """
+    status = 503
 
 
-class ResourceExpired(Conflict):
+class CredentialsRejected(ClusterError):
+    """The API server did not accept the token or client certificate (its 401). About the
+    cluster's credentials, not the caller's session: 502, never 401."""
+
+
+class ClusterForbidden(ClusterError):
+    """The cluster's RBAC refused the identity in use (its 403). The message is the API
+    server's own (it names the identity and the missing right)."""
+
+
+class ClusterNotFound(ClusterError):
+    """The cluster has no such object or API (its 404)."""
+
+
+class ClusterConflict(ClusterError):
+    """The object exists already, or changed in between (its 409)."""
+
+
+class ResourceExpired(ClusterConflict):
     """The resourceVersion of a watch, or the continue token of a paged list, is too old
     (410 Gone). Relist, then watch from the new list's resourceVersion."""
 
+
+class ClusterRejected(ClusterError):
+    """The API server refused what was sent as invalid (its 400 or 422)."""
+
+
+class MalformedAnswer(ClusterError):
+    """A 2xx answer that is not what a Kubernetes API server sends (not JSON, wrong
+    types, missing fields). The message names what was wrong, never the content."""
+
+
+class AnswerTooLarge(MalformedAnswer):
+    """An answer larger than the bound for its kind of request."""
+
+
+class ListTooLong(ClusterError):
+    """A paged list went past one of its bounds (pages, items, time)."""
+
+
+# What aiohttp raises when no usable answer arrived (translated by `transport_error`).
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError)
 
 # OpenSSL verify codes whose raw text ("unable to get local issuer certificate") does not
 # tell an operator that the CA is the problem.
@@ -67,27 +127,28 @@ def cluster_message(body: bytes) -> str:
     return f"an answer that is not a Kubernetes Status ({len(body)} bytes)" if body else ""
 
 
-def status_error(status: int, body: bytes, method: str, url: str) -> TaichuError:
+def status_error(status: int, body: bytes, method: str, url: str) -> ClusterError:
     """The error for an HTTP error answer of the API server."""
     message = cluster_message(body) or f"HTTP {status}"
     if status == 401:
-        return CredentialsRejected(f"the cluster refused the credentials (401): {message}")
+        return CredentialsRejected(f"the cluster refused the credentials (401): {message}", 401)
     if status == 403:
-        # Passed through to API users as is: it names the identity and the missing right.
-        return Forbidden(message)
+        return ClusterForbidden(message, 403)
     if status == 404:
-        return NotFound(message)
+        return ClusterNotFound(message, 404)
     if status == 409:
-        return Conflict(message)
+        return ClusterConflict(message, 409)
     if status == 410:
-        return ResourceExpired(f"{message} (relist to get a fresh resourceVersion)")
+        return ResourceExpired(f"{message} (relist to get a fresh resourceVersion)", 410)
     if status in (400, 422):
-        return Invalid(message)
+        return ClusterRejected(message, status)
     if status == 429:
-        return Unavailable(f"the API server asked to retry later (429): {message}")
+        return ClusterUnavailable(f"the API server asked to retry later (429): {message}", 429)
     if status >= 500:
-        return Unavailable(f"the API server failed {method} {url} ({status}): {message}")
-    return Unavailable(f"unexpected answer to {method} {url} ({status}): {message}")
+        return ClusterUnavailable(
+            f"the API server failed {method} {url} ({status}): {message}", status
+        )
+    return ClusterUnavailable(f"unexpected answer to {method} {url} ({status}): {message}", status)
 
 
 def _tls_message(server: str, error: ssl.SSLCertVerificationError) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from taichu.kube.access import ClusterAccess
 from taichu.kube.client import KubeClient
+from taichu.kube.limits import ReadLimits
 
 PLATFORM_IDENTITY = "platform"
 """Identity of the cluster's own registered credentials (its kubeconfig)."""
@@ -35,8 +36,10 @@ class ConnectionManager:
         *,
         connect_timeout: float = 5.0,
         request_timeout: float = 15.0,
+        limits: ReadLimits | None = None,
     ) -> None:
         self.max_clients = max_clients
+        self.limits = limits or ReadLimits()
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
@@ -73,7 +76,10 @@ class ConnectionManager:
             idle += self._retire(key)
         entry = _Entry(
             KubeClient(
-                access, connect_timeout=self.connect_timeout, request_timeout=self.request_timeout
+                access,
+                connect_timeout=self.connect_timeout,
+                request_timeout=self.request_timeout,
+                limits=self.limits,
             ),
             access.fingerprint,
         )

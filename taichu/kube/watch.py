@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
 import aiohttp
 
-from taichu.kube.errors import ClusterUnreachable, status_error, transport_error
+from taichu.kube.errors import (
+    TRANSPORT_ERRORS,
+    AnswerTooLarge,
+    MalformedAnswer,
+    status_error,
+    transport_error,
+)
 
 Obj = dict[str, Any]
 
@@ -42,6 +47,7 @@ class Watch:
         server: str,
         timeout: float,
         resource_version: str | None,
+        max_event_bytes: int = 16 * 2**20,
     ) -> None:
         self._open_stream = open_stream
         self._server = server
@@ -49,6 +55,7 @@ class Watch:
         self._response: aiohttp.ClientResponse | None = None
         self._buffer = bytearray()
         self._done = False
+        self._max_event_bytes = max_event_bytes
         self.resource_version = resource_version
 
     async def __aenter__(self) -> Self:
@@ -75,19 +82,26 @@ class Watch:
             try:
                 event = json.loads(line)
                 kind, obj = event["type"], event["object"]
-            except (ValueError, KeyError, TypeError) as e:
+                if not isinstance(kind, str) or not isinstance(obj, dict):
+                    raise TypeError
+                rv = (obj.get("metadata") or {}).get("resourceVersion")
+                if rv is not None and not isinstance(rv, str):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
                 await self.aclose()
                 # Not quoted: a watch line is a whole object (a Secret's data, env values).
-                raise ClusterUnreachable(
+                raise MalformedAnswer(
                     f"malformed watch event from {self._server} ({len(line)} bytes)"
                 ) from e
             if kind == "ERROR":
                 await self.aclose()
-                code = obj.get("code") if isinstance(obj, dict) else None
+                code = obj.get("code")
                 raise status_error(
-                    int(code or 500), json.dumps(obj).encode(), "WATCH", self._server
+                    code if isinstance(code, int) and 400 <= code < 600 else 500,
+                    json.dumps(obj).encode(),
+                    "WATCH",
+                    self._server,
                 )
-            rv = (obj.get("metadata") or {}).get("resourceVersion")
             if rv:
                 self.resource_version = rv
             if kind != "BOOKMARK":
@@ -105,7 +119,12 @@ class Watch:
                     await self.aclose()
                     raise StopAsyncIteration
                 self._buffer += chunk
-        except (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError) as e:
+                if len(self._buffer) > self._max_event_bytes:
+                    raise AnswerTooLarge(
+                        f"a watch event from {self._server} is larger than "
+                        f"{self._max_event_bytes} bytes (setting kube.watch_event_max_bytes)"
+                    )
+        except TRANSPORT_ERRORS as e:
             await self.aclose()
             raise transport_error(e, self._server, self._timeout) from e
         except BaseException:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from typing import Any, Generic, Protocol, TypeVar
 
-from taichu.errors import TaichuError, Unauthorized, Unavailable
+from taichu.errors import TaichuError, Unavailable
 from taichu.kube import KubeClient, ResourceExpired
 from taichu.observe.settings import ObserveSettings
 
@@ -40,8 +40,7 @@ S = TypeVar("S", bound=Store)
 
 
 def describe_failure(error: TaichuError) -> str:
-    if isinstance(error, Unauthorized):
-        return f"the cluster refused the credentials in use: {error.message}"
+    # A CredentialsRejected message says already that the cluster refused the credentials.
     return error.message
 
 
@@ -166,19 +165,13 @@ class Informer(Generic[S]):
 
     async def _list(self) -> str:
         store = self._make_store()
-        params: dict[str, str | int | bool | None] = {"limit": self._settings.page_size}
         version = ""
         async with self._source() as kube:
-            while True:
-                page = await kube.get(self.path, params)
+            # Pages are checked for shape and bounded (pages, items, time) by the client.
+            async for page in kube.pages(self.path, None, self._settings.page_size):
                 for item in page.get("items") or []:
                     self._apply(store, "ADDED", item)
-                meta = page.get("metadata") or {}
-                version = meta.get("resourceVersion") or version
-                token = meta.get("continue")
-                if not token:
-                    break
-                params["continue"] = token
+                version = (page.get("metadata") or {}).get("resourceVersion") or version
                 del page  # one page of raw JSON at a time
         self.store = store
         self.lists += 1

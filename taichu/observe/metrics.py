@@ -10,8 +10,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from taichu.errors import NotFound, TaichuError
-from taichu.kube import KubeClient
+from taichu.errors import TaichuError
+from taichu.kube import ClusterNotFound, KubeClient
 from taichu.kube.quantity import byte_count, cpu_cores
 from taichu.observe.informer import ClientSource, describe_failure
 from taichu.observe.settings import ObserveSettings
@@ -84,7 +84,7 @@ async def read_usage(kube: KubeClient) -> UsageSnapshot:
     answer there is no usage, and the snapshot says why."""
     try:
         doc = await kube.get(NODE_METRICS_PATH)
-    except NotFound:
+    except ClusterNotFound:
         return UsageSnapshot(False, NOT_SERVED)
     except TaichuError as e:
         return _unanswered(describe_failure(e))
@@ -95,8 +95,9 @@ async def read_usage(kube: KubeClient) -> UsageSnapshot:
             values = item.get("usage") or {}
             if name and "cpu" in values and "memory" in values:
                 usage[name] = (cpu_cores(values["cpu"]), byte_count(values["memory"]))
-    except ValueError as e:
-        return _unanswered(str(e))
+    except (ValueError, TypeError, AttributeError):
+        # Not quoted: the metrics API's answer is the cluster's, not a message for users.
+        return _unanswered("the metrics API answered usage that is not node metrics")
     return UsageSnapshot(True, None, usage)
 
 

@@ -1,21 +1,23 @@
 """Direct (uncached) reads for the summaries: paged lists, metadata-only lists, whether an
 API group is served, and command-line flags of containers.
 
-Errors a cluster answers with are turned into 503s naming the cluster's problem: a 401 or
-403 from the cluster is about the platform's credentials there, not about the caller's
-token, so passing it through as 401/403 would mislead.
+What a cluster answers with stays a `ClusterError` (502, or 503 when it cannot be reached),
+named after the cluster: a 401 or 403 from the cluster is about the platform's credentials
+there, not about the caller's token, so passing it through as 401/403 would mislead.
 """
 
 from __future__ import annotations
 
+import logging
 import shlex
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from taichu.errors import Forbidden, NotFound, Unauthorized, Unavailable
-from taichu.kube import KubeClient
-from taichu.observe.informer import describe_failure
+from taichu.errors import Unavailable
+from taichu.kube import ClusterError, ClusterNotFound, KubeClient, MalformedAnswer
+
+log = logging.getLogger("taichu.observe")
 
 Obj = dict[str, Any]
 # Only metadata of each item: counting 10,000 Roles need not transfer their rules.
@@ -25,12 +27,21 @@ PAGE = 500
 
 @asynccontextmanager
 async def cluster_reads(cluster_name: str) -> AsyncIterator[None]:
+    """Reads of a cluster for a summary: the cluster's errors named after it, and objects of
+    a shape the summary cannot read (a string where an object belongs, a replica count
+    "abc") a MalformedAnswer (502) rather than a 500; logged, in case the bug is ours."""
     try:
         yield
-    except (Unauthorized, Forbidden) as e:
-        raise Unavailable(f"cluster {cluster_name}: {describe_failure(e)}") from e
-    except Unavailable as e:
+    except ClusterError as e:
+        raise e.about(f"cluster {cluster_name}") from e
+    except Unavailable as e:  # the platform's cache of the cluster
         raise Unavailable(f"cluster {cluster_name} cannot be read: {e.message}") from e
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as e:
+        log.warning("cluster %s: unreadable objects in its answers", cluster_name, exc_info=True)
+        raise MalformedAnswer(
+            f"cluster {cluster_name} answered objects that are not what a Kubernetes API "
+            "server serves; the summary cannot be made"
+        ) from e
 
 
 async def list_items(
@@ -40,17 +51,11 @@ async def list_items(
     metadata_only: bool = False,
     params: dict[str, str] | None = None,
 ) -> AsyncIterator[Obj]:
-    """Every item of a collection, a page at a time."""
-    query: dict[str, str | int | bool | None] = {**(params or {}), "limit": PAGE}
+    """Every item of a collection, a page at a time (within the client's list bounds)."""
     accept = METADATA_ONLY if metadata_only else None
-    while True:
-        page = await kube.request("GET", path, params=query, accept=accept)
+    async for page in kube.pages(path, dict(params or {}), PAGE, accept=accept):
         for item in page.get("items") or []:
             yield item
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return
-        query["continue"] = token
 
 
 async def count(kube: KubeClient, path: str) -> int:
@@ -61,13 +66,18 @@ async def served_version(kube: KubeClient, group: str) -> str | None:
     """The preferred version of an API group, or None when the cluster does not serve it."""
     try:
         doc = await kube.get(f"/apis/{group}")
-    except NotFound:
+    except ClusterNotFound:
         return None
-    preferred = (doc.get("preferredVersion") or {}).get("version")
-    if preferred:
-        return str(preferred)
-    versions = doc.get("versions") or []
-    return str(versions[0].get("version")) if versions else None
+    try:
+        preferred = (doc.get("preferredVersion") or {}).get("version")
+        if not preferred:
+            versions = doc.get("versions") or []
+            preferred = versions[0].get("version") if versions else None
+    except (AttributeError, IndexError, KeyError, TypeError):
+        preferred = 0  # not None: falls into the check below
+    if preferred is not None and not (isinstance(preferred, str) and 0 < len(preferred) < 64):
+        raise MalformedAnswer(f"the API group document /apis/{group} is malformed")
+    return preferred
 
 
 def argv_tokens(container: Obj) -> list[str]:

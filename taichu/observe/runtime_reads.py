@@ -21,7 +21,13 @@ from taichu.clusters.bindings import RuntimeIdentity, identity_for
 from taichu.clusters.service import access_for, get_cluster
 from taichu.context import AppContext
 from taichu.errors import Forbidden, Unavailable
-from taichu.kube import ClusterAccess, CredentialsRejected, KubeClient
+from taichu.kube import (
+    PLATFORM_IDENTITY,
+    ClusterAccess,
+    ClusterForbidden,
+    CredentialsRejected,
+    KubeClient,
+)
 from taichu.observe.cache import ClusterView, StoreView
 from taichu.observe.metrics import UsageSnapshot, read_usage
 from taichu.observe.slim import SlimNode, SlimPod
@@ -52,17 +58,24 @@ async def _target(app: AppContext, principal: Principal, cluster_id: str) -> Tar
 
 @asynccontextmanager
 async def _as_caller(app: AppContext, target: Target) -> AsyncIterator[KubeClient]:
+    """The cluster's answers to the caller's own identity, passed on on purpose: its RBAC
+    refusal is the caller's 403 (the runtime family's contract), and a rejected bound
+    token is a 403 telling them to bind a new one (their platform session is fine, so
+    never a 401). Everything else stays a ClusterError (502/503)."""
     try:
         async with app.kube.client(
             target.cluster_id, target.caller.access, target.caller.key
         ) as kube:
             yield kube
     except CredentialsRejected as e:
-        # The user's bound token no longer works; their platform session is fine.
+        if target.caller.key == PLATFORM_IDENTITY:
+            raise e.about(f"cluster {target.cluster_name}") from e  # the platform's, not theirs
         raise Forbidden(
             f"your bound Kubernetes token was rejected by the cluster: {e.message}; "
             "bind a new one (POST /api/auth/k8s/account/bind/)"
         ) from e
+    except ClusterForbidden as e:
+        raise Forbidden(e.message) from e
 
 
 def forbidden_message(subject: str, resource: str, namespace: str | None) -> str:

@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
-from taichu.errors import Conflict, Forbidden, Invalid, NotFound
 from taichu.kube import (
+    ClusterConflict,
+    ClusterForbidden,
+    ClusterNotFound,
+    ClusterRejected,
     CredentialsRejected,
     KubeClient,
     TLSVerificationFailed,
@@ -67,7 +70,7 @@ async def test_configmap_lifecycle(kube: KubeClient, ns: str) -> None:
     base = f"/api/v1/namespaces/{ns}/configmaps"
     created = await kube.create(base, configmap("cm", a="1"))
     assert created["metadata"]["uid"]
-    with pytest.raises(Conflict, match="already exists"):
+    with pytest.raises(ClusterConflict, match="already exists"):
         await kube.create(base, configmap("cm"))
     await kube.patch(f"{base}/cm", {"data": {"b": "2"}})
     await kube.patch(f"{base}/cm", {"data": {"c": "3"}}, "strategic")
@@ -78,12 +81,12 @@ async def test_configmap_lifecycle(kube: KubeClient, ns: str) -> None:
     current["data"] = {"only": "this"}
     replaced = await kube.replace(f"{base}/cm", current)
     assert replaced["data"] == {"only": "this"}
-    with pytest.raises(Conflict):  # stale resourceVersion
+    with pytest.raises(ClusterConflict):  # stale resourceVersion
         await kube.replace(f"{base}/cm", current)
-    with pytest.raises(Invalid):
+    with pytest.raises(ClusterRejected):
         await kube.create(base, configmap("Not_A_Valid_Name"))
     await kube.delete(f"{base}/cm")
-    with pytest.raises(NotFound, match='"cm" not found'):
+    with pytest.raises(ClusterNotFound, match='"cm" not found'):
         await kube.get(f"{base}/cm")
 
 
@@ -220,9 +223,9 @@ async def test_access_reviews_and_forbidden(kube: KubeClient, lab_cluster: LabCl
         rules = await limited.self_subject_rules_review(ns)
         assert any("configmaps" in r.get("resources", []) for r in rules["resourceRules"])
         await limited.list_all(f"/api/v1/namespaces/{ns}/configmaps")
-        with pytest.raises(Forbidden) as info:
+        with pytest.raises(ClusterForbidden) as info:
             await limited.list_all("/api/v1/nodes")
-        assert info.value.status == 403
+        assert info.value.status == 502 and info.value.cluster_status == 403
         assert info.value.message == (
             f'nodes is forbidden: User "system:serviceaccount:{ns}:reader" cannot list '
             'resource "nodes" in API group "" at the cluster scope'

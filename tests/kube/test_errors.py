@@ -6,8 +6,17 @@ import json
 
 import pytest
 
-from taichu.errors import Conflict, Forbidden, Invalid, NotFound, TaichuError, Unavailable
-from taichu.kube import CredentialsRejected, ResourceExpired
+from taichu.errors import TaichuError, Unavailable
+from taichu.kube import (
+    ClusterConflict,
+    ClusterError,
+    ClusterForbidden,
+    ClusterNotFound,
+    ClusterRejected,
+    ClusterUnavailable,
+    CredentialsRejected,
+    ResourceExpired,
+)
 from taichu.kube.errors import cluster_message, status_error
 
 
@@ -20,23 +29,33 @@ def status(code: int, message: str) -> bytes:
 @pytest.mark.parametrize(
     ("code", "cls", "http"),
     [
-        (400, Invalid, 422),
-        (401, CredentialsRejected, 401),
-        (403, Forbidden, 403),
-        (404, NotFound, 404),
-        (409, Conflict, 409),
-        (410, ResourceExpired, 409),
-        (422, Invalid, 422),
-        (429, Unavailable, 503),
-        (500, Unavailable, 503),
-        (503, Unavailable, 503),
-        (418, Unavailable, 503),
+        # A cluster's 401/403/404 is never the caller's: 502 (the upstream's answer).
+        (400, ClusterRejected, 502),
+        (401, CredentialsRejected, 502),
+        (403, ClusterForbidden, 502),
+        (404, ClusterNotFound, 502),
+        (409, ClusterConflict, 502),
+        (410, ResourceExpired, 502),
+        (422, ClusterRejected, 502),
+        (429, ClusterUnavailable, 503),
+        (500, ClusterUnavailable, 503),
+        (503, ClusterUnavailable, 503),
+        (418, ClusterUnavailable, 503),
     ],
 )
 def test_status_mapping(code: int, cls: type[TaichuError], http: int) -> None:
     error = status_error(code, status(code, "the cluster says no"), "GET", "https://h/x")
     assert type(error) is cls and error.status == http
+    assert isinstance(error, ClusterError) and error.cluster_status == code
+    assert isinstance(error, Unavailable) == (http == 503)  # retryable, as before
     assert "the cluster says no" in error.message
+
+
+def test_about_keeps_class_and_cluster_status() -> None:
+    error = status_error(401, status(401, "Unauthorized"), "GET", "https://h/version")
+    named = error.about("cluster prod")
+    assert type(named) is CredentialsRejected and named.cluster_status == 401
+    assert named.message == "cluster prod: the cluster refused the credentials (401): Unauthorized"
 
 
 def test_forbidden_message_is_the_clusters_own() -> None:

@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from taichu.errors import Forbidden
-from taichu.kube import ConnectionManager, access_from_token, parse_kubeconfig
+from taichu.kube import ClusterForbidden, ConnectionManager, access_from_token, parse_kubeconfig
 from taichu.lab.cluster import LabCluster
 
 SERVER = "https://10.0.0.1:6443"
@@ -96,6 +95,6 @@ async def test_identities_side_by_side(lab_cluster: LabCluster) -> None:
         return_exceptions=True,
     )
     assert all(isinstance(n, int) and n >= 3 for n in results[:10])
-    assert isinstance(results[10], Forbidden)  # "view" in one namespace: no nodes
+    assert isinstance(results[10], ClusterForbidden)  # "view" in one namespace: no nodes
     assert len(manager) == 2
     await manager.close_all()
