@@ -60,7 +60,7 @@ async def _seed(url: str, fake_server: str, ca_pem: bytes) -> dict[str, str]:
         "updated_at": now,
     }
     users = [
-        ("admin", "admin", hash_password(ADMIN_PASSWORD)),
+        ("admin", "admin", await hash_password(AuthSettings(), ADMIN_PASSWORD)),
         ("alice", "user", user_hash),
         ("bob", "user", user_hash),
     ]
