@@ -26,6 +26,7 @@ from taichu.errors import Conflict, Forbidden, Invalid, TaichuError, Unauthorize
 from taichu.kube import (
     PLATFORM_IDENTITY,
     ClusterAccess,
+    ClusterForbidden,
     CredentialsRejected,
     access_from_token,
 )
@@ -73,7 +74,7 @@ async def register_by_address(
     try:
         async with app.kube.client(f"probe:{url}", probe) as kube:
             await kube.version()
-    except (CredentialsRejected, Forbidden):
+    except (CredentialsRejected, ClusterForbidden):
         pass  # it answered over verified TLS: reachable
     except TaichuError as e:
         raise Invalid(f"api_server: cannot use {url}: {e.message}") from e
@@ -130,15 +131,11 @@ async def bind_account(
     identity = f"user:{principal.user_id}"
     try:
         async with app.kube.client(cluster.id, access, identity) as kube:
-            review = await kube.create(
-                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-            )
+            subject = await kube.self_subject_review()
     except (CredentialsRejected, Unauthorized) as e:
         raise Invalid(f"token: rejected by cluster {cluster.name}: {e.message}") from e
     except TaichuError as e:
         raise Invalid(f"token: cannot verify against cluster {cluster.name}: {e.message}") from e
-    subject = review.get("status", {}).get("userInfo", {}).get("username")
     async with transaction(app.sessions) as session:
         binding = await session.scalar(
             select(K8sAccountBinding).where(

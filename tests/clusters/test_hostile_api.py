@@ -290,11 +290,6 @@ def test_summaries_of_odd_objects_are_cluster_errors(
     assert "not what a Kubernetes API server serves" in response.json()["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="taichu/clusters/bindings.py (another engineer's file) still parses the "
-    "SelfSubjectReview itself; it should call KubeClient.self_subject_review()",
-)
 def test_self_subject_review_with_a_string_status_is_not_a_500(
     api: httpx.Client, hostile: HostileCluster
 ) -> None:
