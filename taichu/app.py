@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = AppContext.create(settings)
-        ctx.extras["metrics"] = metrics
+        ctx.metrics = metrics
         if settings.is_sqlite:
             await upgrade_async(settings.resolved_database_url)
         else:
