@@ -9,8 +9,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from taichu.observe.settings import ObserveSettings
-
 
 class AuthSettings(BaseModel):
     token_ttl_seconds: int = Field(86400, description="Lifetime of an issued JWT, in seconds.")
@@ -72,6 +70,39 @@ class KubeSettings(BaseModel):
     )
     connect_timeout_seconds: float = Field(5.0, description="TCP + TLS connect timeout.")
     request_timeout_seconds: float = Field(15.0, description="Whole-request timeout.")
+
+
+class ObserveSettings(BaseModel):
+    """Watch-fed caches of cluster contents (taichu/observe)."""
+
+    idle_seconds: float = Field(
+        600.0,
+        description="A cluster's cache (its watches) stops after this long without a "
+        "view; the next view lists again.",
+    )
+    sync_timeout_seconds: float = Field(
+        30.0, description="How long a first view waits for the initial list before 503."
+    )
+    watch_timeout_seconds: int = Field(
+        300, description="Server-side timeout of one watch request; it is then resumed."
+    )
+    page_size: int = Field(
+        500, description="Items per page of the initial lists (bounds memory while listing)."
+    )
+    retry_max_seconds: float = Field(
+        30.0, description="Upper bound of the back-off between attempts on a broken cluster."
+    )
+    metrics_ttl_seconds: float = Field(
+        15.0, description="How long node usage from metrics.k8s.io is reused."
+    )
+    metrics_wait_seconds: float = Field(
+        3.0, description="How long a request waits for fresh usage before answering without."
+    )
+    authorization_ttl_seconds: float = Field(
+        10.0,
+        description="How long a user's answer from the cluster's RBAC (may they list "
+        "pods here?) is reused by runtime reads; a revoked permission shows within this time.",
+    )
 
 
 class BackupSettings(BaseModel):

@@ -13,7 +13,6 @@ from taichu.crypto import SecretBox, jwt_signing_key, secret_box
 from taichu.db.session import make_engine, make_sessionmaker
 from taichu.kube.manager import ConnectionManager
 from taichu.observe.cache import ObserveHub
-from taichu.observe.settings import observe_settings
 from taichu.system.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ class AppContext:
 
     def __post_init__(self) -> None:
         self.probe_gate = asyncio.Semaphore(self.settings.cluster_probe_concurrency)
-        self.observe = ObserveHub(self.kube, observe_settings(self.settings))
+        self.observe = ObserveHub(self.kube, self.settings.observe)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:

@@ -4,7 +4,6 @@ on the cluster and the storage, write the outcome — in short transactions thro
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,10 @@ from taichu.timeutil import rfc3339, utcnow
 VERIFY_SHARE = 10.0  # percent of a restore's progress bar spent verifying the archive
 
 
-@lru_cache(maxsize=8)
-def _kek(master: bytes) -> bytes:
-    return derive_key(master, "backup-archive-kek")
-
-
 def archive_kek(settings: Settings) -> bytes:
-    """Key-encryption key of archive data keys (one per installation secret)."""
-    return _kek(load_master_secret(settings))
+    """Key-encryption key of archive data keys (one per installation secret). Derived
+    per backup or restore (microseconds, next to the run), not cached in the module."""
+    return derive_key(load_master_secret(settings), "backup-archive-kek")
 
 
 def storage_of(settings: Settings, backup: Backup) -> Storage:

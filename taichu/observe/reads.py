@@ -15,7 +15,7 @@ from typing import Any
 
 from taichu.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from taichu.kube import KubeClient
-from taichu.observe.informer import describe_failure
+from taichu.kube.informer import describe_failure
 
 Obj = dict[str, Any]
 # Only metadata of each item: counting 10,000 Roles need not transfer their rules.
