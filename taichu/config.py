@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class AuthSettings(BaseModel):
@@ -70,6 +72,28 @@ class KubeSettings(BaseModel):
     )
     connect_timeout_seconds: float = Field(5.0, description="TCP + TLS connect timeout.")
     request_timeout_seconds: float = Field(15.0, description="Whole-request timeout.")
+    max_kubeconfig_kib: int = Field(
+        256, ge=4, le=1024, description="Largest kubeconfig accepted for registration or import."
+    )
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDRs, comma-separated or a JSON list) where non-admin users "
+        "may register clusters although they are refused by default: loopback (127.0.0.0/8, "
+        "::1) is admins' only. Link-local and cloud metadata addresses (169.254.0.0/16, "
+        "fe80::/10, fd00:ec2::254, 100.100.100.200) stay refused for everyone.",
+    )
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [str(n).strip() for n in value if str(n).strip()]
+            for network in value:
+                ipaddress.ip_network(network, strict=False)  # ValueError: a bad setting
+        return value
 
 
 class ObserveSettings(BaseModel):

@@ -12,7 +12,13 @@ from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.clusters import events
 from taichu.clusters.models import Cluster, K8sAccountBinding
-from taichu.clusters.service import access_for, get_cluster, name_taken
+from taichu.clusters.service import (
+    access_for,
+    ensure_may_bind,
+    get_cluster,
+    name_taken,
+    target_policy,
+)
 from taichu.context import AppContext
 from taichu.db.session import transaction
 from taichu.errors import Conflict, Forbidden, Invalid, TaichuError, Unauthorized
@@ -23,6 +29,7 @@ from taichu.kube import (
     access_from_token,
 )
 from taichu.kube.access import check_certificates
+from taichu.kube.targets import check_server
 
 # Any bearer proves reachability and TLS: the server answers 401 to a token it does not know.
 _PROBE_TOKEN = "taichu-reachability-probe"  # noqa: S105 - deliberately not a credential
@@ -60,6 +67,8 @@ async def register_by_address(
     url = server_url(reg.api_server, reg.port)
     ca = check_certificates(reg.ca_certificate, "ca_certificate") if reg.ca_certificate else None
     probe = access_from_token(url, _PROBE_TOKEN, ca, insecure=reg.insecure_skip_tls_verify)
+    policy = target_policy(app, owner)
+    await check_server(url, policy, "api_server", app.settings.kube.connect_timeout_seconds)
     try:
         async with app.kube.client(f"probe:{url}", probe) as kube:
             await kube.version()
@@ -81,6 +90,7 @@ async def register_by_address(
         insecure_skip_tls_verify=reg.insecure_skip_tls_verify,
         created_by=owner.username,
         owner_id=owner.user_id,
+        shared=owner.is_admin,
     )
     session.add(cluster)
     await session.flush()
@@ -114,6 +124,7 @@ async def bind_account(
     encrypted. Short transactions before and after: none is held across the call."""
     async with transaction(app.sessions) as session:
         cluster = await get_cluster(session, cluster_id)
+        ensure_may_bind(principal, cluster)
         access = base_access(cluster, app, token)
     identity = f"user:{principal.user_id}"
     try:
@@ -172,6 +183,7 @@ async def identity_for(
         )
     )
     if binding is not None:
+        ensure_may_bind(principal, cluster)  # a binding made before the cluster was private
         token = app.box.decrypt(binding.token_encrypted)
         return RuntimeIdentity(
             base_access(cluster, app, token),

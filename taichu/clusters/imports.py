@@ -59,8 +59,9 @@ async def start_import(
     import_source: str,
     owner: Principal | None,
 ) -> ClusterImport:
-    """Syntax is checked now (422, nothing stored); reaching the cluster is the job's."""
-    access = validated_access(new.kubeconfig, new.context, new.insecure_skip_tls_verify)
+    """The kubeconfig and where it points are checked now (422, nothing stored);
+    reaching the cluster is the job's."""
+    access = await validated_access(app, new, owner)
     cluster = await insert_cluster(
         session, app.box, new, access, source="import", status="pending", owner=owner
     )

@@ -3,7 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from taichu.db.base import Base, IdMixin, RunColumns, TimestampMixin, TrackedRunMixin
@@ -54,6 +63,9 @@ class Cluster(IdMixin, TimestampMixin, Base):
     # registered again by someone else. Not a foreign key (see migration 0005): ids are
     # never reused, so a deleted user's id matches nobody and only admins manage it then.
     owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Registered by an admin: any user may bind a Kubernetes account to it. A user's own
+    # registration is theirs alone: a token bound to it goes to a server that user chose.
+    shared: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     # Lists page in creation order: without this index every page sorts the whole table.
     __table_args__ = (Index("ix_clusters_created_at_id", "created_at", "id"),)

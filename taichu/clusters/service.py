@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from taichu.context import AppContext
 from taichu.crypto import SecretBox
 from taichu.errors import Conflict, Forbidden, Invalid, NotFound
 from taichu.kube import ClusterAccess, parse_kubeconfig, render_kubeconfig
+from taichu.kube.access import shown
+from taichu.kube.targets import TargetPolicy, check_server
 from taichu.timeutil import utcnow
 
 
@@ -43,6 +46,18 @@ def ensure_may_manage(principal: Principal, cluster: Cluster | None) -> None:
         raise Forbidden("Only an admin or the user who added the cluster may do this")
 
 
+def ensure_may_bind(principal: Principal, cluster: Cluster) -> None:
+    """Anyone may bind a Kubernetes account to a cluster an admin added. A user's own
+    cluster is theirs alone (and admins'): its server is that user's choice, and a token
+    bound to it would be sent there."""
+    if cluster.shared or principal.is_admin or cluster.owner_id == principal.user_id:
+        return
+    raise Forbidden(
+        f"cluster {cluster.name} was added by another user: only they or an admin may bind "
+        "an account to it"
+    )
+
+
 async def managed_cluster(session: AsyncSession, principal: Principal, cluster_id: str) -> Cluster:
     """The cluster (404 if there is none), if the caller may manage it (403 if not)."""
     cluster = await get_cluster(session, cluster_id)
@@ -50,8 +65,30 @@ async def managed_cluster(session: AsyncSession, principal: Principal, cluster_i
     return cluster
 
 
-def validated_access(kubeconfig: str, context: str | None, insecure: bool) -> ClusterAccess:
-    return parse_kubeconfig(kubeconfig, context, allow_insecure=insecure)
+def target_policy(app: AppContext, caller: Principal | None) -> TargetPolicy:
+    """Where `caller` may register clusters (no caller: the platform itself, as an admin)."""
+    is_admin = caller is None or caller.is_admin
+    return TargetPolicy.for_caller(is_admin, app.settings.kube.allowed_networks)
+
+
+async def validated_access(
+    app: AppContext, new: NewCluster, caller: Principal | None
+) -> ClusterAccess:
+    """A new kubeconfig, validated (in a thread: a large document takes a while to parse),
+    whose server the caller may use (422, or 413 when the document is too large)."""
+    settings = app.settings.kube
+    access = await asyncio.to_thread(
+        parse_kubeconfig,
+        new.kubeconfig,
+        new.context,
+        allow_insecure=new.insecure_skip_tls_verify,
+        max_bytes=settings.max_kubeconfig_kib * 1024,
+    )
+    where = f"kubeconfig clusters[{shown(access.cluster or '')}].cluster.server"
+    await check_server(
+        access.server, target_policy(app, caller), where, settings.connect_timeout_seconds
+    )
+    return access
 
 
 # Parsed accesses by cluster id, valid while the stored ciphertext is unchanged (a new
@@ -135,6 +172,7 @@ async def insert_cluster(
         # Only the chosen context is kept: other contexts' credentials are not ours to hold.
         kubeconfig_encrypted=box.encrypt(render_kubeconfig(access, new.name)),
         insecure_skip_tls_verify=access.insecure,
+        shared=owner is None or owner.is_admin,
     )
     session.add(cluster)
     try:
@@ -150,7 +188,7 @@ async def register(
 ) -> Cluster:
     """Validate, reach the cluster (before any database work: no transaction is held
     across the call), then store it with what the first probe saw."""
-    access = validated_access(new.kubeconfig, new.context, new.insecure_skip_tls_verify)
+    access = await validated_access(app, new, owner)
     result = await reach(app, f"new:{new.name}", access)
     await app.kube.invalidate(f"new:{new.name}")
     ensure_usable(result, access)

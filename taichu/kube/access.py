@@ -13,6 +13,14 @@ from cryptography import x509
 from taichu.errors import Invalid
 
 CREDENTIALS_HINT = "embed a token or client-certificate-data and client-key-data instead"
+MAX_SERVER_LENGTH = 500  # the column that keeps it
+MAX_TOKEN_LENGTH = 16384
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """A name or address from user input, quoted and cut short for an error message: errors
+    never echo user data unbounded."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class ClusterAccess:
 
     def __post_init__(self) -> None:
         if not self.server.startswith("https://"):
-            raise Invalid(f"server must be an https:// URL, got {self.server!r}")
+            raise Invalid(f"server must be an https:// URL, got {shown(self.server, 80)}")
         if (self.client_cert_data is None) != (self.client_key_data is None):
             raise Invalid("client certificate and client key must be given together")
         if not self.token and self.client_cert_data is None:
@@ -46,7 +54,7 @@ class ClusterAccess:
         return (
             f"ClusterAccess(server={self.server!r}, auth={self.auth_kind!r}, "
             f"ca={'custom' if self.ca_data else 'system'}, insecure={self.insecure}, "
-            f"context={self.context!r}, fingerprint={self.fingerprint[:12]!r})"
+            f"context={shown(self.context or '')}, fingerprint={self.fingerprint[:12]!r})"
         )
 
     __str__ = __repr__
@@ -94,21 +102,25 @@ def normalize_server(server: Any, where: str = "server") -> str:
     """`https://host[:port][/prefix]` without a trailing slash; a bare `host[:port]` gets
     https. Plain http is refused: credentials would cross the network in clear."""
     if not isinstance(server, str) or not server.strip():
-        raise Invalid(f"{where} is missing")
+        raise Invalid(f"{where} is missing" if server is None else f"{where} must be a URL")
     server = server.strip()
+    if len(server) > MAX_SERVER_LENGTH:
+        raise Invalid(f"{where} is longer than {MAX_SERVER_LENGTH} characters")
+    if not server.isprintable():
+        raise Invalid(f"{where} must not contain control characters")
     if "://" not in server:
         server = "https://" + server
     try:
         parts = urlsplit(server)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError as e:
-        raise Invalid(f"{where} {server!r} is not a valid URL: {e}") from e
+        raise Invalid(f"{where} is not a valid URL (check the port)") from e
+    # The server is not quoted back: it may hold credentials (https://user:pass@host).
     if parts.scheme != "https":
-        raise Invalid(f"{where} {server!r} must use https (plain {parts.scheme} is refused)")
+        raise Invalid(f"{where} must use https (plain {shown(parts.scheme, 10)} is refused)")
     if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
         raise Invalid(
-            f"{where} {server!r} must be https://host[:port][/path] with no "
-            "credentials, query or fragment"
+            f"{where} must be https://host[:port][/path] with no credentials, query or fragment"
         )
     return server.rstrip("/")
 
@@ -129,6 +141,8 @@ def check_token(token: Any, where: str) -> str:
     if not isinstance(token, str) or not token.strip():
         raise Invalid(f"{where} must be a non-empty string")
     token = token.strip()
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise Invalid(f"{where} is longer than {MAX_TOKEN_LENGTH} characters")
     if not token.isascii() or not token.isprintable():
         raise Invalid(f"{where} contains characters not allowed in an HTTP header")
     return token

@@ -27,6 +27,7 @@ import aiohttp
 from taichu.kube.access import ClusterAccess
 from taichu.kube.discovery import Discovery, discover
 from taichu.kube.errors import ClusterUnreachable, status_error, transport_error
+from taichu.kube.targets import guarded_socket
 from taichu.kube.tls import ssl_context
 from taichu.kube.watch import Watch
 
@@ -96,7 +97,11 @@ class KubeClient:
             raise RuntimeError(f"{self!r} is closed")
         if self._session is None:  # created lazily: a session belongs to a running loop
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=self._max_connections),
+                connector=aiohttp.TCPConnector(
+                    ssl=self._ssl,
+                    limit=self._max_connections,
+                    socket_factory=guarded_socket,  # no metadata/link-local, even after DNS
+                ),
                 headers=self._headers,
                 timeout=self._timeout(self.request_timeout),
                 trust_env=False,  # no proxy from the environment: see the module docstring

@@ -40,7 +40,7 @@ async def app(make_settings: Any, clean_db: None) -> AsyncIterator[AppContext]:
 
 async def _add(app: AppContext, name: str, kubeconfig: str) -> str:
     new = NewCluster(name=name, description="", kubeconfig=kubeconfig, labels={})
-    access = validated_access(kubeconfig, None, False)
+    access = await validated_access(app, new, None)
     async with transaction(app.sessions) as session:
         cluster = await insert_cluster(
             session, app.box, new, access, source="manual", status="unknown", owner=None

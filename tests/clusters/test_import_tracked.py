@@ -71,8 +71,14 @@ async def test_a_failed_backup_ends_its_run_and_keeps_nothing(
     """The backup's job fails (its cluster went away after registration): the failure hook
     ends the run and drops what an unfinished archive would have left."""
     ctx = client._transport.app.state.ctx  # type: ignore[attr-defined]
-    new = NewCluster(name="gone", description="", kubeconfig=KUBECONFIG, labels={})
-    access = validated_access(KUBECONFIG, None, True)
+    new = NewCluster(
+        name="gone",
+        description="",
+        kubeconfig=KUBECONFIG,
+        labels={},
+        insecure_skip_tls_verify=True,
+    )
+    access = await validated_access(ctx, new, None)
     async with transaction(ctx.sessions) as session:
         cluster = await insert_cluster(
             session, ctx.box, new, access, source="manual", status="healthy", owner=None

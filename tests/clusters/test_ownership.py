@@ -3,13 +3,22 @@ by id (a deleted user's name registered again by someone else owns nothing)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
+from taichu.config import KubeSettings, Settings
 from taichu.lab.cluster import LabCluster
 from tests.clusters.helpers import new_user, register
 
 pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def settings(make_settings: Any) -> Settings:
+    # Lab API servers listen on 127.0.0.1, which users may not register by default.
+    return make_settings(kube=KubeSettings(allowed_networks=["127.0.0.0/8"]))
 
 
 async def _statuses(
@@ -49,6 +58,11 @@ async def test_only_the_owner_and_admins_reach_a_cluster(
     assert backup.status_code == 403
     # The catalogue entry itself (name, status, counts; no credentials) stays visible.
     assert (await client.get(base, headers=bob)).status_code == 200
+    # Alice chose its server: Bob's token is not sent there.
+    bound = await client.post(
+        "/api/auth/k8s/account/bind/", headers=bob, json={"cluster_id": cid, "token": "bobs"}
+    )
+    assert bound.status_code == 403 and "another user" in bound.json()["detail"]
 
     # Alice's account is deleted and someone registers the name again: not the owner.
     alice_id = (await client.get("/api/v1/auth/profile", headers=alice)).json()["data"]["id"]

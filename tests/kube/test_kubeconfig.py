@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from taichu.errors import Invalid
+from taichu.errors import Invalid, TaichuError
 from taichu.kube import access_from_token, parse_kubeconfig, render_kubeconfig
 from taichu.lab.pki import CertKey
 from tests.kube.conftest import b64, kubeconfig_doc
@@ -279,11 +279,88 @@ def test_refused(pki: dict[str, CertKey], mutate: Mutation, fields: tuple[str, .
         ("clusters: [", "not valid YAML"),
         ("- just\n- a list\n", "document"),
         ("a: 1\n---\nb: 2\n", "not valid YAML"),
-        ("x: " + "a" * (1024 * 1024 + 1), "larger than"),
+        ("a: &x 1\nb: *x\n", "anchors and aliases"),
+        ("a: &x [1]\n", "anchors and aliases"),
+        ("a: " + "1" * 5000, "a value cannot be read"),
+        ("a: !!python/object:os.system x", "not valid YAML"),
+        ("x: [" + "1," * 10_001 + "]", "more than 10000 YAML nodes"),
+        ("x: " + "[" * 40 + "]" * 40, "nested more than 32 levels"),
     ],
 )
 def test_refused_documents(text: str, fragment: str) -> None:
     refuse(text, fragment)
+
+
+def test_size_is_capped() -> None:
+    with pytest.raises(TaichuError) as info:
+        parse_kubeconfig("x: " + "a" * (1024 * 1024 + 1))
+    assert info.value.status == 413 and "larger than 1024 KiB" in info.value.message
+    with pytest.raises(TaichuError) as info:
+        parse_kubeconfig("x: " + "a" * 5000, max_bytes=4096)
+    assert info.value.status == 413 and "4 KiB" in info.value.message
+
+
+MARKER = "NOT-TO-BE-ECHOED"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda d: d["contexts"][0]["context"].update(cluster={"a": MARKER}),
+            "contexts['ctx1'].cluster: expected a cluster name, got a mapping",
+        ),
+        (
+            lambda d: d["contexts"][0]["context"].update(user=[MARKER]),
+            "contexts['ctx1'].user: expected a user name, got a list",
+        ),
+        (lambda d: d.update(clusters=MARKER), "clusters: expected a list, got a string"),
+        (lambda d: d["users"].append(MARKER), "users[1]: expected a mapping, got a string"),
+        (
+            lambda d: d["clusters"][0].update(cluster=[MARKER]),
+            "clusters['c1'].cluster: expected a mapping, got a list",
+        ),
+        (
+            lambda d: d["clusters"][0]["cluster"].update(server=True),
+            "clusters['c1'].cluster.server: expected a URL string, got a boolean",
+        ),
+        (
+            lambda d: d["users"][0]["user"].update(token=7, **{"client-certificate-data": None}),
+            "users['u1'].user.token: expected a string, got a number",
+        ),
+        (
+            lambda d: d["clusters"][0]["cluster"].update({"tls-server-name": {"x": MARKER}}),
+            "tls-server-name: expected a host name, got a mapping",
+        ),
+        (lambda d: d.update({"current-context": 3}), "current-context: expected a string"),
+    ],
+)
+def test_wrong_types_name_field_and_type_not_value(
+    pki: dict[str, CertKey], mutate: Callable[[Doc], None], expected: str
+) -> None:
+    doc = kubeconfig_doc(pki)
+    mutate(doc)
+    message = refuse(dump(doc))
+    assert expected in message and MARKER not in message
+
+
+def test_user_data_in_messages_is_cut_short(pki: dict[str, CertKey]) -> None:
+    long = "n" * 10_000
+    doc = kubeconfig_doc(pki)
+    doc["contexts"][0]["context"]["cluster"] = long
+    assert len(refuse(dump(doc), "which is not defined")) < 300
+    doc = kubeconfig_doc(pki)
+    doc["contexts"] = [
+        {"name": f"{i}-{long}", "context": {"cluster": "c1", "user": "u1"}} for i in range(50)
+    ]
+    del doc["current-context"]
+    message = refuse(dump(doc), "current-context", "and 40 more")
+    assert len(message) < 1000
+    assert len(refuse(dump(kubeconfig_doc(pki)), "context", context=long)) < 400
+    doc = kubeconfig_doc(pki)
+    cluster(doc)["server"] = "http://user:hunter2@" + long
+    message = refuse(dump(doc), "cluster.server")
+    assert "hunter2" not in message and len(message) < 300
 
 
 def test_encrypted_key_refused(pki: dict[str, CertKey]) -> None:

@@ -1,0 +1,173 @@
+"""Where clusters may be registered, against a real `taichu serve` and a real HTTPS server
+posing as an API server on loopback (issue 8, finding 11): link-local and cloud metadata
+addresses for nobody, loopback for admins only unless the operator allows it, and runtime
+clusters a user added are that user's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.clusters.serving import FakeApiServer, Served, fake_apiserver, kubeconfig, serve
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeApiServer]:
+    with fake_apiserver() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Default settings: no allowance for users."""
+    with serve(tmp_path_factory.mktemp("targets"), "targets") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def allowing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The operator lets users register clusters on loopback."""
+    tmp = tmp_path_factory.mktemp("targets-allowing")
+    with serve(tmp, "targets_allowing", TAICHU_KUBE__ALLOWED_NETWORKS="127.0.0.0/8") as served:
+        yield served
+
+
+def by_kubeconfig(served: Served, headers: dict[str, str], name: str, text: str) -> httpx.Response:
+    return httpx.post(
+        f"{served.url}/api/v1/clusters",
+        headers=headers,
+        json={"name": name, "kubeconfig": text},
+        timeout=60,
+    )
+
+
+def by_import(served: Served, headers: dict[str, str], name: str, text: str) -> httpx.Response:
+    return httpx.post(
+        f"{served.url}/api/v1/clusters/import",
+        headers=headers,
+        json={"name": name, "kubeconfig": text, "import_source": "kubeconfig"},
+        timeout=60,
+    )
+
+
+def by_address(
+    served: Served, headers: dict[str, str], name: str, host: str, port: int, **extra: Any
+) -> httpx.Response:
+    return httpx.post(
+        f"{served.url}/api/runtime/clusters/register/",
+        headers=headers,
+        json={"name": name, "api_server": host, "port": port, **extra},
+        timeout=60,
+    )
+
+
+def cluster_names(served: Served) -> list[str]:
+    listed = httpx.get(f"{served.url}/api/v1/clusters", headers=served.admin, timeout=30)
+    return [c["name"] for c in listed.json()["data"]["clusters"]]
+
+
+def test_default_refuses_loopback_for_a_user(served: Served, fake: FakeApiServer) -> None:
+    user = served.new_user("loopy")
+    before = fake.requests
+    for server in (fake.server, f"https://localhost:{fake.port}", f"https://[::1]:{fake.port}"):
+        text = kubeconfig(server, fake.ca_pem)
+        for send in (by_kubeconfig, by_import):
+            response = send(served, user, "mine", text)
+            assert response.status_code == 422, response.text
+            assert "loopback" in response.json()["message"], response.text
+    response = by_address(served, user, "mine", "127.0.0.1", fake.port)
+    assert response.status_code == 422 and "loopback" in response.json()["detail"]
+    response = by_address(served, user, "mine", "localhost", fake.port)
+    assert response.status_code == 422 and "loopback" in response.json()["detail"]
+    assert fake.requests == before  # refused before any connection
+    assert "mine" not in cluster_names(served)
+
+
+@pytest.mark.parametrize(
+    "host", ["169.254.169.254", "[::ffff:169.254.169.254]", "[fd00:ec2::254]", "[fe80::1]"]
+)
+def test_metadata_and_link_local_are_refused_even_for_an_admin(served: Served, host: str) -> None:
+    text = kubeconfig(f"https://{host}:443")
+    for send in (by_kubeconfig, by_import):
+        response = send(served, served.admin, "metadata", text)
+        assert response.status_code == 422, response.text
+        assert "link-local or cloud metadata" in response.json()["message"]
+    response = by_address(served, served.admin, "metadata", host.strip("[]"), 80)
+    assert response.status_code == 422, response.text
+    assert "link-local or cloud metadata" in response.json()["detail"]
+    assert "metadata" not in cluster_names(served)
+
+
+def test_admin_may_register_on_loopback(served: Served, fake: FakeApiServer) -> None:
+    ca = fake.ca_pem.decode()
+    response = by_address(
+        served, served.admin, "admins-own", "127.0.0.1", fake.port, ca_certificate=ca
+    )
+    assert response.status_code == 200, response.text
+    # By kubeconfig the address is accepted too; this server then refuses the credentials.
+    before = fake.requests
+    response = by_kubeconfig(
+        served, served.admin, "admins-kc", kubeconfig(fake.server, fake.ca_pem)
+    )
+    assert response.status_code == 422 and "loopback" not in response.json()["message"]
+    assert fake.requests > before
+
+
+def test_the_operator_may_allow_loopback_for_users(allowing: Served, fake: FakeApiServer) -> None:
+    user = allowing.new_user("allowed")
+    ca = fake.ca_pem.decode()
+    response = by_address(allowing, user, "users-own", "127.0.0.1", fake.port, ca_certificate=ca)
+    assert response.status_code == 200, response.text
+    # Metadata addresses stay refused whatever the allowance.
+    response = by_address(allowing, allowing.admin, "md", "169.254.169.254", 443)
+    assert response.status_code == 422
+
+
+def test_a_users_runtime_cluster_is_theirs_alone(allowing: Served, fake: FakeApiServer) -> None:
+    """Bob binding his token to Alice's cluster would send it to the server Alice chose."""
+    alice, bob = allowing.new_user("alice"), allowing.new_user("bob")
+    ca = fake.ca_pem.decode()
+    mine = by_address(allowing, alice, "alices-fake", "127.0.0.1", fake.port, ca_certificate=ca)
+    assert mine.status_code == 200, mine.text
+    shared = by_address(
+        allowing, allowing.admin, "admins-shared", "127.0.0.1", fake.port, ca_certificate=ca
+    )
+    assert shared.status_code == 200, shared.text
+
+    def bind(headers: dict[str, str], cluster_id: str, token: str) -> httpx.Response:
+        return httpx.post(
+            f"{allowing.url}/api/auth/k8s/account/bind/",
+            headers=headers,
+            json={"cluster_id": cluster_id, "token": token},
+            timeout=60,
+        )
+
+    refused = bind(bob, mine.json()["id"], "bobs-secret-token")
+    assert refused.status_code == 403, refused.text
+    assert "another user" in refused.json()["detail"]
+    assert "bobs-secret-token" not in fake.seen_tokens  # never sent to Alice's server
+    reads = httpx.get(
+        f"{allowing.url}/api/runtime/pods/?cluster_id={mine.json()['id']}",
+        headers=bob,
+        timeout=30,
+    )
+    assert reads.status_code == 403
+
+    # Alice may bind to her own; anyone to an admin's (this server then rejects the token).
+    own = bind(alice, mine.json()["id"], "alices-token")
+    assert own.status_code == 422 and "rejected" in own.json()["detail"]
+    assert "alices-token" in fake.seen_tokens
+    open_to_all = bind(bob, shared.json()["id"], "bobs-other-token")
+    assert open_to_all.status_code == 422 and "rejected" in open_to_all.json()["detail"]
+    assert "bobs-other-token" in fake.seen_tokens
+
+
+def test_errors_do_not_echo_long_hosts(served: Served, tmp_path: Path) -> None:
+    host = "h" * 60 + ".invalid"
+    response = by_kubeconfig(served, served.admin, "long", kubeconfig(f"https://{host}:6443"))
+    assert response.status_code == 422
+    assert host not in response.text and len(response.content) < 500
