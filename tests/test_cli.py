@@ -76,7 +76,7 @@ async def test_migrate_creates_the_schema(make_settings: Any, tmp_path: Path) ->
             ).scalar()
     finally:
         await ctx.close()
-    assert version is not None and int(version) >= 2
+    assert version is not None and int(version[:4]) >= 2  # ids may be "0009_name"
     assert tables and tables >= 10
     again = await _taichu(settings, "migrate")  # idempotent
     assert again.returncode == 0
