@@ -23,8 +23,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "[bootstrap] creating .venv" >&2
   "$PY" -m venv .venv
 fi
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+# The lab extra gives `taichu lab up|down|status` (README: after `make serve`).
+extras="[lab]"
+[ "${1:-}" = "--test" ] && extras="[test,lab]"
 stamp=".venv/.installed${extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "[bootstrap] installing Python dependencies" >&2

@@ -6,8 +6,17 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
 bash scripts/lab-build.sh --with-metrics-server >/dev/null
 bash scripts/minio-build.sh >/dev/null
-PG_URL=$(bash scripts/pg-test-server.sh)
-trap 'bash scripts/pg-test-server.sh stop' EXIT
+# Each run gets its own PostgreSQL (own directory, free port), so two runs at once never
+# stop each other's server; it is removed on exit. TAICHU_TEST_PG_URL uses a given one.
+if [ -n "${TAICHU_TEST_PG_URL:-}" ]; then
+  PG_URL="$TAICHU_TEST_PG_URL"
+else
+  TAICHU_TEST_PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/taichu-test-pg.XXXXXX")
+  TAICHU_TEST_PG_PORT=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export TAICHU_TEST_PG_DIR TAICHU_TEST_PG_PORT
+  trap 'bash scripts/pg-test-server.sh stop; rm -rf "$TAICHU_TEST_PG_DIR"' EXIT
+  PG_URL=$(bash scripts/pg-test-server.sh)
+fi
 
 .venv/bin/ruff check taichu tests bench
 .venv/bin/ruff format --check taichu tests bench

@@ -8,18 +8,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
-from taichu import __version__
+from taichu import __version__, installation
+from taichu.api.client import ForwardedProtoMiddleware
 from taichu.api.errors import install_error_handlers
 from taichu.api.guards import RejectNulMiddleware
+from taichu.api.limits import BodyLimitMiddleware
+from taichu.api.openapi import install_openapi, operation_id
+from taichu.audit.integrity import seal_unkeyed
 from taichu.audit.middleware import AuditMiddleware
 from taichu.config import Settings, get_settings
 from taichu.context import AppContext
-from taichu.db.migrate import upgrade_async
 from taichu.db.session import transaction
 from taichu.domains import installed
-from taichu.errors import TaichuError
 from taichu.jobs.registry import default_registry
 from taichu.jobs.runner import JobRunner
 from taichu.jobs.supervisor import WorkerSupervisor
@@ -36,31 +37,19 @@ DESCRIPTION = """Taichu (太初): multi-cluster Kubernetes management.
 """
 
 
-async def _check_schema(ctx: AppContext) -> None:
-    """PostgreSQL is migrated by `taichu migrate`, never implicitly by a replica."""
-    try:
-        async with ctx.engine.connect() as conn:
-            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-    except Exception as e:
-        raise TaichuError("database schema missing: run `taichu migrate` first") from e
-    if version is None:
-        raise TaichuError("database schema missing: run `taichu migrate` first")
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Migrates SQLite; checks PostgreSQL's schema and the installation's secret.
+        await installation.prepare(settings, "serve")
         ctx = AppContext.create(settings)
         ctx.metrics = metrics
-        if settings.is_sqlite:
-            await upgrade_async(settings.resolved_database_url)
-        else:
-            await _check_schema(ctx)
         async with transaction(ctx.sessions) as session:
             await users_service.ensure_admin(session, settings)
+        await seal_unkeyed(ctx.sessions, ctx.audit_key)  # once, after the upgrade that keyed it
         app.state.ctx = ctx
         workers: JobRunner | WorkerSupervisor | None = None
         if settings.jobs.enabled and settings.jobs.run_in == "subprocess":
@@ -84,11 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url="/api/redoc",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
+    install_openapi(app)
     # Order: metrics outermost (times everything), audit inside it.
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.http.max_body_bytes)
     app.add_middleware(RejectNulMiddleware)
+    app.add_middleware(ForwardedProtoMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     domains = installed()
     # Every /api/v1 router before any runtime-family one, in the list's order.

@@ -6,16 +6,23 @@ import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class AuthSettings(BaseModel):
     token_ttl_seconds: int = Field(86400, description="Lifetime of an issued JWT, in seconds.")
     login_max_failures: int = Field(
-        5, description="Failed logins (per user or per IP) within the window before 429."
+        5,
+        description="Failed logins for one user from one address within the window before "
+        "that address is refused (429) for that user; other addresses are not affected.",
+    )
+    login_address_max_failures: int = Field(
+        20,
+        description="Failed logins from one address (any usernames) within the window before "
+        "the address is refused for every user.",
     )
     login_failure_window_seconds: int = Field(
         900, description="Window over which failed logins are counted."
@@ -24,7 +31,19 @@ class AuthSettings(BaseModel):
         300, description="How long logins are refused once the failure limit is reached."
     )
     login_slowdown_after: int = Field(
-        2, description="Failures after which each further failed attempt is delayed."
+        2,
+        description="Failures of one user (from any address) after which each further "
+        "attempt for that user waits before its answer; the wait doubles, up to the cap.",
+    )
+    login_slowdown_max_seconds: float = Field(
+        3.0, description="Cap of that wait: guessing one account is slowed, never locked."
+    )
+    hash_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads that hash and verify passwords (argon2id), off the event loop; "
+        "more logins than this at once wait in line.",
     )
     password_min_length: int = Field(8, description="Minimum length of a new password.")
 
@@ -184,13 +203,49 @@ class BackupSettings(BaseModel):
     )
 
 
+class HttpSettings(BaseModel):
+    """Limits of the HTTP edge (env `TAICHU_HTTP__*`): what one client may hold or send."""
+
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 beyond it), counted while it streams "
+        "in; a route may allow more for itself (`max_body_size=` on the route).",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request's line and headers must arrive within this time."
+    )
+    body_idle_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request body that sends nothing for this long is dropped."
+    )
+    body_timeout_seconds: float = Field(
+        120.0, gt=0, description="A request's whole body must arrive within this time."
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections the server holds at once; beyond it new ones get 503.",
+    )
+
+
+class TlsSettings(BaseModel):
+    """HTTPS served by `taichu serve` itself (env `TAICHU_TLS__*`); both or neither."""
+
+    cert_file: Path | None = Field(
+        None, description="PEM certificate chain (server certificate first)."
+    )
+    key_file: Path | None = Field(None, description="PEM private key of the certificate.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TAICHU_", env_nested_delimiter="__", extra="ignore"
     )
 
     env: Literal["production", "development", "test"] = Field(
-        "production", description="`development` enables the test-token endpoint."
+        "production",
+        description="`development` enables GET /api/v1/auth/token, which hands an admin token "
+        "to loopback clients: never on a shared host.",
     )
     host: str = Field("0.0.0.0", description="Address the HTTP server binds.")
     port: int = Field(8081, description="Port the HTTP server binds.")
@@ -220,11 +275,26 @@ class Settings(BaseSettings):
         32, description="Health probes one job worker runs at once."
     )
     log_level: str = Field("info", description="Log level of the server.")
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is "
+        "believed; by default none (the client address is the TCP peer).",
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
     observe: ObserveSettings = Field(default_factory=ObserveSettings)
     backups: BackupSettings = Field(default_factory=BackupSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        # Operators write `10.0.0.5,10.1.0.0/16`, not JSON.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from taichu.audit.integrity import chain_key
 from taichu.config import Settings
-from taichu.crypto import SecretBox, jwt_signing_key, secret_box
+from taichu.crypto import SecretBox, jwt_signing_key, load_master_secret, secret_box
+from taichu.datadir import private_dir
 from taichu.db.session import make_engine, make_sessionmaker
 from taichu.kube.manager import ConnectionManager
 from taichu.observe.cache import ObserveHub
@@ -27,6 +29,7 @@ class AppContext:
     read_sessions: async_sessionmaker[AsyncSession]
     box: SecretBox
     jwt_key: bytes
+    audit_key: bytes  # keys the audit chain's MACs (taichu.audit.integrity)
     # SQLite: readers get their own connection pool, so a read never waits for a
     # connection that a writer holds while it queues for the write lock.
     read_engine: AsyncEngine | None = None
@@ -46,7 +49,7 @@ class AppContext:
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
         read_engine = make_engine(settings.resolved_database_url) if settings.is_sqlite else None
         return cls(
@@ -62,6 +65,7 @@ class AppContext:
             ),
             box=secret_box(settings),
             jwt_key=jwt_signing_key(settings),
+            audit_key=chain_key(load_master_secret(settings)),
         )
 
     async def close(self) -> None:

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from taichu.config import Settings
 from taichu.context import AppContext
+from taichu.db.migrate import alembic_config
 from tests.conftest import ADMIN_PASSWORD
 
 
@@ -76,7 +78,8 @@ async def test_migrate_creates_the_schema(make_settings: Any, tmp_path: Path) ->
             ).scalar()
     finally:
         await ctx.close()
-    assert version is not None and int(version[:4]) >= 2  # ids may be "0009_name"
+    heads = ScriptDirectory.from_config(alembic_config(settings.resolved_database_url)).get_heads()
+    assert version in heads
     assert tables and tables >= 10
     again = await _taichu(settings, "migrate")  # idempotent
     assert again.returncode == 0

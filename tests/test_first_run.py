@@ -55,14 +55,28 @@ def test_readme_first_run(tmp_path: Path) -> None:
             admin = {"Authorization": f"Bearer {login.json()['data']['token']}"}
             profile = http.get("/api/v1/auth/profile", headers=admin).json()["data"]
             assert profile["password_change_required"] is True
+            # Until the bootstrap password is changed, the admin can do nothing else.
+            operator = {
+                "username": "operator",
+                "email": "op@example.com",
+                "password": "First-Pass-1",
+            }
+            refused = http.post("/api/v1/auth/register", headers=admin, json=operator)
+            assert refused.status_code == 403
+            change = f"PUT /api/v1/users/{profile['id']}/password"
+            assert refused.json()["message"] == f"change the bootstrap password first: {change}"
+            assert http.get("/api/v1/clusters", headers=admin).status_code == 403
+            bootstrap_changed = http.put(
+                f"/api/v1/users/{profile['id']}/password",
+                headers=admin,
+                json={"old_password": "admin", "new_password": "Admin-Chosen-9"},
+            )
+            assert bootstrap_changed.status_code == 200, bootstrap_changed.text
+            assert http.get("/api/v1/clusters", headers=admin).status_code == 200
             created = http.post(
                 "/api/v1/auth/register",
                 headers=admin,
-                json={
-                    "username": "operator",
-                    "email": "op@example.com",
-                    "password": "First-Pass-1",
-                },
+                json=operator,
             )
             assert created.status_code == 200
             user_id = created.json()["data"]["id"]

@@ -10,8 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
+from taichu.audit import recording
 from taichu.auth import service as auth_service
-from taichu.auth.principal import Principal
+from taichu.auth.principal import Principal, refuse_bootstrap
 from taichu.context import AppContext
 from taichu.db.session import transaction
 from taichu.errors import Forbidden, Unauthorized
@@ -30,10 +31,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 async def db_session(ctx: Ctx, request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the handler returns, rolled back when it
     raises. Scope "function" commits before the response is sent. Reads (GET) use
-    read-only sessions, which on SQLite do not wait for the write lock."""
+    read-only sessions, which on SQLite do not wait for the write lock. The request's
+    audit record is part of its change: appended last, committed with it; if it cannot be
+    written the change rolls back and the request fails."""
     sessions = ctx.read_sessions if request.method in SAFE_METHODS else ctx.sessions
     async with transaction(sessions) as session:
         yield session
+        await recording.write_current(session)
 
 
 Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
@@ -49,10 +53,20 @@ async def bearer_token(
     return credentials.credentials
 
 
-async def current_principal(ctx: Ctx, token: Annotated[str, Depends(bearer_token)]) -> Principal:
+async def signed_in(ctx: Ctx, token: Annotated[str, Depends(bearer_token)]) -> Principal:
+    """Any valid session, the bootstrap one included: only for the routes it may use
+    (profile, `me`, logout, the password change). Every other route takes `CurrentUser`."""
     async with ctx.read_sessions() as session:
         principal = await auth_service.authenticate(session, ctx.jwt_key, token)
     audit.note(user=principal.username, user_id=principal.user_id)
+    return principal
+
+
+SignedIn = Annotated[Principal, Depends(signed_in)]
+
+
+async def current_principal(principal: SignedIn) -> Principal:
+    refuse_bootstrap(principal)
     return principal
 
 

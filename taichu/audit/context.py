@@ -1,12 +1,17 @@
-"""The audit scope of the current request: routes and services add what changed,
-the audit middleware writes one record with the request's outcome."""
+"""The audit scope of the current request: routes and services add what changed; the
+transaction that makes the change writes the record (`taichu.audit.recording`), and the
+audit middleware writes it for requests that changed nothing (refusals, errors)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from taichu.audit.service import AuditEntry
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(
@@ -42,6 +47,12 @@ class AuditScope:
     new_value: dict[str, Any] | None = None
     details: dict[str, Any] = field(default_factory=dict)
     result: str | None = None
+    # Set by the middleware: the request's entry for a status (None: the route's success
+    # status), and the chain's key.
+    build_entry: Callable[[AuditScope, int | None], AuditEntry] | None = None
+    key: bytes | None = None
+    pending: bool = False  # appended in a transaction that has not ended yet
+    written: bool = False  # committed with the change it describes
 
 
 _current: ContextVar[AuditScope | None] = ContextVar("taichu_audit_scope", default=None)

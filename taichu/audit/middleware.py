@@ -1,5 +1,8 @@
-"""Writes one audit record for every mutating API request, after the response, in a
-transaction of its own (so refusals and failures are recorded too)."""
+"""One audit record for every mutating API request. The transaction that makes the
+request's change writes it (`taichu.audit.recording`: the request's unit of work, or a
+service's own transaction), so a crash cannot keep the change and lose its record. Here,
+after the response, only requests that committed no record are written, in a transaction
+of their own: refusals and errors, which changed nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taichu.api.client import client_address
 from taichu.audit.context import AuditScope, begin_scope, end_scope
 from taichu.audit.service import AuditEntry, append
 from taichu.db.session import transaction
@@ -60,8 +64,10 @@ class AuditMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        audit = AuditScope(ip_address=client[0] if client else None)
+        audit = AuditScope(ip_address=client_address(scope))
+        ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
+        audit.key = getattr(ctx, "audit_key", None)
+        audit.build_entry = lambda audit_, status: _entry(scope, audit_, status)
         status_holder: dict[str, int] = {"status": 500}
 
         async def send_wrapper(message: Message) -> None:
@@ -74,41 +80,51 @@ class AuditMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             end_scope(token)
-            await self._write(scope, audit, status_holder["status"])
+            if not audit.written:
+                await self._write(scope, ctx, audit, status_holder["status"])
 
-    async def _write(self, scope: Scope, audit: AuditScope, status: int) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or scope["path"]
-        event_type, action, resource = classify(scope["method"], template)
-        params: dict[str, Any] = scope.get("path_params") or {}
-        resource_id = audit.resource_id or params.get("id") or params.get("importId")
-        cluster_id = audit.cluster_id
-        if cluster_id is None and event_type == "cluster" and "id" in params:
-            cluster_id = str(params["id"])
-        entry = AuditEntry(
-            event_type=audit.event_type or event_type,
-            action=audit.action or action,
-            resource=audit.resource or resource,
-            resource_id=str(resource_id) if resource_id is not None else None,
-            cluster_id=cluster_id,
-            user=audit.user,
-            user_id=audit.user_id,
-            ip_address=audit.ip_address,
-            method=scope["method"],
-            path=scope["path"],
-            status_code=status,
-            old_value=audit.old_value,
-            new_value=audit.new_value,
-            details=audit.details,
-            result=audit.result or ("success" if status < 400 else "failure"),
-        )
-        app = scope.get("app")
-        ctx = getattr(getattr(app, "state", None), "ctx", None)
-        if ctx is None:
+    async def _write(self, scope: Scope, ctx: Any, audit: AuditScope, status: int) -> None:
+        if ctx is None or audit.key is None:
             return
+        template = _template(scope)
         try:
             async with transaction(ctx.sessions) as session:
-                await append(session, entry)
+                await append(session, _entry(scope, audit, status), audit.key)
         except Exception:
-            # The request already happened; losing its audit record must be loud.
+            # The request changed nothing, but its record is lost: that must be loud.
             log.exception("could not write audit record for %s %s", scope["method"], template)
+
+
+def _template(scope: Scope) -> str:
+    return getattr(scope.get("route"), "path", None) or scope["path"]
+
+
+def _entry(scope: Scope, audit: AuditScope, status: int | None) -> AuditEntry:
+    """The record of this request; `status` None: the route's success status (the change
+    is being committed, the response is not sent yet)."""
+    if status is None:
+        status = getattr(scope.get("route"), "status_code", None) or 200
+    template = _template(scope)
+    event_type, action, resource = classify(scope["method"], template)
+    params: dict[str, Any] = scope.get("path_params") or {}
+    resource_id = audit.resource_id or params.get("id") or params.get("importId")
+    cluster_id = audit.cluster_id
+    if cluster_id is None and event_type == "cluster" and "id" in params:
+        cluster_id = str(params["id"])
+    return AuditEntry(
+        event_type=audit.event_type or event_type,
+        action=audit.action or action,
+        resource=audit.resource or resource,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        cluster_id=cluster_id,
+        user=audit.user,
+        user_id=audit.user_id,
+        ip_address=audit.ip_address,
+        method=scope["method"],
+        path=scope["path"],
+        status_code=status,
+        old_value=audit.old_value,
+        new_value=audit.new_value,
+        details=audit.details,
+        result=audit.result or ("success" if status < 400 else "failure"),
+    )

@@ -12,7 +12,8 @@ from taichu.timeutil import utcnow
 
 class AuditRecord(IdMixin, Base):
     """One audited action. `seq` orders the hash chain; `hash` covers the record's fields
-    and the previous record's hash, so an edit or a removal breaks the chain."""
+    and the previous record's hash, so an edit or a removal breaks the chain; `mac` keys
+    `hash` with the installation's secret, so the chain cannot be recomputed without it."""
 
     __tablename__ = "audit_records"
 
@@ -35,6 +36,8 @@ class AuditRecord(IdMixin, Base):
     timestamp: Mapped[datetime] = mapped_column(default=utcnow)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # NULL only for records written before the chain was keyed, until they are sealed.
+    mac: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_records_timestamp", "timestamp"),

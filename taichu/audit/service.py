@@ -1,9 +1,17 @@
-"""The hash-chained audit log: append, query, verify."""
+"""The hash-chained audit log: append, query, verify.
+
+Two links per record: `hash` (SHA-256 over the previous hash and the record) chains the
+records, so anyone can check it and heads kept outside stay valid; `mac` (HMAC-SHA256 of
+`hash` under a key derived from the installation secret) proves the process that wrote
+the record held the key, so a rewrite that recomputes the hashes still fails at the
+first record it changed."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +23,8 @@ from taichu.audit.context import redact
 from taichu.audit.models import AuditRecord
 from taichu.db.base import new_id
 from taichu.timeutil import utcnow
+
+log = logging.getLogger("taichu.audit")
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the lock that serialises appends across replicas on PostgreSQL.
@@ -49,6 +59,16 @@ def record_hash(prev_hash: str, record: AuditRecord) -> str:
     return hashlib.sha256((prev_hash + _canonical(record)).encode()).hexdigest()
 
 
+def record_mac(key: bytes, record_hash_: str) -> str:
+    # `hash` covers the record and, through prev_hash, everything before it.
+    return hmac.new(key, record_hash_.encode(), hashlib.sha256).hexdigest()
+
+
+async def lock_chain(session: AsyncSession) -> None:
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
+
+
 @dataclass
 class AuditEntry:
     event_type: str
@@ -72,10 +92,10 @@ def _fit(value: str | None, length: int) -> str | None:
     return value if value is None or len(value) <= length else value[: length - 1] + "…"
 
 
-async def append(session: AsyncSession, entry: AuditEntry) -> AuditRecord:
-    """Append one record to the chain. Call inside a short transaction of its own."""
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
+async def append(session: AsyncSession, entry: AuditEntry, key: bytes) -> AuditRecord:
+    """Append one record to the chain, in the transaction of the change it describes; call
+    it last before the commit (on PostgreSQL it holds the chain's lock until then)."""
+    await lock_chain(session)
     last = (
         await session.execute(
             select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
@@ -107,6 +127,7 @@ async def append(session: AsyncSession, entry: AuditEntry) -> AuditRecord:
         hash="",
     )
     record.hash = record_hash(prev_hash, record)
+    record.mac = record_mac(key, record.hash)
     session.add(record)
     await session.flush()
     return record
@@ -155,80 +176,3 @@ async def list_records(
         .limit(limit)
     )
     return list(rows), int(total or 0)
-
-
-@dataclass
-class ChainBreak:
-    seq: int
-    record_id: str | None
-    reason: str
-
-
-@dataclass
-class ChainReport:
-    checked: int
-    head: tuple[int, str] | None  # (seq, hash) of the newest record verified
-    broken: ChainBreak | None
-
-
-async def verify_chain(
-    session: AsyncSession, anchor: tuple[int, str] | None = None, batch: int = 1000
-) -> ChainReport:
-    """Walk the chain in order; report how many records were checked, the head and the
-    first break. The chain alone cannot show that its newest records were removed; an
-    `anchor` (a head reported earlier, kept outside the database) can: that record must
-    still be there, unchanged."""
-    expected_seq, expected_prev, checked = 1, GENESIS_HASH, 0
-    head: tuple[int, str] | None = None
-
-    def report(broken: ChainBreak | None) -> ChainReport:
-        return ChainReport(checked, head, broken)
-
-    while True:
-        rows = list(
-            await session.scalars(
-                select(AuditRecord)
-                .where(AuditRecord.seq >= expected_seq)
-                .order_by(AuditRecord.seq)
-                .limit(batch)
-            )
-        )
-        if not rows:
-            if anchor is not None and anchor[0] >= expected_seq:
-                return report(
-                    ChainBreak(
-                        expected_seq,
-                        None,
-                        (
-                            f"records from {expected_seq} on were removed: the anchor "
-                            f"{anchor[0]} is beyond the end of the log"
-                        ),
-                    )
-                )
-            return report(None)
-        for record in rows:
-            if record.seq != expected_seq:
-                return report(
-                    ChainBreak(expected_seq, None, f"record {expected_seq} is missing (removed)")
-                )
-            if record.prev_hash != expected_prev:
-                return report(
-                    ChainBreak(
-                        record.seq,
-                        record.id,
-                        "previous-hash link does not match (record removed or replaced before it)",
-                    )
-                )
-            if record_hash(record.prev_hash, record) != record.hash:
-                return report(ChainBreak(record.seq, record.id, "record content was altered"))
-            if anchor is not None and record.seq == anchor[0] and record.hash != anchor[1]:
-                return report(
-                    ChainBreak(
-                        record.seq,
-                        record.id,
-                        ("does not match the anchor: the log was rewritten from here on"),
-                    )
-                )
-            expected_seq, expected_prev = record.seq + 1, record.hash
-            head = (record.seq, record.hash)
-            checked += 1

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
-from taichu.api.deps import Ctx, CurrentUser, Session, bearer_scheme
+from taichu.api.client import client_address, require_loopback
+from taichu.api.deps import Ctx, Session, SignedIn, bearer_scheme
 from taichu.api.envelope import Envelope, MessageData, ok
+from taichu.audit import recording
 from taichu.auth import service
 from taichu.auth.principal import Principal
 from taichu.auth.schemas import (
@@ -31,7 +33,7 @@ runtime_router = APIRouter(prefix="/api/auth", tags=["runtime: auth"])
 
 
 def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    return client_address(request.scope)
 
 
 async def optional_caller(
@@ -56,6 +58,7 @@ def _login_data(issued: service.IssuedToken) -> dict[str, object]:
 async def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, object]:
     issued = await service.login(
         ctx.sessions,
+        ctx.read_sessions,
         ctx.settings,
         ctx.jwt_key,
         username=body.username,
@@ -88,22 +91,24 @@ async def refresh(body: RefreshRequest, ctx: Ctx, session: Session) -> dict[str,
 
 
 @router.get("/profile", response_model=Envelope[ProfileUser])
-async def profile(principal: CurrentUser, session: Session) -> dict[str, object]:
+async def profile(principal: SignedIn, session: Session) -> dict[str, object]:
     user = await session.get(User, principal.user_id)
     return ok(ProfileUser.model_validate(user).model_dump(mode="json"))
 
 
 @router.post("/logout", response_model=Envelope[MessageData])
-async def logout(principal: CurrentUser, session: Session) -> dict[str, object]:
+async def logout(principal: SignedIn, session: Session) -> dict[str, object]:
     await service.logout(session, principal)
     return ok({"message": "Logged out"})
 
 
 @router.get("/token", response_model=Envelope[TokenData])
-async def test_token(ctx: Ctx, session: Session) -> dict[str, object]:
-    """A token for the first admin; exists only when TAICHU_ENV=development."""
+async def test_token(ctx: Ctx, session: Session, request: Request) -> dict[str, object]:
+    """A token for the first admin; exists only when TAICHU_ENV=development, and only
+    for loopback clients."""
     if ctx.settings.env != "development":
         raise NotFound("Not found: GET /api/v1/auth/token")
+    require_loopback(request.scope, "the development token")
     issued = await service.dev_token(session, ctx.settings, ctx.jwt_key)
     return ok({"token": issued.token, "expires_in": issued.expires_in})
 
@@ -118,10 +123,10 @@ def _runtime_auth(issued: service.IssuedToken) -> RuntimeAuthResponse:
 
 @runtime_router.post("/register/", response_model=RuntimeAuthResponse)
 async def runtime_register(
-    body: RuntimeRegisterRequest, request: Request, ctx: Ctx, caller: OptionalCaller
+    body: RuntimeRegisterRequest, ctx: Ctx, caller: OptionalCaller
 ) -> RuntimeAuthResponse:
     async with ctx.sessions.begin() as session:
-        await service.register(
+        user = await service.register(
             session,
             ctx.settings,
             caller=caller,
@@ -130,21 +135,16 @@ async def runtime_register(
             email=body.email,
             role=None,
         )
-    issued = await service.login(
-        ctx.sessions,
-        ctx.settings,
-        ctx.jwt_key,
-        username=body.username,
-        password=body.password,
-        ip_address=_client_ip(request),
-    )
-    return _runtime_auth(issued)
+        await recording.write_current(session)  # the record commits with the new account
+    # The password was just set: no second hash to log the new user in.
+    return _runtime_auth(service.issue(ctx.settings, ctx.jwt_key, user))
 
 
 @runtime_router.post("/login/", response_model=RuntimeAuthResponse)
 async def runtime_login(body: LoginRequest, request: Request, ctx: Ctx) -> RuntimeAuthResponse:
     issued = await service.login(
         ctx.sessions,
+        ctx.read_sessions,
         ctx.settings,
         ctx.jwt_key,
         username=body.username,
@@ -155,7 +155,7 @@ async def runtime_login(body: LoginRequest, request: Request, ctx: Ctx) -> Runti
 
 
 @runtime_router.get("/me/", response_model=RuntimeUser)
-async def runtime_me(principal: CurrentUser, session: Session) -> RuntimeUser:
+async def runtime_me(principal: SignedIn, session: Session) -> RuntimeUser:
     user = await session.get(User, principal.user_id)
     assert user is not None  # authenticate() checked it exists
     return RuntimeUser(uuid=user.id, username=user.username, email=user.email, role=user.role)

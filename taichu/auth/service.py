@@ -10,10 +10,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taichu.audit import context as audit
+from taichu.audit import recording
 from taichu.auth import throttle
 from taichu.auth.models import RevokedToken
 from taichu.auth.passwords import hash_password, needs_rehash, verify_password
-from taichu.auth.principal import Principal
+from taichu.auth.principal import Principal, refuse_bootstrap
 from taichu.auth.tokens import decode_token, issue_token
 from taichu.config import Settings
 from taichu.db.session import transaction
@@ -42,10 +43,17 @@ async def authenticate(session: AsyncSession, key: bytes, token: str) -> Princip
     if user.outdated(claims.jti, claims.password_version):
         raise Unauthorized("Invalid token: the password was changed since; log in again")
     # The role comes from the database, so a demotion takes effect at once.
-    return Principal(user.id, user.username, user.role, claims.jti, claims.expires_at)
+    return Principal(
+        user.id,
+        user.username,
+        user.role,
+        claims.jti,
+        claims.expires_at,
+        password_change_required=user.password_change_required,
+    )
 
 
-def _issue(settings: Settings, key: bytes, user: User) -> IssuedToken:
+def issue(settings: Settings, key: bytes, user: User) -> IssuedToken:
     token, _ = issue_token(
         key,
         user_id=user.id,
@@ -59,6 +67,7 @@ def _issue(settings: Settings, key: bytes, user: User) -> IssuedToken:
 
 async def login(
     sessions: async_sessionmaker[AsyncSession],
+    readers: async_sessionmaker[AsyncSession],
     settings: Settings,
     key: bytes,
     *,
@@ -66,35 +75,48 @@ async def login(
     password: str,
     ip_address: str | None,
 ) -> IssuedToken:
-    """Checks credentials under the failed-login throttle. Uses its own short transactions:
-    a failure must be counted even though the request ends in an error."""
+    """Checks credentials under the failed-login throttle (see `throttle`). Reads in a
+    read-only session, verifies in a hashing thread with no transaction open, then writes
+    the outcome in a short transaction of its own: a failure must be counted even though
+    the request ends in an error."""
     audit.note(user=username)
     audit.note_default(resource="session", event_type="auth", action="login")
-    keys = throttle.throttle_keys(username, ip_address)
-    async with transaction(sessions) as session:
-        wait = await throttle.locked_for(session, keys)
-    if wait:
-        audit.note(details={"reason": "too many failed logins", "retry_after": wait})
+    keys = throttle.keys_for(username, ip_address)
+    async with readers() as session:
+        standing = await throttle.standing(session, keys, settings.auth)
+        user = None if standing.wait else await users.find_by_username(session, username)
+    if standing.wait:
+        audit.note(details={"reason": "too many failed logins", "retry_after": standing.wait})
         raise TooManyRequests(
-            f"Too many failed login attempts; try again in {wait} seconds", retry_after=wait
+            f"Too many failed login attempts; try again in {standing.wait} seconds",
+            retry_after=standing.wait,
         )
-    async with transaction(sessions) as session:
-        user = await users.find_by_username(session, username)
-        valid = verify_password(user.password_hash if user else None, password)
-        if valid and user is not None:
-            await throttle.clear(session, keys)
-            user.last_login_at = utcnow()
-            if needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-            audit.note(user_id=user.id, resource_id=user.id)
-            return _issue(settings, key, user)
+    if standing.delay:  # before the verdict, so giving up early tells a guesser nothing
+        await asyncio.sleep(standing.delay)
+    checked = user.password_hash if user else None
+    if await verify_password(settings.auth, checked, password) and user is not None:
+        rehashed = (
+            await hash_password(settings.auth, password)
+            if needs_rehash(user.password_hash)
+            else None
+        )
+        async with transaction(sessions) as session:
+            current = await session.get(User, user.id)
+            # A password changed meanwhile is not the one just verified.
+            if current is not None and current.password_hash == checked:
+                await throttle.clear_after_success(session, keys)
+                current.last_login_at = utcnow()
+                if rehashed:
+                    current.password_hash = rehashed
+                audit.note(user=current.username, user_id=current.id, resource_id=current.id)
+                await recording.write_current(session)  # committed with the login, or no token
+                return issue(settings, key, current)
+    refusal = Unauthorized("Invalid username or password")
     async with transaction(sessions) as session:
         failures = await throttle.record_failure(session, keys, settings.auth)
-    audit.note(details={"reason": "invalid credentials", "failures": failures})
-    delay = throttle.slowdown_seconds(failures, settings.auth)
-    if delay:
-        await asyncio.sleep(delay)
-    raise Unauthorized("Invalid username or password")
+        audit.note(details={"reason": "invalid credentials", "failures": failures})
+        await recording.write_current(session, failure=refusal)  # with the counted failure
+    raise refusal
 
 
 async def register(
@@ -141,7 +163,7 @@ async def refresh(session: AsyncSession, settings: Settings, key: bytes, token: 
     await revoke(session, principal.jti, principal.expires_at)
     user = await session.get(User, principal.user_id)
     assert user is not None  # authenticate() just loaded it
-    return _issue(settings, key, user)
+    return issue(settings, key, user)
 
 
 async def logout(session: AsyncSession, principal: Principal) -> None:
@@ -160,7 +182,9 @@ async def optional_principal(
 ) -> Principal | None:
     if not token:
         return None
-    return await authenticate(session, key, token)
+    principal = await authenticate(session, key, token)
+    refuse_bootstrap(principal)
+    return principal
 
 
 async def dev_token(session: AsyncSession, settings: Settings, key: bytes) -> IssuedToken:
@@ -168,4 +192,12 @@ async def dev_token(session: AsyncSession, settings: Settings, key: bytes) -> Is
     admin = await session.scalar(select(User).where(User.role == "admin").limit(1))
     if admin is None:
         raise Unauthorized("no admin user exists")
-    return _issue(settings, key, admin)
+    return issue(settings, key, admin)
+
+
+async def unlock(session: AsyncSession, user: User) -> int:
+    """Clears the user's failed-login locks at every address; returns the counters cleared."""
+    cleared = await throttle.unlock_user(session, user.username)
+    audit.note(resource="user", resource_id=user.id, details={"cleared": cleared})
+    log.info("login locks of user %s cleared (%d counters)", user.id, cleared)
+    return cleared

@@ -57,6 +57,35 @@ def issue_token(
     return jwt.encode(payload, key, algorithm=ALGORITHM), claims
 
 
+# Fixed sentences only: a library's exception text is not an API message.
+_REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "Invalid token: Token expired"),
+    (jwt.InvalidSignatureError, "Invalid token: signature does not match"),
+    (jwt.InvalidAlgorithmError, "Invalid token: algorithm not allowed (HS256 only)"),
+    (jwt.MissingRequiredClaimError, "Invalid token: a required claim is missing"),
+    (jwt.InvalidIssuerError, "Invalid token: wrong issuer"),
+    (jwt.ImmatureSignatureError, "Invalid token: not valid yet"),
+    (jwt.InvalidIssuedAtError, "Invalid token: malformed claims"),
+    (jwt.DecodeError, "Invalid token: not a JWT"),
+)
+MALFORMED = "Invalid token: malformed claims"
+# Times beyond what a datetime holds (year 9999) are not times: `exp` of 10^18 overflowed.
+_LATEST = 253402300799
+
+
+def _refusal(error: jwt.InvalidTokenError) -> str:
+    for kind, message in _REFUSALS:
+        if isinstance(error, kind):
+            return message
+    return MALFORMED
+
+
+def _timestamp(value: object) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _LATEST:
+        raise ValueError("not a time")
+    return datetime.fromtimestamp(value, tz=utcnow().tzinfo)
+
+
 def decode_token(key: bytes, token: str) -> TokenClaims:
     try:
         payload = jwt.decode(
@@ -66,19 +95,20 @@ def decode_token(key: bytes, token: str) -> TokenClaims:
             issuer="taichu",
             options={"require": ["exp", "iat", "sub", "jti", "iss"]},
         )
-    except jwt.ExpiredSignatureError as e:
-        raise Unauthorized("Invalid token: Token expired") from e
     except jwt.InvalidTokenError as e:
-        raise Unauthorized(f"Invalid token: {e}") from e
+        raise Unauthorized(_refusal(e)) from e
     try:
+        version = payload.get("pwv", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError("pwv")
         return TokenClaims(
             user_id=str(payload["sub"]),
             username=str(payload.get("username", "")),
             role=str(payload.get("role", "user")),
             jti=str(payload["jti"]),
-            issued_at=datetime.fromtimestamp(payload["iat"], tz=utcnow().tzinfo),
-            expires_at=datetime.fromtimestamp(payload["exp"], tz=utcnow().tzinfo),
-            password_version=int(payload.get("pwv", 0)),
+            issued_at=_timestamp(payload["iat"]),
+            expires_at=_timestamp(payload["exp"]),
+            password_version=version,
         )
-    except (TypeError, ValueError, OverflowError) as e:
-        raise Unauthorized("Invalid token: malformed claims") from e
+    except (TypeError, ValueError, OverflowError, OSError) as e:
+        raise Unauthorized(MALFORMED) from e

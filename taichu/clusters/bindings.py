@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
+from taichu.audit import recording
 from taichu.auth.principal import Principal
 from taichu.clusters import events
 from taichu.clusters.models import Cluster, K8sAccountBinding
@@ -153,12 +154,13 @@ async def bind_account(
         binding.token_encrypted = app.box.encrypt(token)
         binding.namespace, binding.subject = namespace, subject
         await session.flush()
-    audit.note(
-        resource="account",
-        resource_id=binding.id,
-        cluster_id=cluster.id,
-        new_value={"cluster_id": cluster.id, "namespace": namespace, "subject": subject},
-    )
+        audit.note(
+            resource="account",
+            resource_id=binding.id,
+            cluster_id=cluster.id,
+            new_value={"cluster_id": cluster.id, "namespace": namespace, "subject": subject},
+        )
+        await recording.write_current(session)  # committed with the binding
     return binding
 
 

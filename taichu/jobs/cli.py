@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from taichu.config import get_settings
+from taichu import installation
+from taichu.config import Settings, get_settings
 from taichu.context import AppContext
 from taichu.db.session import transaction
+from taichu.installation import Mode
 from taichu.jobs import diagnostics, service
 from taichu.jobs.registry import default_registry
 from taichu.jobs.runner import JobRunner
+from taichu.jobs.sqlite_lock import sqlite_worker_lock
 
 jobs_app = typer.Typer(help="The durable job queue.", no_args_is_help=True)
 
@@ -27,16 +32,22 @@ def _configure_logging(level: str) -> None:
     )
 
 
-async def _run_worker() -> None:
-    settings = get_settings()
-    if settings.is_sqlite:
-        logging.getLogger("taichu.jobs").warning(
-            "SQLite: this worker must be the only process running jobs (no `serve` with "
-            "jobs enabled beside it); it requeues every running job as abandoned at start"
-        )
-    ctx = AppContext.create(settings)
-    runner = JobRunner(ctx, default_registry(ctx.settings))
-    ctx.jobs = runner
+def _settings(mode: Mode = "command") -> Settings:
+    """Settings once the database is there and this installation's (else exit 1, saying
+    what to do)."""
+    try:
+        settings = get_settings()
+        asyncio.run(installation.prepare(settings, mode))
+    except ValidationError as e:
+        typer.echo(installation.settings_error(e), err=True)
+        raise typer.Exit(2) from None
+    except installation.StartRefused as e:
+        typer.echo(e.message, err=True)
+        raise typer.Exit(1) from None
+    return settings
+
+
+async def _run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     main = asyncio.current_task()
@@ -54,12 +65,20 @@ async def _run_worker() -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    lock = await sqlite_worker_lock(settings, stop) if settings.is_sqlite else None
+    if settings.is_sqlite and lock is None:
+        return  # stopped while another process held the jobs of this database
+    ctx = AppContext.create(settings)
+    runner = JobRunner(ctx, default_registry(ctx.settings))
+    ctx.jobs = runner
     try:
         await runner.start()
         await stop.wait()
         await runner.stop()
     finally:
         await ctx.close()
+        if lock is not None:
+            os.close(lock)
 
 
 @jobs_app.command()
@@ -67,15 +86,17 @@ def worker() -> None:
     """Run only the job runner (no HTTP) until SIGTERM/SIGINT.
 
     Several workers (and `serve` replicas) may share a PostgreSQL database."""
-    _configure_logging(get_settings().log_level)
+    _configure_logging(os.environ.get("TAICHU_LOG_LEVEL", "info"))
+    os.umask(0o077)  # what a worker writes (archives, spool files) is its own alone
+    settings = _settings("worker")
     try:
-        asyncio.run(_run_worker())
+        asyncio.run(_run_worker(settings))
     except asyncio.CancelledError:
         raise typer.Exit(1) from None
 
 
-async def _enqueue(payload: dict[str, object], count: int) -> list[str]:
-    ctx = AppContext.create(get_settings())
+async def _enqueue(settings: Settings, payload: dict[str, object], count: int) -> list[str]:
+    ctx = AppContext.create(settings)
     try:
         async with transaction(ctx.sessions) as session:
             jobs = [
@@ -102,12 +123,12 @@ def enqueue_diagnostic(
         # Absolute: the worker that runs the job may have another working directory.
         marker_dir.mkdir(parents=True, exist_ok=True)
         payload["marker_dir"] = str(marker_dir.resolve())
-    for job_id in asyncio.run(_enqueue(payload, count)):
+    for job_id in asyncio.run(_enqueue(_settings(), payload, count)):
         typer.echo(job_id)
 
 
-async def _counts() -> dict[str, int]:
-    ctx = AppContext.create(get_settings())
+async def _counts(settings: Settings) -> dict[str, int]:
+    ctx = AppContext.create(settings)
     try:
         async with transaction(ctx.sessions) as session:
             return await service.counts_by_status(session)
@@ -118,5 +139,5 @@ async def _counts() -> dict[str, int]:
 @jobs_app.command("list")
 def list_counts() -> None:
     """Show how many jobs are in each state."""
-    for status, count in asyncio.run(_counts()).items():
+    for status, count in asyncio.run(_counts(_settings())).items():
         typer.echo(f"{status:<10} {count}")

@@ -135,3 +135,11 @@ def ssh_host_factory(lab_session: None) -> Iterator[HostFactory]:
     yield make
     for host in made:
         host.destroy()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Whatever needs the lab (clusters, SSH hosts, MinIO: all depend on lab_session) is
+    # marked `lab`, so `pytest -m "not lab"` (`make test-fast`) never starts one.
+    for item in items:
+        if "lab_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lab)

@@ -13,7 +13,8 @@ from sqlalchemy import text
 
 from taichu.api.deps import Ctx, bearer_scheme
 from taichu.auth import service as auth_service
-from taichu.errors import Unauthorized, Unavailable
+from taichu.auth.principal import refuse_bootstrap
+from taichu.errors import Forbidden, Unauthorized, Unavailable
 from taichu.jobs import models as job_models
 from taichu.jobs.service import counts_by_status
 
@@ -51,7 +52,11 @@ async def _scraper(
     if expected and hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
         return
     async with ctx.read_sessions() as session:
-        await auth_service.authenticate(session, ctx.jwt_key, credentials.credentials)
+        principal = await auth_service.authenticate(session, ctx.jwt_key, credentials.credentials)
+    refuse_bootstrap(principal)  # the bootstrap admin has no powers until it changes it
+    # Route names, traffic and job counts are operator data, not every user's.
+    if not principal.is_admin:
+        raise Forbidden("Admin role or TAICHU_METRICS_TOKEN required to read /metrics")
 
 
 @router.get(
@@ -61,7 +66,7 @@ async def _scraper(
     dependencies=[Depends(_scraper)],
 )
 async def metrics(ctx: Ctx) -> Response:
-    """Prometheus metrics; a valid JWT or TAICHU_METRICS_TOKEN as bearer token."""
+    """Prometheus metrics; an admin's JWT or TAICHU_METRICS_TOKEN as bearer token."""
     collector = ctx.metrics
     async with ctx.read_sessions() as session:
         counts = await counts_by_status(session)

@@ -2,12 +2,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ColumnElement, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taichu.db.base import Base, IdMixin, TimestampMixin
 
 ROLES = ("admin", "user")
+
+# Usernames are ASCII (USERNAME_PATTERN): folding only A-Z keeps Python and both databases'
+# lower() in agreement (Python's str.lower would turn the Kelvin sign into "k").
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold_username(username: str) -> str:
+    """The form in which two usernames are the same account: `Admin` is `admin`."""
+    return username.translate(_ASCII_FOLD)
+
+
+def username_key() -> ColumnElement[str]:
+    """The database side of `fold_username` (what the unique index is built on)."""
+    return func.lower(User.username)
 
 
 class User(IdMixin, TimestampMixin, Base):
@@ -35,3 +49,7 @@ class User(IdMixin, TimestampMixin, Base):
         """Whether a token predates the last password change (and is not the session
         that made it)."""
         return password_version != self.password_version and token_id != self.kept_token_id
+
+
+# `Admin` and `admin` are one account: the database refuses the second, whoever writes.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
-from taichu.api.deps import AdminUser, Ctx, CurrentUser, Session
+from taichu.api.deps import AdminUser, Ctx, CurrentUser, Session, SignedIn
 from taichu.api.envelope import Envelope, MessageData, PageParams, ok, page_params
+from taichu.audit import context as audit
+from taichu.auth import service as auth_service
 from taichu.users import service
 from taichu.users.schemas import PasswordChange, Role, UserList, UserOut, UserUpdate
 
@@ -55,10 +57,11 @@ async def delete_user(id: str, principal: CurrentUser, session: Session) -> dict
 
 @router.put("/{id}/password", response_model=Envelope[MessageData])
 async def change_password(
-    id: str, body: PasswordChange, principal: CurrentUser, ctx: Ctx, session: Session
+    id: str, body: PasswordChange, principal: SignedIn, ctx: Ctx, session: Session
 ) -> dict[str, object]:
     await service.change_password(
         session,
+        ctx.read_sessions,
         ctx.settings,
         principal,
         id,
@@ -66,3 +69,20 @@ async def change_password(
         new_password=body.new_password,
     )
     return ok({"message": "Password updated successfully"})
+
+
+async def _audit_as_unlock() -> None:
+    # Named before authorization runs, so a refused attempt is recorded as what it was.
+    audit.note(event_type="user", action="unlock", resource="user")
+
+
+@router.post(
+    "/{id}/unlock",
+    response_model=Envelope[MessageData],
+    dependencies=[Depends(_audit_as_unlock)],
+)
+async def unlock_user(id: str, principal: AdminUser, session: Session) -> dict[str, object]:
+    """Clears the user's failed-login locks at every address (admin only)."""
+    user = await service.get_user(session, principal, id)
+    await auth_service.unlock(session, user)
+    return ok({"message": f"Login locks of {user.username} cleared"})

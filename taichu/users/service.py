@@ -6,14 +6,14 @@ import logging
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taichu.audit import context as audit
 from taichu.auth.passwords import hash_password, verify_password
-from taichu.auth.principal import Principal
+from taichu.auth.principal import Principal, refuse_bootstrap
 from taichu.config import Settings
 from taichu.errors import Conflict, Forbidden, Invalid, NotFound
-from taichu.users.models import User
+from taichu.users.models import User, fold_username, username_key
 
 log = logging.getLogger("taichu.users")
 
@@ -30,7 +30,8 @@ def check_password_strength(password: str, min_length: int) -> None:
 
 
 async def find_by_username(session: AsyncSession, username: str) -> User | None:
-    return await session.scalar(select(User).where(User.username == username))
+    """Without regard to case: `ADMIN` finds `admin`."""
+    return await session.scalar(select(User).where(username_key() == fold_username(username)))
 
 
 async def create_user(
@@ -43,9 +44,12 @@ async def create_user(
     role: str = "user",
 ) -> User:
     check_password_strength(password, settings.auth.password_min_length)
+    # Hashed before the session's first statement: no transaction is open yet (the request's
+    # unit of work begins lazily), so the write lock is not held while a thread hashes.
+    password_hash = await hash_password(settings.auth, password)
     if await find_by_username(session, username):
         raise Conflict(f"username '{username}' already exists")
-    user = User(username=username, email=email, role=role, password_hash=hash_password(password))
+    user = User(username=username, email=email, role=role, password_hash=password_hash)
     session.add(user)
     try:
         async with session.begin_nested():
@@ -61,7 +65,8 @@ async def create_user(
 
 
 async def ensure_admin(session: AsyncSession, settings: Settings) -> User | None:
-    """First start: create `admin` when there are no users yet."""
+    """First start: create `admin` when there are no users yet. (Once per installation, at
+    start-up before serving: the one hash that runs inside a transaction.)"""
     if await session.scalar(select(func.count(User.id))):
         return None
     password = settings.admin_password or "admin"
@@ -70,7 +75,7 @@ async def ensure_admin(session: AsyncSession, settings: Settings) -> User | None
         username=DEFAULT_ADMIN,
         email=None,
         role="admin",
-        password_hash=hash_password(password),
+        password_hash=await hash_password(settings.auth, password),
         password_change_required=default,
     )
     session.add(user)
@@ -169,6 +174,7 @@ async def delete_user(session: AsyncSession, actor: Principal, user_id: str) -> 
 
 async def change_password(
     session: AsyncSession,
+    readers: async_sessionmaker[AsyncSession],
     settings: Settings,
     actor: Principal,
     user_id: str,
@@ -176,17 +182,29 @@ async def change_password(
     old_password: str | None,
     new_password: str,
 ) -> None:
-    user = await get_user(session, actor, user_id)
+    """Reads the user in a read-only session, hashes in a thread, then writes in `session`
+    (whose transaction begins only then): no write lock is held while hashing."""
+    if actor.user_id != user_id:
+        refuse_bootstrap(actor)  # the bootstrap admin may change its own password only
+    async with readers() as reader:
+        user = await get_user(reader, actor, user_id)
+    own = actor.user_id == user.id
     # Changing one's own password needs the old one, even for an admin.
-    if actor.user_id == user.id:
-        if not old_password or not verify_password(user.password_hash, old_password):
+    if own:
+        if not old_password or not await verify_password(
+            settings.auth, user.password_hash, old_password
+        ):
             raise Invalid("old_password: incorrect")
         if old_password == new_password:
             raise Invalid("new_password: must differ from the old password")
     check_password_strength(new_password, settings.auth.password_min_length)
+    new_hash = await hash_password(settings.auth, new_password)
+    current = await session.get(User, user_id)
+    if current is None:
+        raise NotFound(f"user {user_id} not found")
+    if own and current.password_hash != user.password_hash:
+        raise Conflict("the password was changed meanwhile; try again")
     # The session making its own change stays; an admin's reset ends all of the user's.
-    user.replace_password(
-        hash_password(new_password), keep_token_id=actor.jti if actor.user_id == user.id else None
-    )
+    current.replace_password(new_hash, keep_token_id=actor.jti if own else None)
     await session.flush()
     audit.note(resource="user", resource_id=user.id, details={"password_changed": True})

@@ -137,8 +137,8 @@ async def test_audit_verify_finds_altered_and_removed_records(
     intact = await _verify(settings)
     assert intact.returncode == 0, intact.stderr
     assert "4 records verified" in intact.stderr
-    head = re.search(r"head: (4:[0-9a-f]{64})", intact.stderr)
-    assert head is not None, intact.stderr
+    head = re.fullmatch(r"head: (4:[0-9a-f]{64})\n", intact.stdout)
+    assert head is not None, intact.stdout
 
     # The newest record removed: the chain alone cannot tell, the anchor can.
     async with ctx.sessions.begin() as session:
@@ -151,7 +151,7 @@ async def test_audit_verify_finds_altered_and_removed_records(
     assert forged.returncode == 1 and "does not match the anchor" in forged.stderr
     malformed = await _verify(settings, "--anchor", "three")
     assert malformed.returncode == 2 and "SEQ:HASH" in malformed.stderr
-    new_head = re.search(r"head: (3:[0-9a-f]{64})", (await _verify(settings)).stderr)
+    new_head = re.search(r"head: (3:[0-9a-f]{64})", (await _verify(settings)).stdout)
     assert new_head is not None
     anchored = await _verify(settings, "--anchor", new_head.group(1))
     assert anchored.returncode == 0, anchored.stderr

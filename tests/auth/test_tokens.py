@@ -67,11 +67,11 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, settings: Settings)
     hs512 = jwt.encode(claims, key, algorithm="HS512")
     for token, reason in [
         (expired, "expired"),
-        (wrong_key, "Signature"),
+        (wrong_key, "signature"),
         (alg_none, "alg"),
         (hs512, "alg"),
         ("not-a-jwt", ""),
-        (good[:-4] + "AAAA", "Signature"),
+        (good[:-4] + "AAAA", "signature"),
     ]:
         response = await client.get("/api/v1/auth/profile", headers=bearer(token))
         assert response.status_code == 401, (reason, response.text)
@@ -87,10 +87,8 @@ async def test_test_token_only_in_development(start_app: Any, make_settings: Any
     assert response.status_code == 404 and response.json()["code"] == 404
     development = await start_app(make_settings(env="development"))
     response = await development.get("/api/v1/auth/token")
-    assert response.status_code == 200
-    token = response.json()["data"]["token"]
-    profile = await development.get("/api/v1/auth/profile", headers=bearer(token))
-    assert profile.json()["data"]["role"] == "admin"
+    # This client is 10.0.0.1: not loopback (tests/api/test_edge_dev.py serves loopback).
+    assert response.status_code == 403 and response.json()["code"] == 403
 
 
 async def test_signing_key_is_generated_per_installation(make_settings: Any, tmp_path: Any) -> None:
@@ -101,3 +99,56 @@ async def test_signing_key_is_generated_per_installation(make_settings: Any, tmp
     assert jwt_signing_key(first) == key_one  # stable across restarts
     secret_file = tmp_path / "one" / "secret.key"
     assert stat.S_IMODE(os.stat(secret_file).st_mode) == 0o600
+
+
+# Every 401 a token can earn: fixed sentences of ours, never a library's exception text.
+TOKEN_MESSAGES = {
+    "Invalid token: Token expired",
+    "Invalid token: signature does not match",
+    "Invalid token: algorithm not allowed (HS256 only)",
+    "Invalid token: not a JWT",
+    "Invalid token: malformed claims",
+    "Invalid token: a required claim is missing",
+    "Invalid token: wrong issuer",
+    "Invalid token: not valid yet",
+}
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+async def test_absurd_claims_are_401_with_our_own_messages(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Finding 18: `exp` of 10^18 was a 500 (the claim overflowed a datetime)."""
+    good = await login(client, "admin", ADMIN_PASSWORD)
+    claims = jwt.decode(good, options={"verify_signature": False})
+    key = jwt_signing_key(settings)
+
+    def forged(**changes: Any) -> str:
+        payload = {**claims, **changes}
+        return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, "HS256")
+
+    tokens = [
+        forged(exp=10**18),
+        forged(exp=10**30),
+        forged(exp=2**63),
+        forged(exp=1e300),
+        forged(exp="soon"),
+        forged(iat=-(10**18)),
+        forged(iat=10**18),
+        forged(pwv="abc"),
+        forged(pwv=[1]),
+        forged(sub=None),
+        forged(iss="someone-else"),
+        forged(nbf=10**18),
+        jwt.encode(claims, b"another-installation-key-0123456789abcdef", "HS256"),
+        jwt.encode(claims, key, "HS512"),
+        "not-a-jwt",
+        "a.b.c",
+        good[:-4] + "AAAA",
+        _b64({"alg": "HS256"}) + "." + _b64({"exp": "x"}) + ".",
+    ]
+    for token in tokens:
+        for path, field in (("/api/v1/auth/profile", "message"), ("/api/auth/me/", "detail")):
+            response = await client.get(path, headers=bearer(token))
+            assert response.status_code == 401, (token, response.text)
+            assert response.json()[field] in TOKEN_MESSAGES, (token, response.text)

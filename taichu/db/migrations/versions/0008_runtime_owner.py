@@ -1,7 +1,7 @@
 """clusters.shared: who may bind a Kubernetes account to a cluster
 
 Revision ID: 0008_runtime_owner
-Revises: 0005
+Revises: 0007_audit_mac
 Create Date: 2026-12-01 14:50:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_runtime_owner"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007_audit_mac"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

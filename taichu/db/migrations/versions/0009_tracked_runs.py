@@ -2,7 +2,7 @@
 newer one); the tracked-run mixin itself maps onto the existing columns
 
 Revision ID: 0009_tracked_runs
-Revises: 0008_runtime_owner
+Revises: 0010_installation
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_tracked_runs"
-down_revision: str | None = "0008_runtime_owner"
+down_revision: str | None = "0010_installation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
