@@ -17,24 +17,15 @@ from taichu.api.limits import BodyLimitMiddleware
 from taichu.api.openapi import install_openapi, operation_id
 from taichu.audit.integrity import seal_unkeyed
 from taichu.audit.middleware import AuditMiddleware
-from taichu.audit.routes import router as audit_router
-from taichu.auth.routes import router as auth_router
-from taichu.auth.routes import runtime_router as runtime_auth_router
-from taichu.backups.routes import router as backups_router
-from taichu.clusters.routes import router as clusters_router
-from taichu.clusters.runtime_routes import router as runtime_clusters_router
 from taichu.config import Settings, get_settings
 from taichu.context import AppContext
 from taichu.db.session import transaction
+from taichu.domains import installed
 from taichu.jobs.registry import default_registry
 from taichu.jobs.runner import JobRunner
 from taichu.jobs.supervisor import WorkerSupervisor
-from taichu.observe.routes import router as observe_router
-from taichu.observe.runtime_routes import router as runtime_observe_router
 from taichu.system.metrics import Metrics, MetricsMiddleware
-from taichu.system.routes import router as system_router
 from taichu.users import service as users_service
-from taichu.users.routes import router as users_router
 
 log = logging.getLogger("taichu")
 
@@ -55,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Migrates SQLite; checks PostgreSQL's schema and the installation's secret.
         await installation.prepare(settings, "serve")
         ctx = AppContext.create(settings)
-        ctx.extras["metrics"] = metrics
+        ctx.metrics = metrics
         async with transaction(ctx.sessions) as session:
             await users_service.ensure_admin(session, settings)
         await seal_unkeyed(ctx.sessions, ctx.audit_key)  # once, after the upgrade that keyed it
@@ -92,17 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RejectNulMiddleware)
     app.add_middleware(ForwardedProtoMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (
-        system_router,
-        auth_router,
-        runtime_auth_router,
-        users_router,
-        audit_router,
-        clusters_router,
-        observe_router,
-        backups_router,
-        runtime_clusters_router,
-        runtime_observe_router,
-    ):
-        app.include_router(router)
+    domains = installed()
+    # Every /api/v1 router before any runtime-family one, in the list's order.
+    for domain in domains:
+        for router in domain.routers:
+            app.include_router(router)
+    for domain in domains:
+        for router in domain.runtime_routers:
+            app.include_router(router)
     return app

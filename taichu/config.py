@@ -11,8 +11,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from taichu.observe.settings import ObserveSettings
-
 
 class AuthSettings(BaseModel):
     token_ttl_seconds: int = Field(86400, description="Lifetime of an issued JWT, in seconds.")
@@ -136,6 +134,39 @@ class KubeSettings(BaseModel):
             for network in value:
                 ipaddress.ip_network(network, strict=False)  # ValueError: a bad setting
         return value
+
+
+class ObserveSettings(BaseModel):
+    """Watch-fed caches of cluster contents (taichu/observe)."""
+
+    idle_seconds: float = Field(
+        600.0,
+        description="A cluster's cache (its watches) stops after this long without a "
+        "view; the next view lists again.",
+    )
+    sync_timeout_seconds: float = Field(
+        30.0, description="How long a first view waits for the initial list before 503."
+    )
+    watch_timeout_seconds: int = Field(
+        300, description="Server-side timeout of one watch request; it is then resumed."
+    )
+    page_size: int = Field(
+        500, description="Items per page of the initial lists (bounds memory while listing)."
+    )
+    retry_max_seconds: float = Field(
+        30.0, description="Upper bound of the back-off between attempts on a broken cluster."
+    )
+    metrics_ttl_seconds: float = Field(
+        15.0, description="How long node usage from metrics.k8s.io is reused."
+    )
+    metrics_wait_seconds: float = Field(
+        3.0, description="How long a request waits for fresh usage before answering without."
+    )
+    authorization_ttl_seconds: float = Field(
+        10.0,
+        description="How long a user's answer from the cluster's RBAC (may they list "
+        "pods here?) is reused by runtime reads; a revoked permission shows within this time.",
+    )
 
 
 class BackupSettings(BaseModel):

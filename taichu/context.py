@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,7 +16,7 @@ from taichu.db.session import make_engine, make_sessionmaker
 from taichu.kube.limits import ReadLimits
 from taichu.kube.manager import ConnectionManager
 from taichu.observe.cache import ObserveHub
-from taichu.observe.settings import observe_settings
+from taichu.system.metrics import Metrics
 
 if TYPE_CHECKING:
     from taichu.jobs.runner import JobRunner
@@ -35,12 +36,17 @@ class AppContext:
     read_engine: AsyncEngine | None = None
     jobs: JobRunner | None = None
     kube: ConnectionManager = field(default_factory=ConnectionManager)
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Collector behind /metrics (the app hands in the one its middleware feeds).
+    metrics: Metrics = field(default_factory=Metrics)
+    # One gate for the whole process: health probes share the event loop with API
+    # requests, and a few hundred in flight would queue every request behind them.
+    probe_gate: asyncio.Semaphore = field(init=False)
     # Watch-fed caches of cluster contents (nodes, pods, events), started on first view.
     observe: ObserveHub = field(init=False)
 
     def __post_init__(self) -> None:
-        self.observe = ObserveHub(self.kube, observe_settings(self.settings))
+        self.probe_gate = asyncio.Semaphore(self.settings.cluster_probe_concurrency)
+        self.observe = ObserveHub(self.kube, self.settings.observe)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import os
 import secrets
-from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -93,13 +92,9 @@ class SecretBox:
             raise TaichuError("stored secret cannot be decrypted with this secret key") from e
 
 
-@lru_cache(maxsize=8)
-def _box_for(master: bytes) -> SecretBox:
-    return SecretBox(master)
-
-
 def secret_box(settings: Settings) -> SecretBox:
-    return _box_for(load_master_secret(settings))
+    """The process's box; built once per AppContext, which holds it (no module cache)."""
+    return SecretBox(load_master_secret(settings))
 
 
 def jwt_signing_key(settings: Settings) -> bytes:

@@ -15,39 +15,14 @@ from taichu.api.client import client_address
 from taichu.audit.context import AuditScope, begin_scope, end_scope
 from taichu.audit.service import AuditEntry, append
 from taichu.db.session import transaction
+from taichu.domains import audit_vocabulary, installed
 
 log = logging.getLogger("taichu.audit")
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-# Path segments that name an action rather than a resource.
-_VERBS = {
-    "login",
-    "logout",
-    "register",
-    "refresh",
-    "password",
-    "restore",
-    "bind",
-    "command",
-    "import",
-    "create",
-    "status",
-    "expansion",
-    "cancel",
-    "retry",
-}
-_SINGULAR = {
-    "users": "user",
-    "clusters": "cluster",
-    "machines": "machine",
-    "backups": "backup",
-    "imports": "import",
-    "nodes": "node",
-    "backup-schedules": "backup_schedule",
-    "create-tasks": "create_task",
-    "blacklist": "blacklist",
-    "accounts": "account",
-}
+# Path segments that name an action rather than a resource, and plural resource segments
+# with the singular recorded: declared by each domain (taichu.domains).
+_VERBS, _SINGULAR = audit_vocabulary(installed())
 _METHOD_ACTION = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 
 

@@ -4,14 +4,13 @@ on the cluster and the storage, write the outcome — in short transactions thro
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from taichu import __version__
 from taichu.backups.archive import ArchiveError
 from taichu.backups.collect import BackupSpec, Collector
-from taichu.backups.models import ACTIVE, COMPLETED, FAILED, IN_PROGRESS, Backup, Restore
+from taichu.backups.models import ACTIVE, COMPLETED, FAILED, Backup, Restore
 from taichu.backups.reader import VerifiedArchive, Verifier
 from taichu.backups.restore import Restorer, RestoreSpec, RestoreState
 from taichu.backups.service import expiry
@@ -23,20 +22,17 @@ from taichu.config import Settings
 from taichu.crypto import derive_key, load_master_secret
 from taichu.db.session import transaction
 from taichu.errors import TaichuError
+from taichu.jobs import tracked
 from taichu.jobs.registry import JobContext, JobLeaseLost, PermanentJobError
 from taichu.timeutil import rfc3339, utcnow
 
 VERIFY_SHARE = 10.0  # percent of a restore's progress bar spent verifying the archive
 
 
-@lru_cache(maxsize=8)
-def _kek(master: bytes) -> bytes:
-    return derive_key(master, "backup-archive-kek")
-
-
 def archive_kek(settings: Settings) -> bytes:
-    """Key-encryption key of archive data keys (one per installation secret)."""
-    return _kek(load_master_secret(settings))
+    """Key-encryption key of archive data keys (one per installation secret). Derived
+    per backup or restore (microseconds, next to the run), not cached in the module."""
+    return derive_key(load_master_secret(settings), "backup-archive-kek")
 
 
 def storage_of(settings: Settings, backup: Backup) -> Storage:
@@ -72,8 +68,7 @@ async def run_backup(job: JobContext) -> dict[str, Any]:
         access = access_for(cluster, job.app.box)
         storage = open_storage(settings, backup.storage_backend)
         key = storage.key_for(cluster.id, backup.id)
-        backup.status, backup.started_at = IN_PROGRESS, utcnow()
-        backup.current_step, backup.progress = "Discovering resources", 0.0
+        backup.mark_progress(0.0, "Discovering resources")
         backup.storage_key, backup.storage_location = key, storage.location(key)
         options = dict(backup.options)
         spec = BackupSpec(
@@ -93,12 +88,11 @@ async def run_backup(job: JobContext) -> dict[str, Any]:
     async def report(done: int, total: int, current: str) -> None:
         step[0] = current
         percent = round(95.0 * done / total, 1) if total else 0.0
-        async with transaction(job.sessions) as s:
-            record = await s.get(Backup, backup_id)
-            if record is not None:
-                record.items_done, record.items_total = done, total
-                record.progress, record.current_step = percent, current
-        await job.progress(percent, current)
+
+        def counts(record: Backup) -> None:
+            record.items_done, record.items_total = done, total
+
+        await tracked.report(job, Backup, backup_id, percent, current, update=counts)
 
     try:
         upload = await storage.upload(key)
@@ -148,8 +142,8 @@ async def run_backup(job: JobContext) -> dict[str, Any]:
         backup = await session.get(Backup, backup_id)
         if backup is None:
             return {"size": size}
-        backup.status, backup.progress, backup.current_step = COMPLETED, 100.0, "Completed"
-        backup.completed_at, backup.snapshot_timestamp = utcnow(), snapshot
+        backup.end(COMPLETED)
+        backup.snapshot_timestamp = snapshot
         backup.storage_size_bytes, backup.archive_sha256 = size, sha256
         backup.kubernetes_version = version
         backup.items_total = backup.items_done = result.total
@@ -206,10 +200,9 @@ async def run_restore(job: JobContext) -> dict[str, Any]:
         if target is None:
             raise PermanentJobError(f"cluster {restore.target_cluster_id} no longer exists")
         access = access_for(target, job.app.box)
-        restore.status, restore.started_at = IN_PROGRESS, restore.started_at or utcnow()
+        restore.mark_progress(step="Verifying the archive")
         runs = int(restore.checkpoint.get("runs", 0)) + 1
         restore.checkpoint = {**restore.checkpoint, "runs": runs}
-        restore.current_step = "Verifying the archive"
         options = dict(restore.options)
         spec = RestoreSpec(
             restore_id=restore.id,
@@ -264,12 +257,7 @@ class RestoreReporter:
         self.job, self.restore_id, self.runs = job, restore_id, runs
 
     async def verifying(self, percent: float) -> None:
-        async with transaction(self.job.sessions) as session:
-            record = await session.get(Restore, self.restore_id)
-            if record is not None:
-                record.progress = round(percent, 1)
-                record.current_step = "Verifying the archive"
-        await self.job.progress(percent, "Verifying the archive")
+        await tracked.report(self.job, Restore, self.restore_id, percent, "Verifying the archive")
 
     async def write(
         self, state: RestoreState, _force: bool = False, step: str | None = None
@@ -277,15 +265,20 @@ class RestoreReporter:
         total = max(state.total, 1)
         percent = round(VERIFY_SHARE + (100 - VERIFY_SHARE) * state.items_done / total, 1)
         current = step or state.step
-        async with transaction(self.job.sessions) as session:
-            record = await session.get(Restore, self.restore_id)
-            if record is not None:
-                record.items_total, record.items_done = state.total, state.items_done
-                record.counts, record.errors = state.counts, list(state.errors)
-                record.checkpoint = {**state.checkpoint(), "runs": self.runs}
-                record.progress, record.current_step = min(percent, 100.0), current
-        if step is None:
-            await self.job.progress(percent, current)
+        await tracked.report(
+            self.job,
+            Restore,
+            self.restore_id,
+            percent,
+            current,
+            update=lambda record: self._counts(record, state),
+            tell_job=step is None,  # an explicit step is the interruption being recorded
+        )
+
+    def _counts(self, record: Restore, state: RestoreState) -> None:
+        record.items_total, record.items_done = state.total, state.items_done
+        record.counts, record.errors = state.counts, list(state.errors)
+        record.checkpoint = {**state.checkpoint(), "runs": self.runs}
 
     async def finish(self, state: RestoreState) -> dict[str, Any]:
         failed = state.failed
@@ -293,16 +286,15 @@ class RestoreReporter:
             record = await session.get(Restore, self.restore_id)
             if record is None:
                 return {"failed": failed}
-            record.items_total, record.items_done = state.total, state.items_done
-            record.counts, record.errors = state.counts, list(state.errors)
-            record.checkpoint = {**state.checkpoint(), "runs": self.runs}
-            record.progress, record.completed_at = 100.0, utcnow()
+            self._counts(record, state)
             if failed:
-                record.status, record.current_step = FAILED, "Completed with errors"
-                record.error_message = (
-                    f"{failed} of {state.total} objects could not be "
-                    "restored; the first errors are listed"
+                record.end(
+                    FAILED,
+                    step="Completed with errors",
+                    progress=100,
+                    error=f"{failed} of {state.total} objects could not be "
+                    "restored; the first errors are listed",
                 )
             else:
-                record.status, record.current_step = COMPLETED, state.step
+                record.end(COMPLETED, step=state.step)
         return {"objects": state.total, "failed": failed}

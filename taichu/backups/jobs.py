@@ -37,6 +37,7 @@ from taichu.backups.service import (
 )
 from taichu.config import Settings
 from taichu.db.session import transaction
+from taichu.jobs import tracked
 from taichu.jobs.registry import JobContext, JobRegistry
 from taichu.timeutil import utcnow
 
@@ -45,43 +46,12 @@ RETENTION_TICK = "backup-retention"
 RETENTION_BATCH = 200
 
 
-async def _end_backup(session: AsyncSession, job: JobContext, status: str, message: str) -> None:
-    backup = await session.get(Backup, job.payload.get("backup_id"))
-    if backup is None or backup.status not in ACTIVE:
-        return
-    backup.status, backup.error_message = status, message
-    backup.current_step = "Failed" if status == FAILED else "Cancelled"
-    backup.completed_at = utcnow()
+async def _drop_unfinished_archive(session: AsyncSession, backup: Backup, _: str) -> None:
     expiry(backup)  # a failed backup's record goes with its retention too
     backup.storage_size_bytes = 0
     # Nothing of it is kept: the location would point at nothing.
     backup.storage_location = ""
     await enqueue_purge(session, backup.id, mark_deleted=False)
-
-
-async def backup_failed(session: AsyncSession, job: JobContext, error: str) -> None:
-    await _end_backup(session, job, FAILED, error)
-
-
-async def backup_cancelled(session: AsyncSession, job: JobContext) -> None:
-    await _end_backup(session, job, CANCELLED, "cancelled")
-
-
-async def _end_restore(session: AsyncSession, job: JobContext, status: str, message: str) -> None:
-    restore = await session.get(Restore, job.payload.get("restore_id"))
-    if restore is None or restore.status not in ACTIVE:
-        return
-    restore.status, restore.error_message = status, message
-    restore.current_step = "Failed" if status == FAILED else "Cancelled"
-    restore.completed_at = utcnow()
-
-
-async def restore_failed(session: AsyncSession, job: JobContext, error: str) -> None:
-    await _end_restore(session, job, FAILED, error)
-
-
-async def restore_cancelled(session: AsyncSession, job: JobContext) -> None:
-    await _end_restore(session, job, CANCELLED, "cancelled")
 
 
 async def purge(job: JobContext) -> dict[str, Any]:
@@ -128,11 +98,11 @@ async def expire_backups(session: AsyncSession, now: datetime) -> None:
 
 def register(registry: JobRegistry, settings: Settings) -> None:
     registry.handler(BACKUP_KIND, max_attempts=1)(run_backup)
-    registry.on_failed(BACKUP_KIND)(backup_failed)
-    registry.on_cancelled(BACKUP_KIND)(backup_cancelled)
+    tracked.track_ends(
+        registry, BACKUP_KIND, Backup, "backup_id", after_end=_drop_unfinished_archive
+    )
     registry.handler(RESTORE_KIND, max_attempts=3)(run_restore)
-    registry.on_failed(RESTORE_KIND)(restore_failed)
-    registry.on_cancelled(RESTORE_KIND)(restore_cancelled)
+    tracked.track_ends(registry, RESTORE_KIND, Restore, "restore_id")
     registry.handler(PURGE_KIND, max_attempts=5)(purge)
 
     async def fire(session: AsyncSession, now: datetime) -> None:

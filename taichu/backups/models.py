@@ -12,34 +12,35 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from taichu.db.base import Base, IdMixin, TimestampMixin
-
-# Record states (the engine's job states are spelled differently, see taichu.jobs.models).
-PENDING, IN_PROGRESS, COMPLETED, FAILED, CANCELLED, DELETED = (
-    "pending",
-    "in_progress",
-    "completed",
-    "failed",
-    "cancelled",
-    "deleted",
+from taichu.db.base import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    IN_PROGRESS,
+    PENDING,
+    RUN_ACTIVE,
+    Base,
+    IdMixin,
+    TimestampMixin,
+    TrackedRunMixin,
 )
-ACTIVE = (PENDING, IN_PROGRESS)
+
+# Record states: a tracked run's, and `deleted` (the engine's job states are spelled
+# differently, see taichu.jobs.models).
+DELETED = "deleted"
+ACTIVE = RUN_ACTIVE
 BACKUP_STATUSES = (PENDING, IN_PROGRESS, COMPLETED, FAILED, CANCELLED, DELETED)
 RESTORE_STATUSES = (PENDING, IN_PROGRESS, COMPLETED, FAILED, CANCELLED)
 BACKUP_TYPES = ("full", "namespaces", "etcd")
 
 
-class Backup(IdMixin, TimestampMixin, Base):
+class Backup(IdMixin, TimestampMixin, TrackedRunMixin, Base):
     __tablename__ = "backups"
 
     cluster_id: Mapped[str] = mapped_column(String(36))
     cluster_name: Mapped[str] = mapped_column(String(100), default="")
     backup_name: Mapped[str] = mapped_column(String(253))
     backup_type: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=PENDING)
-    progress: Mapped[float] = mapped_column(default=0.0)
-    current_step: Mapped[str] = mapped_column(String(255), default="Queued")
-    error_message: Mapped[str] = mapped_column(Text, default="")
     retention_days: Mapped[int] = mapped_column(default=30)
     # included/excluded namespaces, label selector, include_cluster_resources.
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -59,10 +60,7 @@ class Backup(IdMixin, TimestampMixin, Base):
     # What the backup could not include (e.g. an API group whose APIService is down).
     warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     schedule_id: Mapped[str | None] = mapped_column(String(36))
-    job_id: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str | None] = mapped_column(String(64))
-    started_at: Mapped[datetime | None]
-    completed_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
 
@@ -72,7 +70,7 @@ class Backup(IdMixin, TimestampMixin, Base):
     )
 
 
-class Restore(IdMixin, TimestampMixin, Base):
+class Restore(IdMixin, TimestampMixin, TrackedRunMixin, Base):
     __tablename__ = "restores"
 
     backup_id: Mapped[str] = mapped_column(
@@ -81,10 +79,6 @@ class Restore(IdMixin, TimestampMixin, Base):
     source_cluster_id: Mapped[str] = mapped_column(String(36))
     target_cluster_id: Mapped[str] = mapped_column(String(36), index=True)
     restore_name: Mapped[str] = mapped_column(String(253))
-    status: Mapped[str] = mapped_column(String(16), default=PENDING)
-    progress: Mapped[float] = mapped_column(default=0.0)
-    current_step: Mapped[str] = mapped_column(String(255), default="Queued")
-    error_message: Mapped[str] = mapped_column(Text, default="")
     # namespace_mapping, included_namespaces, existing_policy, dry_run.
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dry_run: Mapped[bool] = mapped_column(default=False)
@@ -96,10 +90,7 @@ class Restore(IdMixin, TimestampMixin, Base):
     # What a resumed run skips: the archive parts already applied (their counts are in
     # `counts`), and how many times the restore was (re)started.
     checkpoint: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    job_id: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str | None] = mapped_column(String(64))
-    started_at: Mapped[datetime | None]
-    completed_at: Mapped[datetime | None]
 
 
 class BackupSchedule(IdMixin, TimestampMixin, Base):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taichu.audit import context as audit
 from taichu.backups.models import (
     ACTIVE,
+    CANCELLED,
     COMPLETED,
     DELETED,
     Backup,
@@ -348,5 +349,4 @@ async def cancel(session: AsyncSession, run: Backup | Restore, reason: str) -> N
     )
     job = await jobs.request_cancel(session, run.job_id)
     if job.status == "cancelled":
-        run.status, run.current_step, run.error_message = "cancelled", "Cancelled", reason
-        run.completed_at = utcnow()
+        run.end(CANCELLED, error=reason)

@@ -7,11 +7,14 @@ Why shards, not one job per cluster: each job costs a few write transactions of 
 bookkeeping; at 2,000 clusters on a 15 s heartbeat that alone is hundreds of write
 transactions a second, which on SQLite saturates the process and starves API requests.
 A shard keeps the isolation that matters (per-cluster timeout, concurrent probes, a
-de-duplication key so a slow shard is not enqueued twice) at a fraction of the cost."""
+de-duplication key so a slow shard is not enqueued twice) at a fraction of the cost.
+Listing, sharding and enqueueing are the monitor kit's (taichu/jobs/monitor.py): shard
+keys stay stable as clusters come and go, and a result is written only over an older one."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -25,31 +28,25 @@ from taichu.config import Settings
 from taichu.context import AppContext
 from taichu.db.session import transaction
 from taichu.errors import TaichuError
-from taichu.jobs import service as jobs
+from taichu.jobs.monitor import ShardedMonitor, is_newer
 from taichu.jobs.registry import JobContext, JobRegistry
 from taichu.kube import ClusterAccess
+from taichu.timeutil import utcnow
 
 PROBE_KIND = "cluster.health"
-SHARD_SIZE = 50
 # Clusters an operator parked, or that are still being imported, are not probed.
 NOT_PROBED = ("maintenance", "pending")
 
 
+async def probed_ids(session: AsyncSession) -> Sequence[str]:
+    return list(await session.scalars(select(Cluster.id).where(Cluster.status.not_in(NOT_PROBED))))
+
+
+MONITOR = ShardedMonitor("cluster-health", PROBE_KIND, probed_ids, payload_key="cluster_ids")
+
+
 async def enqueue_probes(session: AsyncSession, now: datetime) -> None:
-    ids = list(
-        await session.scalars(
-            select(Cluster.id).where(Cluster.status.not_in(NOT_PROBED)).order_by(Cluster.id)
-        )
-    )
-    for start in range(0, len(ids), SHARD_SIZE):
-        shard = ids[start : start + SHARD_SIZE]
-        await jobs.enqueue(
-            session,
-            PROBE_KIND,
-            {"cluster_ids": shard},
-            dedup_key=f"cluster-health:{shard[0]}",
-            max_attempts=1,
-        )
+    await MONITOR.enqueue(session, now)
 
 
 async def probe_one(app: AppContext, cluster_id: str, access: ClusterAccess) -> ProbeResult:
@@ -63,46 +60,60 @@ async def probe_one(app: AppContext, cluster_id: str, access: ClusterAccess) -> 
         return ProbeResult(status="error", error=e.message)
 
 
-async def record_results(session: AsyncSession, results: dict[str, ProbeResult]) -> None:
-    clusters = await session.scalars(select(Cluster).where(Cluster.id.in_(list(results))))
+async def record_results(
+    session: AsyncSession, results: dict[str, ProbeResult], started_at: datetime
+) -> int:
+    """Write the outcomes of probes that started at `started_at`; returns how many were
+    written. A cluster whose recorded probe started later keeps it (a slow shard never
+    overwrites a newer result); the row lock orders concurrent writers on PostgreSQL."""
+    written = 0
+    clusters = await session.scalars(
+        select(Cluster).where(Cluster.id.in_(list(results))).order_by(Cluster.id).with_for_update()
+    )
     for cluster in clusters:
         if cluster.status in NOT_PROBED:
             continue  # parked or re-imported while we probed
+        if not is_newer(cluster.last_probe_started_at, started_at):
+            continue
         old = cluster.status
         apply_probe(cluster, results[cluster.id])
+        cluster.last_probe_started_at = started_at
+        written += 1
         if old != cluster.status:
             await events.record_transition(
                 session, cluster.id, cluster.name, old, cluster.status, results[cluster.id].error
             )
+    return written
 
 
-async def probe_shard(job: JobContext) -> dict[str, int]:
-    ids = list(job.payload.get("cluster_ids") or [])
+async def probe_and_record(app: AppContext, ids: Sequence[str]) -> dict[str, int]:
+    """Probe these clusters concurrently, each bounded by the probe timeout, and record
+    every outcome in one short transaction."""
+    started_at = utcnow()
     targets: dict[str, ClusterAccess] = {}
-    async with job.app.read_sessions() as session:
-        for cluster in await session.scalars(select(Cluster).where(Cluster.id.in_(ids))):
+    async with app.read_sessions() as session:
+        for cluster in await session.scalars(select(Cluster).where(Cluster.id.in_(list(ids)))):
             if cluster.status in NOT_PROBED:
                 continue
             try:
-                targets[cluster.id] = access_for(cluster, job.app.box)
+                targets[cluster.id] = access_for(cluster, app.box)
             except TaichuError:
                 continue  # registered by address: reached through bound tokens only
-    # One gate for the whole process: probes share the event loop with API requests, and
-    # a few hundred in flight would queue every request behind their callbacks.
-    gate = job.app.extras.setdefault(
-        "probe_gate", asyncio.Semaphore(job.app.settings.cluster_probe_concurrency)
-    )
+    gate = app.probe_gate
 
     async def bounded(cluster_id: str, access: ClusterAccess) -> tuple[str, ProbeResult]:
         async with gate:
-            return cluster_id, await probe_one(job.app, cluster_id, access)
+            return cluster_id, await probe_one(app, cluster_id, access)
 
     results = dict(await asyncio.gather(*(bounded(i, a) for i, a in targets.items())))
-    async with transaction(job.sessions) as session:
-        await record_results(session, results)
-    return {"probed": len(results)}
+    async with transaction(app.sessions) as session:
+        written = await record_results(session, results, started_at)
+    return {"probed": len(results), "stale": len(results) - written}
+
+
+async def probe_shard(job: JobContext) -> dict[str, int]:
+    return await probe_and_record(job.app, list(job.payload.get("cluster_ids") or []))
 
 
 def register(registry: JobRegistry, settings: Settings) -> None:
-    registry.handler(PROBE_KIND, max_attempts=1)(probe_shard)
-    registry.periodic("cluster-health", settings.health_interval, enqueue_probes)
+    MONITOR.register(registry, settings.health_interval, probe_shard)

@@ -23,12 +23,13 @@ from taichu.clusters.service import (
     validated_access,
 )
 from taichu.context import AppContext
+from taichu.db.base import COMPLETED
 from taichu.db.session import transaction
 from taichu.errors import NotFound, TaichuError
 from taichu.jobs import service as jobs
+from taichu.jobs import tracked
 from taichu.jobs.registry import JobContext, JobRegistry, PermanentJobError
 from taichu.kube import CredentialsRejected, KubeClient
-from taichu.timeutil import utcnow
 
 IMPORT_KIND = "cluster.import"
 MIN_MINOR_VERSION = 24  # oldest Kubernetes minor the platform supports
@@ -95,14 +96,19 @@ def parse_minor(version: str | None) -> int | None:
 
 
 async def _step(job: JobContext, record_id: str, progress: int, step: str, **results: Any) -> None:
-    async with transaction(job.sessions) as session:
-        record = await session.get(ClusterImport, record_id)
-        if record is None:
-            raise PermanentJobError("import record vanished")
-        record.import_status, record.progress, record.current_step = "in_progress", progress, step
+    def merge(record: ClusterImport) -> None:
         if results:
             record.validation_results = {**record.validation_results, **results}
-    await job.progress(progress, step)
+
+    await tracked.report(
+        job,
+        ClusterImport,
+        record_id,
+        progress,
+        step,
+        update=merge,
+        missing="import record vanished",
+    )
 
 
 async def _count(kube: KubeClient) -> dict[str, int]:
@@ -180,9 +186,8 @@ async def run_import(job: JobContext) -> dict[str, Any]:
             raise PermanentJobError("the cluster was deleted during the import")
         cluster.status = "unknown"
         apply_probe(cluster, result)
-        record.import_status, record.progress = "completed", 100
-        record.current_step = "Import completed successfully"
-        record.imported_resources, record.completed_at = counts, utcnow()
+        record.end(COMPLETED)
+        record.imported_resources = counts
         await events.record(
             session,
             cluster_id,
@@ -194,27 +199,11 @@ async def run_import(job: JobContext) -> dict[str, Any]:
     return {"cluster_id": cluster_id, "imported_resources": counts}
 
 
-async def _finish_unsuccessful(
-    session: AsyncSession, job: JobContext, status: str, message: str
-) -> None:
-    record = await session.get(ClusterImport, job.payload["import_id"])
-    if record is None:
-        return
-    record.import_status, record.error_message = status, message
-    record.current_step = f"Import {status}"
-    record.completed_at = utcnow()
+async def _drop_pending_cluster(session: AsyncSession, record: ClusterImport, _: str) -> None:
     cluster = await session.get(Cluster, record.cluster_id)
     if cluster is not None and cluster.status == "pending":
         # The pending cluster held the name and the encrypted kubeconfig: drop both.
         await session.delete(cluster)
-
-
-async def import_failed(session: AsyncSession, job: JobContext, message: str) -> None:
-    await _finish_unsuccessful(session, job, "failed", message)
-
-
-async def import_cancelled(session: AsyncSession, job: JobContext) -> None:
-    await _finish_unsuccessful(session, job, "cancelled", "cancelled by request")
 
 
 async def get_import(session: AsyncSession, principal: Principal, import_id: str) -> ClusterImport:
@@ -250,5 +239,6 @@ async def list_imports(
 
 def register(registry: JobRegistry) -> None:
     registry.handler(IMPORT_KIND, max_attempts=1, timeout_seconds=600)(run_import)
-    registry.on_failed(IMPORT_KIND)(import_failed)
-    registry.on_cancelled(IMPORT_KIND)(import_cancelled)
+    tracked.track_ends(
+        registry, IMPORT_KIND, ClusterImport, "import_id", after_end=_drop_pending_cluster
+    )

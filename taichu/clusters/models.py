@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
-from taichu.db.base import Base, IdMixin, TimestampMixin
+from taichu.db.base import Base, IdMixin, RunColumns, TimestampMixin, TrackedRunMixin
 from taichu.timeutil import utcnow
 
 CLUSTER_STATUSES = (
@@ -46,6 +55,9 @@ class Cluster(IdMixin, TimestampMixin, Base):
     used_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
     last_heartbeat_at: Mapped[datetime | None]
     last_probe_error: Mapped[str | None] = mapped_column(Text)
+    # When the probe whose outcome is recorded started: an older probe finishing later
+    # (a slow shard) must not overwrite it (taichu.jobs.monitor.is_newer).
+    last_probe_started_at: Mapped[datetime | None]
     created_by: Mapped[str | None] = mapped_column(String(64))  # username, for display
     # Who may manage it (with admins). An id, not the name: a deleted user's name can be
     # registered again by someone else. Not a foreign key (see migration 0005): ids are
@@ -65,25 +77,34 @@ class Cluster(IdMixin, TimestampMixin, Base):
         return round(100.0 * self.used_storage_bytes / self.total_storage_bytes, 1)
 
 
-class ClusterImport(IdMixin, TimestampMixin, Base):
+class ClusterImport(IdMixin, TimestampMixin, TrackedRunMixin, Base):
     """Import history outlives its cluster (a failed import removes the cluster), so
-    `cluster_id` is not a foreign key."""
+    `cluster_id` is not a foreign key. A tracked run whose status column is spelled
+    `import_status` and whose start time is `imported_at` (the API's names)."""
 
     __tablename__ = "cluster_imports"
+    __run_columns__ = RunColumns(
+        status="import_status",
+        status_indexed=True,
+        progress_type=Integer,
+        started_at="imported_at",
+        started_on_insert=True,
+    )
+    run_end_steps: ClassVar[dict[str, str]] = {
+        "completed": "Import completed successfully",
+        "failed": "Import failed",
+        "cancelled": "Import cancelled",
+    }
+    run_cancel_message = "cancelled by request"
 
     cluster_id: Mapped[str] = mapped_column(String(36), index=True)
     import_source: Mapped[str] = mapped_column(String(32), default="manual")
-    import_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    progress: Mapped[int] = mapped_column(default=0)
-    current_step: Mapped[str] = mapped_column(String(255), default="Queued")
-    error_message: Mapped[str] = mapped_column(Text, default="")
     validation_results: Mapped[dict[str, Any]] = mapped_column(default=dict)
     imported_resources: Mapped[dict[str, Any] | None]
     imported_by: Mapped[str | None] = mapped_column(String(64))
     imported_by_id: Mapped[str | None] = mapped_column(String(36), index=True)  # its owner
-    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
-    completed_at: Mapped[datetime | None]
-    job_id: Mapped[str | None] = mapped_column(String(36))
+    import_status = synonym("status")
+    imported_at = synonym("started_at")
 
 
 class PlatformEvent(IdMixin, Base):

@@ -1,12 +1,11 @@
-"""Imports every domain's tables so Alembic and tests see one complete metadata."""
+"""Every table: the core's (jobs) and each domain's (taichu.domains), so Alembic and
+tests see one complete metadata."""
 
-from taichu.audit import models as _audit  # noqa: F401
-from taichu.auth import models as _auth  # noqa: F401
-from taichu.backups import models as _backups  # noqa: F401
-from taichu.clusters import models as _clusters  # noqa: F401
 from taichu.db.base import Base
+from taichu.domains import installed
 from taichu.jobs import models as _jobs  # noqa: F401
-from taichu.system import models as _system  # noqa: F401
-from taichu.users import models as _users  # noqa: F401
 
+# Importing a domain's declaration imports its models module; naming them here keeps a
+# domain without routes (tables only) in the metadata too.
+MODELS = [domain.models for domain in installed() if domain.models is not None]
 metadata = Base.metadata

@@ -153,16 +153,15 @@ class JobRegistry:
 
 def default_registry(settings: Settings) -> JobRegistry:
     """Every job kind and periodic task of the platform (the app and `taichu jobs worker`
-    both run this one). Domains are imported here, not at module load: they import the
-    registry's types themselves."""
-    from taichu.backups import jobs as backups
-    from taichu.clusters import health, imports
+    both run this one): the core's diagnostics, then each domain's (taichu.domains).
+    Imported here, not at module load: domains import the registry's types themselves."""
+    from taichu.domains import installed
     from taichu.jobs import diagnostics
 
     registry = JobRegistry()
     diagnostics.register(registry)
-    health.register(registry, settings)
-    imports.register(registry)
-    backups.register(registry, settings)
+    for domain in installed():
+        if domain.register_jobs is not None:
+            domain.register_jobs(registry, settings)
     registry.validate()
     return registry

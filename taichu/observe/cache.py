@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from taichu.config import ObserveSettings
 from taichu.kube import PLATFORM_IDENTITY, ClusterAccess, ConnectionManager, KubeClient
+from taichu.kube.informer import ClientSource, Informer
 from taichu.observe.access_decisions import AccessDecisions
-from taichu.observe.informer import ClientSource, Informer
 from taichu.observe.metrics import NodeMetrics, UsageSnapshot
-from taichu.observe.settings import ObserveSettings
 from taichu.observe.slim import Obj, SlimEvent, SlimNode, SlimPod
 from taichu.observe.stores import EventStore, NodeStore, NodeTotals, PodStore
 

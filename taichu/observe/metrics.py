@@ -10,11 +10,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from taichu.config import ObserveSettings
 from taichu.errors import TaichuError
 from taichu.kube import ClusterNotFound, KubeClient
+from taichu.kube.informer import ClientSource, describe_failure
 from taichu.kube.quantity import byte_count, cpu_cores
-from taichu.observe.informer import ClientSource, describe_failure
-from taichu.observe.settings import ObserveSettings
 
 log = logging.getLogger("taichu.observe")
 

@@ -67,7 +67,7 @@ async def _scraper(
 )
 async def metrics(ctx: Ctx) -> Response:
     """Prometheus metrics; an admin's JWT or TAICHU_METRICS_TOKEN as bearer token."""
-    collector = ctx.extras["metrics"]
+    collector = ctx.metrics
     async with ctx.read_sessions() as session:
         counts = await counts_by_status(session)
     for state in job_models.ALL_STATES:

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from taichu.config import ObserveSettings
 from taichu.kube.quantity import byte_count, cpu_cores
 from taichu.lab.cluster import LabCluster
-from taichu.observe.settings import ObserveSettings
 from tests.clusters.helpers import new_user, pod_manifest, register, wait_for
 from tests.conftest import ADMIN_PASSWORD, bearer, login
 

@@ -63,10 +63,18 @@ async def test_two_runners_run_each_job_exactly_once(
     assert {run[3] for run in probe.runs} == {"worker-a", "worker-b"}
 
 
-async def _expire(ctx: AppContext, job_id: str) -> None:
+async def _expire(ctx: AppContext, owner: store.Lease) -> None:
+    """Expire the job's lease while `owner` still holds it: a repeated expiry must never
+    hit the attempt that took the job over."""
     async with transaction(ctx.sessions) as session:
         await session.execute(
-            update(Job).where(Job.id == job_id).values(locked_until=utcnow() - timedelta(seconds=1))
+            update(Job)
+            .where(
+                Job.id == owner.job_id,
+                Job.locked_by == owner.worker_id,
+                Job.attempts == owner.attempt,
+            )
+            .values(locked_until=utcnow() - timedelta(seconds=1))
         )
 
 
@@ -85,8 +93,14 @@ async def test_expired_lease_is_taken_over_and_the_old_owner_is_stopped(
     # assumed dead; here A lives on, so B starts without that recovery.)
     await start_runner("worker-b", recover_on_start=False)
 
-    async def taken_over() -> bool:  # A's heartbeat may renew in between: expire again
-        await _expire(ctx, job_id)
+    # A's heartbeat may renew in between: expire again, but only A's attempt. Expiring
+    # unconditionally also expired B's fresh lease when B claimed between two rounds (a
+    # slow machine); A, stopped by then, or B took the job again as attempt 3, and so on
+    # until the attempts ran out.
+    a_lease = store.Lease(job_id, "worker-a", 1)
+
+    async def taken_over() -> bool:
+        await _expire(ctx, a_lease)
         await asyncio.sleep(0.1)
         return (await load(ctx, job_id)).locked_by == "worker-b"
 

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from taichu.config import ObserveSettings
 from taichu.errors import Unavailable
 from taichu.kube import ConnectionManager, parse_kubeconfig
+from taichu.kube.informer import Informer
 from taichu.lab.cluster import LabCluster
 from taichu.observe.cache import ObserveHub
-from taichu.observe.informer import Informer
-from taichu.observe.settings import ObserveSettings
 from taichu.observe.stores import NodeStore
 from tests.clusters.helpers import wait_for
 from tests.observe.helpers import app_ctx, get_data, registered

@@ -1,7 +1,7 @@
 """installation facts: the fingerprint of the master secret
 
 Revision ID: 0010_installation
-Revises: 0008_runtime_owner
+Revises: 0009_tracked_runs
 Create Date: 2026-12-01 14:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_installation"
-down_revision: str | None = "0008_runtime_owner"
+down_revision: str | None = "0009_tracked_runs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from typing import Any, Generic, Protocol, TypeVar
 
+from taichu.config import ObserveSettings
 from taichu.errors import TaichuError, Unavailable
 from taichu.kube import KubeClient, ResourceExpired
-from taichu.observe.settings import ObserveSettings
 
 log = logging.getLogger("taichu.observe")
 
