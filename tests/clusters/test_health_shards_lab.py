@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,20 +53,6 @@ async def _cluster(app: AppContext, cluster_id: str) -> Cluster:
         return cluster
 
 
-def _wait_stopped(pid: int, timeout: float = 5.0) -> None:
-    """SIGSTOP is asynchronous: wait until every thread of the process is stopped."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = [
-            (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            for task in Path(f"/proc/{pid}/task").iterdir()
-        ]
-        if all(state in ("T", "t") for state in states):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} did not stop within {timeout}s")
-
-
 async def test_a_slow_shard_does_not_overwrite_a_newer_probe(
     app: AppContext, lab_cluster: LabCluster, lab_cluster_factory: Any
 ) -> None:
@@ -82,7 +66,7 @@ async def test_a_slow_shard_does_not_overwrite_a_newer_probe(
     assert pid
     os.killpg(pid, signal.SIGSTOP)  # accepts TCP, never answers: the shard waits for it
     try:
-        _wait_stopped(pid)
+        waiting.wait_process_stopped(pid)
         # The slow shard: probes both; the fast cluster answers at once (healthy), the
         # frozen one holds the shard's write back.
         slow_shard = asyncio.create_task(health.probe_and_record(app, [slow_id, fast_id]))

@@ -13,13 +13,13 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from taichu.kube import ClusterUnreachable, KubeClient, ResourceExpired, parse_kubeconfig
 from taichu.lab.binaries import LabBinaries
 from taichu.lab.cluster import LabCluster
+from tests.support import waiting
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -99,21 +99,6 @@ async def test_watch_from_before_a_restart_is_expired(
         assert [e async for e in events] == []
 
 
-def _wait_stopped(pid: int, timeout: float = 5.0) -> None:
-    """SIGSTOP is asynchronous: a busy thread may still answer one request before the
-    kernel stops it. Wait until every thread of the process is in state T."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = [
-            (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            for task in Path(f"/proc/{pid}/task").iterdir()
-        ]
-        if all(state in ("T", "t") for state in states):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} did not stop within {timeout}s")
-
-
 async def test_frozen_api_server_is_bounded_by_timeouts(
     kube: KubeClient, fragile: LabCluster
 ) -> None:
@@ -122,7 +107,7 @@ async def test_frozen_api_server_is_bounded_by_timeouts(
     assert pid
     os.killpg(pid, signal.SIGSTOP)  # accepts TCP (kernel backlog), never answers
     try:
-        _wait_stopped(pid)
+        waiting.wait_process_stopped(pid)
         started = time.monotonic()
         with pytest.raises(ClusterUnreachable, match=r"no answer .* within 3s"):
             await kube.version()  # on the pooled connection: the request timeout

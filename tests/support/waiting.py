@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -27,3 +28,18 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {value}")
         await asyncio.sleep(interval)
+
+
+def wait_process_stopped(pid: int, timeout: float = 5.0) -> None:
+    """SIGSTOP is asynchronous: a busy thread may still answer one request before the
+    kernel stops it. Wait until every thread of the process is in state T."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [
+            (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        ]
+        if all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop within {timeout}s")
