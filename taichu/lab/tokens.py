@@ -24,6 +24,16 @@ def ensure_namespace(api: KubeApi, namespace: str) -> None:
     )
 
 
+def _put_role(api: KubeApi, collection: str, role: dict[str, Any]) -> None:
+    """Create the role, or give an existing one of that name these rules: a second mint of
+    the same account (another test on the same cluster) gets the rights it asks for, not
+    whatever the first one asked for."""
+    if api.create(collection, role, exist_ok=True):
+        return
+    # RBAC objects allow an unconditional update (no resourceVersion needed).
+    api.request("PUT", f"{collection}/{role['metadata']['name']}", role)
+
+
 def _bind(
     api: KubeApi,
     namespace: str,
@@ -38,7 +48,8 @@ def _bind(
         # Cluster-scoped objects are shared by every namespace: qualify the name.
         binding_name = f"{namespace}:{name}"
         if rules is not None:
-            api.create(
+            _put_role(
+                api,
                 f"{RBAC}/clusterroles",
                 {
                     "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -46,7 +57,6 @@ def _bind(
                     "metadata": {"name": binding_name},
                     "rules": rules,
                 },
-                exist_ok=True,
             )
         api.create(
             f"{RBAC}/clusterrolebindings",
@@ -65,7 +75,8 @@ def _bind(
         )
         return
     if rules is not None:
-        api.create(
+        _put_role(
+            api,
             f"{RBAC}/namespaces/{namespace}/roles",
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -73,7 +84,6 @@ def _bind(
                 "metadata": {"name": name, "namespace": namespace},
                 "rules": rules,
             },
-            exist_ok=True,
         )
     api.create(
         f"{RBAC}/namespaces/{namespace}/rolebindings",

@@ -38,9 +38,9 @@ async def test_account_binding_is_recorded_with_its_change(
     )
     assert registered.status_code == 200, registered.text
     cluster_id = registered.json()["id"]
-    token = lab_cluster.mint_token("team-a", "reader", rules=[])
+    token = lab_cluster.mint_token("audit-bind", "binder", rules=[])
     user = await new_user(client, "binder")
-    body = {"cluster_id": cluster_id, "token": token, "namespace": "team-a"}
+    body = {"cluster_id": cluster_id, "token": token, "namespace": "audit-bind"}
     dialect = ctx.engine.dialect.name
     async with ctx.engine.begin() as conn:
         for statement in _TRIGGERS[dialect]:

@@ -117,6 +117,24 @@ async def test_restricted_token_is_confined_to_its_namespace(lab_cluster: LabClu
         assert resp.status_code == 403
 
 
+async def test_minting_an_account_again_gives_it_the_rights_asked_for(
+    lab_cluster: LabCluster,
+) -> None:
+    """Tests share a session cluster: a second mint of the same account must not keep the
+    first one's rules (it did, and a test waited 30 s for a grant that never came)."""
+    ns = f"team-{uuid.uuid4().hex[:6]}"
+    lab_cluster.mint_token(ns, "again", rules=[])
+    token = lab_cluster.mint_token(
+        ns, "again", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
+    )
+    tls = ssl.create_default_context(cadata=lab_cluster.ca_pem.decode())
+    async with httpx.AsyncClient(base_url=lab_cluster.server, verify=tls) as http:
+        resp = await http.get(
+            f"/api/v1/namespaces/{ns}/pods", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert resp.status_code == 200, resp.text
+
+
 def test_api_server_restart_keeps_data(lab_cluster: LabCluster) -> None:
     name = f"survivor-{uuid.uuid4().hex[:6]}"
     lab_cluster.kubectl("create", "configmap", name, "--from-literal=k=v")
