@@ -88,6 +88,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.write(_raw_response(408, "Request Timeout", message))
         self.transport.close()
 
+    def data_received(self, data: bytes) -> None:
+        # Bytes between requests start the clock for the next request's headers. The
+        # parser announces a message only at its first byte that is not a blank line, and
+        # uvicorn drops its keep-alive timer on any byte: "\r\n" every few seconds after
+        # a response would otherwise hold the connection forever.
+        if (
+            self._header_timer is None
+            and self._body_deadline is None
+            and (self.cycle is None or self.cycle.response_complete)
+        ):
+            self._arm_header_timer()
+        super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm_header_timer()  # a later request on a kept-alive connection
