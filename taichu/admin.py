@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taichu.audit.integrity import ChainReport, verify_chain
+from taichu.audit.integrity import ChainReport, seal_unkeyed, verify_chain
 from taichu.audit.service import AuditEntry, append
 from taichu.auth.passwords import hash_password
 from taichu.auth.throttle import unlock_user
@@ -78,6 +78,15 @@ async def unlock(settings: Settings, username: str) -> tuple[str | None, str]:
             details = {"via": "taichu admin unlock", "cleared": cleared}
             await append(session, _cli_entry("unlock", user.id, details), ctx.audit_key)
             return None, user.username
+    finally:
+        await ctx.close()
+
+
+async def seal_audit(settings: Settings) -> int:
+    """`taichu audit seal`: MACs for the records written before the chain was keyed."""
+    ctx = AppContext.create(settings)
+    try:
+        return await seal_unkeyed(ctx.sessions, ctx.audit_key)
     finally:
         await ctx.close()
 

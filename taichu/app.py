@@ -15,7 +15,7 @@ from taichu.api.errors import install_error_handlers
 from taichu.api.guards import RejectNulMiddleware
 from taichu.api.limits import BodyLimitMiddleware
 from taichu.api.openapi import install_openapi, operation_id
-from taichu.audit.integrity import seal_unkeyed
+from taichu.audit.integrity import warn_unkeyed
 from taichu.audit.middleware import AuditMiddleware
 from taichu.config import Settings, get_settings
 from taichu.context import AppContext
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.metrics = metrics
         async with transaction(ctx.sessions) as session:
             await users_service.ensure_admin(session, settings)
-        await seal_unkeyed(ctx.sessions, ctx.audit_key)  # once, after the upgrade that keyed it
+        await warn_unkeyed(ctx.sessions)  # sealing is the operator's `taichu audit seal`
         app.state.ctx = ctx
         workers: JobRunner | WorkerSupervisor | None = None
         if settings.jobs.enabled and settings.jobs.run_in == "subprocess":

@@ -190,6 +190,30 @@ AnchorOpt = Annotated[
 ]
 
 
+@audit_app.command("seal")
+def audit_seal(database_url: DbOpt = None, data_dir: DirOpt = None) -> None:
+    """Once, right after the upgrade that keyed the audit chain: give the records written
+    before it a MAC. Only while no record has one; never needed again. Audited."""
+    from taichu.admin import installation_secret_missing, seal_audit
+
+    settings = _settings(database_url, data_dir)
+    missing = installation_secret_missing(settings)
+    if missing:
+        console.print(f"[red]{missing}[/red]")
+        raise typer.Exit(2)
+    sealed = asyncio.run(seal_audit(settings))
+    if not sealed:
+        console.print(
+            "nothing sealed: no record lacks a MAC, or some already have one (then a record "
+            "without one is a break that `taichu audit verify` reports, not something to seal)"
+        )
+        return
+    console.print(
+        f"[green]sealed {sealed} records written before the chain was keyed[/green]: they "
+        "are only as trustworthy as the log was until now"
+    )
+
+
 @audit_app.command("verify")
 def audit_verify(
     database_url: DbOpt = None, data_dir: DirOpt = None, anchor: AnchorOpt = None

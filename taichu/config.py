@@ -242,6 +242,12 @@ class HttpSettings(BaseModel):
     body_timeout_seconds: float = Field(
         120.0, gt=0, description="A request's whole body must arrive within this time."
     )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request line plus headers of one request (431 beyond it, and "
+        "the connection is closed).",
+    )
     max_connections: int = Field(
         1000,
         ge=1,

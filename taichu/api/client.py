@@ -37,6 +37,9 @@ def _parse_ip(text: str) -> Address | None:
     return address
 
 
+UNKNOWN_CLIENT = "unknown"
+
+
 def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
     return any(address.version == net.version and address in net for net in proxies)
 
@@ -56,9 +59,11 @@ def resolve_client(
     for hop in reversed(hops):
         address = _parse_ip(hop)
         if address is None:
-            # What a trusted proxy writes parses; garbage came from beyond it. The nearest
-            # address we could vouch for is the best answer left.
-            break
+            # What a trusted proxy writes parses; garbage ("unknown", "", a name) came from
+            # beyond it or from a proxy that does not know. Not the proxy itself: that would
+            # make such a client loopback (the development token) and share the proxy's
+            # throttle and audit address. All such clients share one "unknown" address.
+            return UNKNOWN_CLIENT
         if not _trusted(address, proxies):
             return str(address)
         nearest = address

@@ -8,7 +8,10 @@ complete, so slow sockets are never refused). Here:
   byte of a later request on it): else 408 and close;
 - a body must keep flowing (`body_idle_timeout_seconds`) and be complete within
   `body_timeout_seconds`: else the connection is closed (the app sees a disconnect);
-- beyond `max_connections` open connections a new one gets 503 and is closed at once.
+- beyond `max_connections` open connections a new one gets 503 and is closed at once;
+- the request line and headers together may be at most `max_header_bytes` (uvicorn's
+  httptools protocol keeps whatever arrives: 1 GB of headers in 10 s was held in memory):
+  else 431 and close.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._body_deadline: float | None = None
+        self._header_bytes = 0
+        self._refused = False  # headers too large: answered and closing, parse nothing more
 
     @classmethod
     def with_limits(cls, limits: HttpSettings) -> type[GuardedHttpProtocol]:
@@ -88,11 +93,53 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.write(_raw_response(408, "Request Timeout", message))
         self.transport.close()
 
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        # Bytes between requests start the clock for the next request's headers. The
+        # parser announces a message only at its first byte that is not a blank line, and
+        # uvicorn drops its keep-alive timer on any byte: "\r\n" every few seconds after
+        # a response would otherwise hold the connection forever.
+        if (
+            self._header_timer is None
+            and self._body_deadline is None
+            and (self.cycle is None or self.cycle.response_complete)
+        ):
+            self._arm_header_timer()
+        super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._header_bytes = 0
         self._arm_header_timer()  # a later request on a kept-alive connection
 
+    def _count_header_bytes(self, n: int) -> bool:
+        """False once the request line and headers exceed the limit (answered 431)."""
+        if self._refused:
+            return False
+        self._header_bytes += n
+        if self._header_bytes <= self.limits.max_header_bytes:
+            return True
+        self._refused = True
+        self._cancel_header_timer()
+        if not self.transport.is_closing():
+            limit = self.limits.max_header_bytes
+            message = f"Request line and headers too large: at most {limit} bytes are accepted"
+            self.transport.write(_raw_response(431, "Request Header Fields Too Large", message))
+            self.transport.close()
+        return False
+
+    def on_url(self, url: bytes) -> None:
+        if self._count_header_bytes(len(url)):
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._count_header_bytes(len(name) + len(value) + 4):  # ": " and CRLF
+            super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
+        if self._refused:
+            return
         self._cancel_header_timer()
         super().on_headers_complete()
         if self.parser.should_upgrade() and self._should_upgrade():
@@ -132,10 +179,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def on_body(self, body: bytes) -> None:
+        if self._refused:
+            return
         super().on_body(body)
         if self._body_deadline is not None:
             self._arm_idle_timer(self.limits.body_idle_timeout_seconds)
 
     def on_message_complete(self) -> None:
+        if self._refused:
+            return
         self._cancel_body_timers()
         super().on_message_complete()

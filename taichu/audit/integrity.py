@@ -121,12 +121,31 @@ async def verify_chain(
             report.checked += 1
 
 
+async def warn_unkeyed(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """At start: say so when records lack a MAC (an upgrade, or tampering); never seal."""
+    async with sessions() as session:
+        unkeyed = await session.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.mac.is_(None))
+        )
+    if unkeyed:
+        log.warning(
+            "%d audit records have no MAC: after the upgrade that keyed the audit chain, check "
+            "them and run `taichu audit seal` once; otherwise they were tampered with "
+            "(`taichu audit verify` names the first)",
+            unkeyed,
+        )
+    return int(unkeyed or 0)
+
+
 async def seal_unkeyed(
     sessions: async_sessionmaker[AsyncSession], key: bytes, batch: int = 1000
 ) -> int:
     """Give a MAC to the records written before the chain was keyed, once: only while no
-    record has one (the first start after the upgrade). Later, a record without a MAC is a
-    break that `verify` reports, never something to seal. Returns how many were sealed."""
+    record has one. An operator's act (`taichu audit seal`, right after the upgrade), never
+    automatic: whoever can write to the database can make it look unkeyed (strip every MAC
+    after rewriting a record), and an automatic seal at start would launder that rewrite.
+    Later, a record without a MAC is a break that `verify` reports. Returns how many were
+    sealed."""
     async with transaction(sessions) as session:
         await lock_chain(session)  # replicas starting together seal once
         keyed = await session.scalar(

@@ -162,7 +162,7 @@ def _applied_spec(obj: Obj) -> Obj:
     )
     try:
         applied = json.loads(raw) if raw else {}
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):  # not JSON text, or nested too deep
         return {}
     spec = applied.get("spec") if isinstance(applied, dict) else None
     return spec if isinstance(spec, dict) else {}

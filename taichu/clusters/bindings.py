@@ -19,6 +19,7 @@ from taichu.clusters.service import (
     get_cluster,
     name_taken,
     target_policy,
+    unreachable_reason,
 )
 from taichu.context import AppContext
 from taichu.db.session import transaction
@@ -27,6 +28,7 @@ from taichu.kube import (
     PLATFORM_IDENTITY,
     ClusterAccess,
     ClusterForbidden,
+    ClusterUnreachable,
     CredentialsRejected,
     access_from_token,
 )
@@ -76,6 +78,9 @@ async def register_by_address(
             await kube.version()
     except (CredentialsRejected, ClusterForbidden):
         pass  # it answered over verified TLS: reachable
+    except ClusterUnreachable as e:
+        reason = unreachable_reason(owner, url, e.message)
+        raise Invalid(f"api_server: cannot use {url}: {reason}") from e
     except TaichuError as e:
         raise Invalid(f"api_server: cannot use {url}: {e.message}") from e
     finally:

@@ -16,6 +16,7 @@ from taichu.clusters import events
 from taichu.clusters.models import Cluster, ClusterImport
 from taichu.clusters.probe import probe_cluster
 from taichu.clusters.service import (
+    UNREACHABLE_FOR_USERS,
     NewCluster,
     access_for,
     apply_probe,
@@ -29,7 +30,8 @@ from taichu.errors import NotFound, TaichuError
 from taichu.jobs import service as jobs
 from taichu.jobs import tracked
 from taichu.jobs.registry import JobContext, JobRegistry, PermanentJobError
-from taichu.kube import CredentialsRejected, KubeClient
+from taichu.kube import ClusterUnreachable, CredentialsRejected, KubeClient
+from taichu.users.models import User
 
 IMPORT_KIND = "cluster.import"
 MIN_MINOR_VERSION = 24  # oldest Kubernetes minor the platform supports
@@ -130,13 +132,19 @@ async def run_import(job: JobContext) -> dict[str, Any]:
             raise PermanentJobError("import record or its cluster no longer exists")
         access = access_for(cluster, job.app.box)
         cluster_id, name = cluster.id, cluster.name
+        importer = await session.get(User, record.imported_by_id) if record.imported_by_id else None
+        by_admin = importer is None or importer.role == "admin"
     await _step(job, record_id, 10, "Connecting to API server")
     async with job.app.kube.client(cluster_id, access) as kube:
         try:
             ready, _detail = await kube.readyz()
         except TaichuError as e:
             await _step(job, record_id, 10, "Connecting to API server", api_server_reachable=False)
-            raise PermanentJobError(f"cannot reach the API server: {e.message}") from e
+            reason = e.message
+            if isinstance(e, ClusterUnreachable) and not by_admin:
+                reason = UNREACHABLE_FOR_USERS  # see unreachable_reason: no port scanning
+                job.logger.info("import could not reach %s: %s", access.server, e.message)
+            raise PermanentJobError(f"cannot reach the API server: {reason}") from e
         await _step(
             job, record_id, 25, "Authenticating", api_server_reachable=True, api_server_ready=ready
         )

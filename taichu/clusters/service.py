@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from taichu.kube import ClusterAccess, parse_kubeconfig, render_kubeconfig
 from taichu.kube.access import shown
 from taichu.kube.targets import TargetPolicy, check_server
 from taichu.timeutil import utcnow
+
+log = logging.getLogger("taichu.clusters")
 
 
 @dataclass
@@ -123,10 +126,30 @@ async def reach(app: AppContext, cluster_key: str, access: ClusterAccess) -> Pro
         return await probe_cluster(kube, app.settings.cluster_probe_timeout)
 
 
-def ensure_usable(result: ProbeResult, access: ClusterAccess) -> None:
+UNREACHABLE_FOR_USERS = (
+    "no Kubernetes API server answered there (refused, timed out or not TLS: an admin finds "
+    "which in the server log)"
+)
+
+
+def unreachable_reason(caller: Principal | None, server: str, reason: str) -> str:
+    """Why a new registration's server could not be reached, as the caller may see it.
+    Only admins see the transport's own words: "refused", "timed out" and "not TLS" tell
+    closed, silent and open ports apart, which would make registration a port scanner of
+    the platform's network for any user."""
+    if caller is None or caller.is_admin:
+        return reason
+    log.info("registration by %s could not reach %s: %s", caller.username, server, reason)
+    return UNREACHABLE_FOR_USERS
+
+
+def ensure_usable(result: ProbeResult, access: ClusterAccess, caller: Principal | None) -> None:
     """A new registration must work now; otherwise nothing is stored (422 with why)."""
     if result.status in ("disconnected", "error"):
-        raise Invalid(f"kubeconfig: cannot use cluster at {access.server}: {result.error}")
+        reason = result.error or result.status
+        if result.status == "disconnected":
+            reason = unreachable_reason(caller, access.server, reason)
+        raise Invalid(f"kubeconfig: cannot use cluster at {access.server}: {reason}")
 
 
 async def name_taken(session: AsyncSession, name: str) -> bool:
@@ -192,7 +215,7 @@ async def register(
     access = await validated_access(app, new, owner)
     result = await reach(app, f"new:{new.name}", access)
     await app.kube.invalidate(f"new:{new.name}")
-    ensure_usable(result, access)
+    ensure_usable(result, access, owner)
     cluster = await insert_cluster(
         session, app.box, new, access, source="manual", status="unknown", owner=owner
     )

@@ -234,7 +234,7 @@ class KubeClient(ClusterCalls):
                 doc = await asyncio.to_thread(json.loads, raw)
             else:
                 doc = json.loads(raw)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
             raise MalformedAnswer(
                 f"{self.server} answered {method} {path} with something other than JSON "
                 f"({len(raw)} bytes): is it a Kubernetes API server?"

@@ -116,7 +116,7 @@ def cluster_message(body: bytes) -> str:
     internal web pages through the platform."""
     try:
         status = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
         status = None
     if (
         isinstance(status, dict)

@@ -65,6 +65,7 @@ class Informer(Generic[S]):
         self.error: str | None = None
         self.lists = 0  # completed lists (the first one and every relist)
         self.events = 0  # watch events applied
+        self.skipped = 0  # malformed objects left out of the store
         self.synced_at: float | None = None
         self._settled = asyncio.Event()  # set once the first attempt succeeded or failed
         self._wake = asyncio.Event()  # cuts a back-off short: someone wants the data now
@@ -203,9 +204,17 @@ class Informer(Generic[S]):
                 store.remove(obj)
             else:
                 store.upsert(obj)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            # One odd object must not stop the cluster's cache; it is left out.
-            meta = obj.get("metadata") if isinstance(obj, dict) else None
-            log.exception(
-                "observe %s: skipping malformed object %s", self.label, (meta or {}).get("name")
-            )
+        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as e:
+            # One odd object must not stop the cluster's cache; it is left out. A cluster
+            # can send a million of them: the log names the first few, then every 1000th.
+            self.skipped += 1
+            if self.skipped <= 10 or self.skipped % 1000 == 0:
+                meta = obj.get("metadata") if isinstance(obj, dict) else None
+                name = meta.get("name") if isinstance(meta, dict) else None
+                log.warning(
+                    "observe %s: skipping malformed object %r (%s; %d skipped so far)",
+                    self.label,
+                    name[:253] if isinstance(name, str) else None,
+                    type(e).__name__,
+                    self.skipped,
+                )

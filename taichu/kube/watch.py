@@ -87,7 +87,7 @@ class Watch:
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if rv is not None and not isinstance(rv, str):
                     raise TypeError
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
+            except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as e:
                 await self.aclose()
                 # Not quoted: a watch line is a whole object (a Secret's data, env values).
                 raise MalformedAnswer(

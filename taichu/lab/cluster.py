@@ -19,7 +19,7 @@ from taichu.lab import janitor, kwok, metrics, tokens
 from taichu.lab.binaries import K8S_VERSION, LabBinaries, ensure_binaries
 from taichu.lab.kubeapi import KubeApi, kubeconfig_yaml
 from taichu.lab.pki import ClusterPki, make_cluster_pki
-from taichu.lab.procs import LabError, LabProcess, free_ports, wait_until
+from taichu.lab.procs import LabError, LabProcess, free_ports, stop_all, wait_until
 from taichu.lab.state import keep_logs, run_dir
 
 _names = itertools.count(1)
@@ -194,9 +194,8 @@ class LabCluster:
         wait_until("kube-apiserver /readyz", self.api.ready, timeout, watch=[proc], interval=0.2)
 
     def _stop_processes(self) -> None:
-        # Reverse start order: clients before the API server, the API server before etcd.
-        for name in reversed(list(self.procs)):
-            self.procs[name].stop()
+        # All at once under one deadline: the cluster and its data are thrown away.
+        stop_all(reversed(list(self.procs.values())))
         self.procs.clear()
         if self._api:
             self._api.close()

@@ -80,6 +80,7 @@ async def _audit_as_unlock() -> None:
     "/{id}/unlock",
     response_model=Envelope[MessageData],
     dependencies=[Depends(_audit_as_unlock)],
+    operation_id="users_unlock",
 )
 async def unlock_user(id: str, principal: AdminUser, session: Session) -> dict[str, object]:
     """Clears the user's failed-login locks at every address (admin only)."""

@@ -130,3 +130,35 @@ async def test_a_route_may_allow_a_larger_body() -> None:
         assert (await client.post("/api/v1/large", content=b"x" * 8192)).json() == {"size": 8192}
         refused = await client.post("/api/v1/large", content=b"x" * 8193)
         assert refused.status_code == 413 and "8192 bytes" in refused.json()["message"]
+
+
+def test_oversized_headers_are_refused_while_they_arrive(
+    edge_server: Callable[..., ServerProcess],
+) -> None:
+    """uvicorn's httptools protocol keeps every header line it is sent: 1 GB of headers
+    within the 10 s header timeout took one unauthenticated connection to 1.1 GB. The
+    request line and headers together are bounded (431, closed) as they arrive."""
+    server = edge_server()
+    assert server.proc is not None
+    assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+    baseline = _rss_mib(server.proc.pid)
+    line = b"X-Pad: " + b"p" * 8000 + b"\r\n"
+    sent = 0
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        try:
+            while sent < 200 * 1024 * 1024:
+                sock.sendall(line * 16)
+                sent += len(line) * 16
+        except OSError:
+            pass  # the server closed the connection: what we want
+        response = read_response(sock, timeout=15)
+    assert response.status == 431, response
+    assert "65536 bytes" in str(response.json()["message"])
+    assert sent < 50 * 1024 * 1024, f"server read {sent} bytes of headers before refusing"
+    grown = _rss_mib(server.proc.pid) - baseline
+    assert grown < 40, f"server RSS grew by {grown:.0f} MiB"
+    # Headers within the bound are served as before (64 KiB: ample for real clients).
+    padded = {f"X-Pad-{i}": "p" * 1000 for i in range(40)}
+    assert httpx.get(f"{server.url}/healthz", headers=padded, timeout=30).status_code == 200
+    assert "Traceback" not in server.log()

@@ -34,8 +34,11 @@ def test_resolve_client_rules() -> None:
     # Only proxies in the chain: the farthest one we could vouch for.
     assert resolve_client("127.0.0.1", ["10.9.0.7, 10.9.0.3"], proxies) == "10.9.0.7"
     assert resolve_client("127.0.0.1", [], proxies) == "127.0.0.1"
-    # Garbage right of any client address: stop at the nearest vouched-for hop.
-    assert resolve_client("127.0.0.1", ["203.0.113.9, not-an-ip"], proxies) == "127.0.0.1"
+    # Garbage right of any client address: the client is unknown (not the proxy).
+    assert resolve_client("127.0.0.1", ["203.0.113.9, not-an-ip"], proxies) == "unknown"
+    # A trusted proxy that could not name the client: unknown, never the proxy (loopback).
+    for odd in (["unknown"], [""], ["8.8.8.8,,"], ["garbage"]):
+        assert resolve_client("127.0.0.1", odd, proxies) == "unknown", odd
     # Ports and brackets as some proxies write them; IPv4-mapped IPv6 as IPv4.
     assert resolve_client("127.0.0.1", ["[2001:db8::5]:443"], proxies) == "2001:db8::5"
     assert resolve_client("127.0.0.1", ["203.0.113.9:5555"], proxies) == "203.0.113.9"

@@ -107,6 +107,37 @@ def test_slow_headers_and_bodies_are_cut_off(edge_server: Callable[..., ServerPr
     assert "Traceback" not in server.log()
 
 
+def test_blank_lines_after_a_response_do_not_hold_the_connection(
+    edge_server: Callable[..., ServerProcess],
+) -> None:
+    """Between requests the HTTP parser skips blank lines without starting a message, and
+    uvicorn cancels its keep-alive timer on any byte: "\r\n" every half second after one
+    served request kept the connection open indefinitely."""
+    server = edge_server(TAICHU_HTTP__HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT))
+    sock = connect(server.port)
+    try:
+        sock.sendall(request_head("GET", "/healthz", {}))
+        sock.settimeout(5)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+        sock.setblocking(False)
+        opened, closed_after = time.monotonic(), None
+        while closed_after is None and time.monotonic() - opened < HEADER_TIMEOUT + SLACK + 4:
+            with contextlib.suppress(OSError):
+                sock.send(b"\r\n")
+            time.sleep(TRICKLE_EVERY)
+            if select.select([sock], [], [], 0)[0]:
+                try:
+                    data = sock.recv(4096)
+                except ConnectionError:
+                    data = b""
+                if not data:
+                    closed_after = time.monotonic() - opened
+    finally:
+        sock.close()
+    assert closed_after is not None, "still open: blank lines held the connection"
+    assert closed_after < HEADER_TIMEOUT + SLACK, closed_after
+
+
 def test_open_connections_are_capped(edge_server: Callable[..., ServerProcess]) -> None:
     server = edge_server(
         TAICHU_HTTP__MAX_CONNECTIONS="10", TAICHU_HTTP__HEADER_TIMEOUT_SECONDS="60"

@@ -1,6 +1,6 @@
 """The keyed audit chain: a rewrite by someone without the installation's secret is found
 at its first record, `audit verify` needs the secret and prints its head for scripts, and
-records written before the chain had a key are sealed once."""
+records written before the chain had a key are sealed once, by the operator."""
 
 from __future__ import annotations
 
@@ -38,11 +38,13 @@ def _env(settings: Settings, **overrides: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v != ""}
 
 
-async def _run(env: dict[str, str], *args: str, shell: str | None = None) -> Any:
+async def _run(
+    env: dict[str, str], *args: str, shell: str | None = None, verb: str = "verify"
+) -> Any:
     command: list[str] = (
         ["bash", "-c", shell]
         if shell
-        else [sys.executable, "-m", "taichu.cli", "audit", "verify", *args]
+        else [sys.executable, "-m", "taichu.cli", "audit", verb, *args]
     )
     # In a thread: the app under test shares this event loop and must keep running.
     return await asyncio.to_thread(
@@ -144,7 +146,7 @@ async def test_head_on_stdout_for_scripts(
     assert "audit chain intact: 2 records verified" in result.stderr
 
 
-async def test_records_from_before_the_key_are_sealed_once_on_start(
+async def test_records_from_before_the_key_are_sealed_by_the_operator_not_by_a_restart(
     client: httpx.AsyncClient,
     settings: Settings,
     ctx: AppContext,
@@ -152,23 +154,27 @@ async def test_records_from_before_the_key_are_sealed_once_on_start(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     await _records(client, 3)
-    # What the upgrade leaves: records with hashes and no MAC column value.
+    await _rewrite_as_attacker(ctx, 2)
+    # An attacker without the key strips every MAC, so the log looks as an upgrade leaves
+    # it. A restart must not seal that (it would launder the rewrite of record 2).
     async with ctx.sessions.begin() as session:
         await session.execute(update(AuditRecord).values(mac=None))
-    before = await _run(_env(settings))
-    assert before.returncode == 1 and "seq=1 " in before.stderr and "no MAC" in before.stderr
     with caplog.at_level(logging.WARNING, logger="taichu.audit"):
-        await start_app(settings)  # the first start after the upgrade
-    assert "sealed 3 records written before this version (through seq 3)" in caplog.text
+        await start_app(settings)
+    assert "3 audit records have no MAC" in caplog.text and "taichu audit seal" in caplog.text
+    still = await _run(_env(settings))
+    assert still.returncode == 1 and "seq=1 " in still.stderr and "no MAC" in still.stderr
+    # The operator's seal, right after the upgrade: once, audited, then verify passes.
+    seal = await _run(_env(settings), verb="seal")
+    assert seal.returncode == 0, seal.stderr
+    assert "sealed 3 records written before the chain was keyed" in seal.stderr
     async with ctx.read_sessions() as session:
-        seal = await session.scalar(select(AuditRecord).where(AuditRecord.seq == 4))
-    assert seal is not None and (seal.event_type, seal.action) == ("audit", "seal")
-    assert seal.details == {"sealed": 3, "through_seq": 3}
+        record = await session.scalar(select(AuditRecord).where(AuditRecord.seq == 4))
+    assert record is not None and (record.event_type, record.action) == ("audit", "seal")
+    assert record.details == {"sealed": 3, "through_seq": 3}
     after = await _run(_env(settings))
     assert after.returncode == 0, after.stderr
     assert "4 records verified" in after.stderr
     assert "records 1..3 were written before the chain was keyed" in after.stderr
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="taichu.audit"):
-        await start_app(settings)  # a later start seals nothing
-    assert "sealed" not in caplog.text
+    again = await _run(_env(settings), verb="seal")
+    assert again.returncode == 0 and "nothing sealed" in again.stderr

@@ -57,6 +57,16 @@ def test_strip_drops_server_state_and_allocations() -> None:
     assert headless["spec"]["clusterIP"] == "None"
 
 
+def test_strip_survives_an_odd_last_applied_annotation() -> None:
+    """What a cluster says was last applied is its text: JSON nested deeper than Python's
+    decoder recurses (RecursionError, not a ValueError) or a value that is not a string
+    means nothing was asked for, not a failed backup."""
+    for raw in ("[" * 20_000 + "]" * 20_000, 5, ["x"]):
+        svc = _service(ports=[{"name": "auto", "port": 81, "nodePort": 31234}])
+        svc["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": raw}
+        assert rules.strip(svc)["spec"]["ports"] == [{"name": "auto", "port": 81}]
+
+
 def test_strip_drops_node_bindings_and_owner_uids() -> None:
     pod = rules.strip(
         {

@@ -290,6 +290,46 @@ def test_summaries_of_odd_objects_are_cluster_errors(
     assert "not what a Kubernetes API server serves" in response.json()["message"]
 
 
+def deep_json(depth: int = 100_000) -> Callable[..., Any]:
+    """An answer nested deeper than Python's JSON decoder recurses (RecursionError, which
+    is not a ValueError)."""
+    body = b"[" * depth + b"]" * depth
+
+    async def handle(_: Any) -> Any:
+        from aiohttp import web
+
+        return web.Response(body=body, content_type="application/json")
+
+    return handle
+
+
+@pytest.mark.parametrize("summary", ["security-policies", "autoscaling-policies"])
+def test_json_nested_too_deep_is_a_cluster_error_not_a_500(
+    api: httpx.Client, hostile: HostileCluster, summary: str
+) -> None:
+    cluster_id = registered(api, hostile)
+    for path in ("/api/v1/namespaces", "/apis/autoscaling/v2/horizontalpodautoscalers"):
+        hostile.answer(path, deep_json())
+    response = api.get(f"/api/v1/clusters/{cluster_id}/{summary}")
+    assert response.status_code == 502, response.text
+    assert "something other than JSON" in response.json()["message"]
+    assert api.get("/healthz").status_code == 200
+
+
+def test_odd_node_objects_are_left_out_not_the_whole_cache(
+    api: httpx.Client, hostile: HostileCluster
+) -> None:
+    """Objects that are not objects, metadata that is a string, a memory of Infinity
+    (int() raises OverflowError): none of them stops the cache; the good node is served."""
+    cluster_id = registered(api, hostile)
+    odd = [1, "a", None, {"metadata": "x"}, node("infinite", memory=float("inf"))]
+    hostile.answer("/api/v1/nodes", json_answer(node_list(*odd, node("good-1"))))
+    response = api.get(f"/api/v1/clusters/{cluster_id}/nodes")
+    assert response.status_code == 200, response.text
+    names = [n["name"] for n in response.json()["data"]["nodes"]]
+    assert "good-1" in names and len(names) <= 2
+
+
 def test_self_subject_review_with_a_string_status_is_not_a_500(
     api: httpx.Client, hostile: HostileCluster
 ) -> None:

@@ -5,6 +5,7 @@ clusters a user added are that user's own."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from taichu.clusters.service import UNREACHABLE_FOR_USERS
 from tests.clusters.serving import FakeApiServer, Served, fake_apiserver, kubeconfig, serve
+from tests.support.server import free_port
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +174,27 @@ def test_errors_do_not_echo_long_hosts(served: Served, tmp_path: Path) -> None:
     response = by_kubeconfig(served, served.admin, "long", kubeconfig(f"https://{host}:6443"))
     assert response.status_code == 422
     assert host not in response.text and len(response.content) < 500
+
+
+def test_a_user_cannot_tell_closed_open_and_tls_ports_apart(allowing: Served) -> None:
+    """Registration must not be a port scanner: to a user, a closed port, a plain-HTTP
+    port and a silent one fail alike; an admin still sees which it was."""
+    user = allowing.new_user("scanner")
+    closed = free_port()
+    plain_http = int(allowing.url.rsplit(":", 1)[1])  # taichu serve itself: not TLS
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts into the backlog, never answers
+        quiet = silent.getsockname()[1]
+        seen: dict[str, set[str]] = {"user": set(), "admin": set()}
+        for who, headers in (("user", user), ("admin", allowing.admin)):
+            for port in (closed, plain_http, quiet):
+                text = kubeconfig(f"https://127.0.0.1:{port}")
+                answer = by_kubeconfig(allowing, headers, f"scan-{who}-{port}", text)
+                assert answer.status_code == 422, answer.text
+                seen[who].add(answer.json()["message"].split(": ", 2)[-1])
+                runtime = by_address(allowing, headers, f"scan-rt-{who}-{port}", "127.0.0.1", port)
+                assert runtime.status_code == 422, runtime.text
+                seen[who].add(runtime.json()["detail"].split(": ", 2)[-1])
+    assert seen["user"] == {UNREACHABLE_FOR_USERS}, seen["user"]
+    assert len(seen["admin"]) >= 3, seen["admin"]  # refused, not TLS, timed out

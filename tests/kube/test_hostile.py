@@ -241,3 +241,25 @@ async def test_a_trickling_body_is_bounded_by_the_request_timeout(hostile: Hosti
 )
 def test_real_version_strings_are_accepted(version: str) -> None:
     assert git_version({"gitVersion": version}) == version
+
+
+async def test_json_nested_too_deep_is_malformed_everywhere(hostile: HostileCluster) -> None:
+    """Python's JSON decoder raises RecursionError (not a ValueError) on deep nesting: in an
+    answer, an error body and a watch line it is a cluster error, never an internal one."""
+    deep = "[" * 20_000 + "]" * 20_000  # within every bound (error bodies: 64 KiB)
+    kube = KubeClient(parse_kubeconfig(hostile.kubeconfig()))
+    try:
+        hostile.answer("/api/v1/namespaces", text_answer(deep))
+        with pytest.raises(MalformedAnswer, match="something other than JSON"):
+            await kube.get("/api/v1/namespaces")
+        hostile.answer("/api/v1/secrets", text_answer(deep, 403))
+        with pytest.raises(ClusterForbidden) as info:
+            await kube.get("/api/v1/secrets")
+        assert "not a Kubernetes Status" in info.value.message
+        hostile.answer("/api/v1/pods", text_answer(deep + "\n"))
+        with pytest.raises(MalformedAnswer, match="malformed watch event"):
+            async with kube.watch("/api/v1/pods", "1") as events:
+                async for _ in events:
+                    pass
+    finally:
+        await kube.close()
