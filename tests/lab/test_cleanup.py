@@ -39,6 +39,9 @@ def _wait_for(predicate: object, timeout: float, proc: subprocess.Popen[str]) ->
         time.sleep(0.2)
 
 
+CLEANUP_BOUND = 180
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Signals) -> None:
     ready = tmp_path / "ready"
@@ -76,7 +79,18 @@ def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Sign
     assert len(before["netns"]) == 3 and len(before["links"]) == 3
 
     proc.send_signal(signum)
-    out, _ = proc.communicate(timeout=90)
+    try:
+        # Teardown's own bounds add up to about 70 s in the worst case (a control plane's
+        # grace, then each SSH host's processes, sshd and namespace); a loaded CI machine
+        # has twice that before this counts as hanging.
+        out, _ = proc.communicate(timeout=CLEANUP_BOUND)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(
+            f"no clean exit within {CLEANUP_BOUND}s; still there: {leftovers(proc.pid)}\n"
+            f"{out[-3000:]}"
+        ) from None
     if signum == signal.SIGINT:
         assert "KeyboardInterrupt" in out  # pytest tore the fixtures down
     else:
