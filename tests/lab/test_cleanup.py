@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -47,8 +48,12 @@ def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Sign
     ready = tmp_path / "ready"
     (tmp_path / "test_hold.py").write_text(
         textwrap.dedent(f"""
+        import faulthandler
+        import signal
         import time
         from pathlib import Path
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # where a hang waits
 
         def test_hold(lab_cluster, ssh_hosts):
             Path({str(ready)!r}).write_text("up")
@@ -85,11 +90,14 @@ def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Sign
         # has twice that before this counts as hanging.
         out, _ = proc.communicate(timeout=CLEANUP_BOUND)
     except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # the child's stacks, then it goes
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=5)
         proc.kill()
         out, _ = proc.communicate()
         raise AssertionError(
             f"no clean exit within {CLEANUP_BOUND}s; still there: {leftovers(proc.pid)}\n"
-            f"{out[-3000:]}"
+            f"{out[-8000:]}"
         ) from None
     if signum == signal.SIGINT:
         assert "KeyboardInterrupt" in out  # pytest tore the fixtures down
