@@ -32,8 +32,17 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 runtime_router = APIRouter(prefix="/api/auth", tags=["runtime: auth"])
 
 
-def _client_ip(request: Request) -> str | None:
-    return client_address(request.scope)
+async def _login(body: LoginRequest, request: Request, ctx: Ctx) -> service.IssuedToken:
+    """Both families' login: the same checks, throttle and audit."""
+    return await service.login(
+        ctx.sessions,
+        ctx.read_sessions,
+        ctx.settings,
+        ctx.jwt_key,
+        username=body.username,
+        password=body.password,
+        ip_address=client_address(request.scope),
+    )
 
 
 async def optional_caller(
@@ -56,16 +65,7 @@ def _login_data(issued: service.IssuedToken) -> dict[str, object]:
 
 @router.post("/login", response_model=Envelope[LoginData])
 async def login(body: LoginRequest, request: Request, ctx: Ctx) -> dict[str, object]:
-    issued = await service.login(
-        ctx.sessions,
-        ctx.read_sessions,
-        ctx.settings,
-        ctx.jwt_key,
-        username=body.username,
-        password=body.password,
-        ip_address=_client_ip(request),
-    )
-    return ok(_login_data(issued))
+    return ok(_login_data(await _login(body, request, ctx)))
 
 
 @router.post("/register", response_model=Envelope[RegisteredUser])
@@ -142,16 +142,7 @@ async def runtime_register(
 
 @runtime_router.post("/login/", response_model=RuntimeAuthResponse)
 async def runtime_login(body: LoginRequest, request: Request, ctx: Ctx) -> RuntimeAuthResponse:
-    issued = await service.login(
-        ctx.sessions,
-        ctx.read_sessions,
-        ctx.settings,
-        ctx.jwt_key,
-        username=body.username,
-        password=body.password,
-        ip_address=_client_ip(request),
-    )
-    return _runtime_auth(issued)
+    return _runtime_auth(await _login(body, request, ctx))
 
 
 @runtime_router.get("/me/", response_model=RuntimeUser)

@@ -79,7 +79,7 @@ async def register_by_address(
     except (CredentialsRejected, ClusterForbidden):
         pass  # it answered over verified TLS: reachable
     except ClusterUnreachable as e:
-        reason = unreachable_reason(owner, url, e.message)
+        reason = unreachable_reason(owner.is_admin, url, e.message)
         raise Invalid(f"api_server: cannot use {url}: {reason}") from e
     except TaichuError as e:
         raise Invalid(f"api_server: cannot use {url}: {e.message}") from e

@@ -16,11 +16,11 @@ from taichu.clusters import events
 from taichu.clusters.models import Cluster, ClusterImport
 from taichu.clusters.probe import probe_cluster
 from taichu.clusters.service import (
-    UNREACHABLE_FOR_USERS,
     NewCluster,
     access_for,
     apply_probe,
     insert_cluster,
+    unreachable_reason,
     validated_access,
 )
 from taichu.context import AppContext
@@ -141,9 +141,8 @@ async def run_import(job: JobContext) -> dict[str, Any]:
         except TaichuError as e:
             await _step(job, record_id, 10, "Connecting to API server", api_server_reachable=False)
             reason = e.message
-            if isinstance(e, ClusterUnreachable) and not by_admin:
-                reason = UNREACHABLE_FOR_USERS  # see unreachable_reason: no port scanning
-                job.logger.info("import could not reach %s: %s", access.server, e.message)
+            if isinstance(e, ClusterUnreachable):
+                reason = unreachable_reason(by_admin, access.server, e.message)
             raise PermanentJobError(f"cannot reach the API server: {reason}") from e
         await _step(
             job, record_id, 25, "Authenticating", api_server_reachable=True, api_server_ready=ready

@@ -132,14 +132,14 @@ UNREACHABLE_FOR_USERS = (
 )
 
 
-def unreachable_reason(caller: Principal | None, server: str, reason: str) -> str:
+def unreachable_reason(by_admin: bool, server: str, reason: str) -> str:
     """Why a new registration's server could not be reached, as the caller may see it.
     Only admins see the transport's own words: "refused", "timed out" and "not TLS" tell
     closed, silent and open ports apart, which would make registration a port scanner of
     the platform's network for any user."""
-    if caller is None or caller.is_admin:
+    if by_admin:
         return reason
-    log.info("registration by %s could not reach %s: %s", caller.username, server, reason)
+    log.info("a user's registration could not reach %s: %s", server, reason)
     return UNREACHABLE_FOR_USERS
 
 
@@ -148,7 +148,7 @@ def ensure_usable(result: ProbeResult, access: ClusterAccess, caller: Principal 
     if result.status in ("disconnected", "error"):
         reason = result.error or result.status
         if result.status == "disconnected":
-            reason = unreachable_reason(caller, access.server, reason)
+            reason = unreachable_reason(caller is None or caller.is_admin, access.server, reason)
         raise Invalid(f"kubeconfig: cannot use cluster at {access.server}: {reason}")
 
 
