@@ -43,9 +43,17 @@ def _wait_for(predicate: object, timeout: float, proc: subprocess.Popen[str]) ->
 CLEANUP_BOUND = 180
 
 
+def _interruptible() -> None:
+    """SIGINT at its default in the child, as in a terminal. A suite started in the
+    background (`cmd &`, CI runners) inherits SIGINT ignored, and a Python started with it
+    ignored never turns it into KeyboardInterrupt: the child would sleep through it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Signals) -> None:
     ready = tmp_path / "ready"
+    stacks = tmp_path / "stacks.txt"
     (tmp_path / "test_hold.py").write_text(
         textwrap.dedent(f"""
         import faulthandler
@@ -53,7 +61,8 @@ def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Sign
         import time
         from pathlib import Path
 
-        faulthandler.register(signal.SIGUSR1, all_threads=True)  # where a hang waits
+        # Where a hang waits; to a file, as pytest captures stderr while it tears down.
+        faulthandler.register(signal.SIGUSR1, file=open({str(stacks)!r}, "w"), all_threads=True)
 
         def test_hold(lab_cluster, ssh_hosts):
             Path({str(ready)!r}).write_text("up")
@@ -77,6 +86,7 @@ def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Sign
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_interruptible,
     )
     _wait_for(ready.exists, 180, proc)
     before = leftovers(proc.pid)
@@ -97,7 +107,7 @@ def test_interrupted_test_run_leaves_nothing(tmp_path: Path, signum: signal.Sign
         out, _ = proc.communicate()
         raise AssertionError(
             f"no clean exit within {CLEANUP_BOUND}s; still there: {leftovers(proc.pid)}\n"
-            f"{out[-8000:]}"
+            f"{out[-8000:]}\n{stacks.read_text() if stacks.exists() else 'no stacks'}"
         ) from None
     if signum == signal.SIGINT:
         assert "KeyboardInterrupt" in out  # pytest tore the fixtures down
