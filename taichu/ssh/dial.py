@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import asyncssh
+from asyncssh.public_key import get_default_public_key_algs
 
 from taichu.ssh.errors import SshHostKeyMismatch, connect_error
 from taichu.ssh.target import SshTarget, normalize_host_key
@@ -62,11 +63,14 @@ async def dial(target: SshTarget, connect_timeout: float) -> Dialled:
             methods = (["publickey"] if client_keys else []) + (
                 ["password", "keyboard-interactive"] if creds.password else []
             )
-            host_key_algs: object = ()
-            if pinned:
-                host_key_algs = [
-                    a.decode() for a in asyncssh.import_public_key(pinned).sig_algorithms
-                ]
+            # Plain keys only (no host certificates: there is no CA to check them by);
+            # with a pin, only its algorithms, so the server shows the pinned key.
+            algs = (
+                asyncssh.import_public_key(pinned).sig_algorithms
+                if pinned
+                else get_default_public_key_algs()
+            )
+            host_key_algs = [a.decode() for a in algs]
             conn = await asyncssh.connect(
                 target.address,
                 target.port,
