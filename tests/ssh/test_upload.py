@@ -46,6 +46,7 @@ async def test_upload_writes_verifies_and_skips_identical(
         digest = hashlib.sha256(b"changed\n").hexdigest()
         assert host.exec(f"sha256sum {name}").stdout.split()[0] == digest
     assert _leftovers(host, "/opt") == []
+    host.exec(f"rm -f {name}")  # the hosts are shared by the worker's tests
 
 
 async def test_privileged_upload_by_a_sudo_user(pool: SshPool, ssh_hosts: list[SshHost]) -> None:
@@ -62,6 +63,7 @@ async def test_privileged_upload_by_a_sudo_user(pool: SshPool, ssh_hosts: list[S
         assert await ssh.upload(b"secret: 1\n", name, mode=0o600, privileged=True) is False
         assert host.exec("ls -A /tmp").stdout.split() == staging_before
     assert _leftovers(host, "/etc/kubernetes") == []
+    host.exec(f"rm -f {name}")
 
 
 async def test_upload_needs_an_absolute_path(pool: SshPool, ssh_hosts: list[SshHost]) -> None:
