@@ -117,3 +117,27 @@ async def test_the_pinned_key_is_the_one_asked_for(ssh_host_factory: HostFactory
                 assert ssh.presented_host_key == normalize_host_key(pinned)
     finally:
         await pool.close()
+
+
+async def test_a_pin_of_a_key_type_the_host_no_longer_has(ssh_hosts: list[SshHost]) -> None:
+    """Pinned to an ecdsa key, the host offers only ed25519: a mismatch naming both
+    (not a failed handshake), and still no credential sent."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    host = ssh_hosts[2]
+    ecdsa = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    pool = SshPool(SshSettings())
+    try:
+        with pytest.raises(SshHostKeyMismatch) as e:
+            async with pool.session(replace(target(host), host_key=ecdsa)):
+                pass
+        assert e.value.presented == normalize_host_key(host.host_public_key)
+        assert e.value.expected == normalize_host_key(ecdsa)
+    finally:
+        await pool.close()
