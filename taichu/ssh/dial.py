@@ -22,16 +22,16 @@ from taichu.ssh.target import SshTarget, normalize_host_key
 log = logging.getLogger("taichu.ssh")
 
 
-@dataclass
-class Dialled:
-    conn: asyncssh.SSHClientConnection
-    presented_host_key: str
-
-
 class _HostKeyCheck(asyncssh.SSHClient):
+    """asyncssh's callbacks for one connection: the host key, and the connection's end."""
+
     def __init__(self, pinned: str | None) -> None:
         self.pinned = pinned
         self.presented: str | None = None
+        self.lost = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -140,4 +140,15 @@ async def dial(target: SshTarget, connect_timeout: float) -> Dialled:
         raise error from e
     assert check.presented is not None
     log.debug("ssh %s@%s:%d connected", target.username, target.address, target.port)
-    return Dialled(conn, check.presented)
+    return Dialled(conn, check.presented, check)
+
+
+@dataclass
+class Dialled:
+    conn: asyncssh.SSHClientConnection
+    presented_host_key: str
+    events: _HostKeyCheck
+
+    @property
+    def closed(self) -> bool:
+        return self.events.lost
