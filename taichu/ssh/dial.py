@@ -20,6 +20,10 @@ from taichu.ssh.errors import SshHostKeyMismatch, connect_error
 from taichu.ssh.target import SshTarget, normalize_host_key
 
 log = logging.getLogger("taichu.ssh")
+# asyncssh logs every connection, channel and command at INFO: with hundreds of machines
+# checked a minute that drowns the server's log. Left alone if logging set a level.
+if logging.getLogger("asyncssh").level == logging.NOTSET:
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 
 class _HostKeyCheck(asyncssh.SSHClient):
