@@ -5,13 +5,15 @@ root password and authorized key, and private views of the filesystem:
   /etc, /var/lib  overlays of the real ones: reads fall through, writes stay with the host
                   (so /etc/shadow with the host's root password is the host's alone)
   /opt, /root, /tmp, /run  empty directories of the host's own
+  /home           the host's own, with three non-root users (see LabUser)
+  /sys/fs/cgroup  a cgroup2 mount (the unified hierarchy)
+  /sys/class/dmi/id/product_uuid  the host's own (over the real one, or in a private
+                  /sys/class where the real machine has no DMI), readable by root only
 The real machine's files, including its root password, are never modified.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import itertools
 import os
 import secrets
@@ -23,11 +25,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Self
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from taichu.lab import janitor
-from taichu.lab.netns import NetNs
+from taichu.lab.host_files import openssh_keypair as _openssh_keypair
+from taichu.lab.host_files import product_uuid_mounts, write_users
+from taichu.lab.host_files import sha512_crypt as _sha512_crypt
+from taichu.lab.netns import NetNs, ip
 from taichu.lab.procs import LabError, LabProcess, kill_pids, wait_until
 from taichu.lab.state import keep_logs, run_dir
 
@@ -56,33 +58,6 @@ LogLevel INFO
 """
 
 
-def _sha512_crypt(password: str) -> str:
-    """/etc/shadow hash via libcrypt (the `crypt` module is gone from Python 3.13)."""
-    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
-    lib.crypt.restype = ctypes.c_char_p
-    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    salt = "$6$" + secrets.token_hex(8) + "$"
-    result = lib.crypt(password.encode(), salt.encode())
-    if not result or not result.startswith(b"$6$"):
-        raise LabError("libcrypt could not hash the host password")
-    return str(result.decode())
-
-
-def _openssh_keypair() -> tuple[str, str]:
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    return private, public
-
-
 class SshHost:
     """One machine. `start()` creates it on first use; `stop()` takes it down (connections
     are refused) keeping its address and files; `destroy()` removes it."""
@@ -99,6 +74,7 @@ class SshHost:
         self.root = run_dir() / "hosts" / str(self.seq)
         self.private_key, self.public_key = _openssh_keypair()
         self.host_private_key, self.host_public_key = _openssh_keypair()
+        self.product_uuid = str(uuid.uuid4())
         self.net: NetNs | None = None
         self.proc: LabProcess | None = None
         self._handle: int | None = None
@@ -164,6 +140,30 @@ class SshHost:
             janitor.untrack(self._handle)
             self._handle = None
 
+    def unplug(self) -> None:
+        """Pull the network cable: packets to the host go nowhere (no refusal, no answer),
+        sshd and its sessions keep running. `plug()` undoes it."""
+        if self.net is not None:
+            ip("-n", self.net.name, "link", "set", "eth0", "down")
+
+    def plug(self) -> None:
+        if self.net is not None:
+            ip("-n", self.net.name, "link", "set", "eth0", "up")
+            # Link down dropped the default route; the connected /30 comes back by itself.
+            ip("-n", self.net.name, "route", "replace", "default", "via", self.net.gateway)
+
+    def regenerate_host_key(self, timeout: float = 20.0) -> str:
+        """A new host key (as after a reinstall): sshd restarts with it; returns the new
+        public key line."""
+        was_running = self.running
+        self.stop()
+        self.host_private_key, self.host_public_key = _openssh_keypair()
+        if self.net is not None:
+            self._write_host_key()
+        if was_running:
+            self.start(timeout)
+        return self.host_public_key
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -202,6 +202,25 @@ class SshHost:
             "host_key": self.host_public_key,
         }
 
+    @property
+    def sudo_user(self) -> str:
+        """A non-root user whom sudo asks for the password."""
+        return "ops"
+
+    @property
+    def nopasswd_user(self) -> str:
+        """A non-root user with passwordless sudo."""
+        return "deploy"
+
+    @property
+    def nosudo_user(self) -> str:
+        """A non-root user not in sudoers: sudo refuses them."""
+        return "guest"
+
+    def sudo_credentials(self, user: str | None = None) -> dict[str, Any]:
+        """`credentials()` for a non-root user (default: `sudo_user`)."""
+        return {**self.credentials(), "username": user or self.sudo_user}
+
     def exec(self, command: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a shell command inside the host without SSH (its mounts, hostname, network)."""
         pid = int((self.root / "run" / "sshd.pid").read_text().strip())
@@ -229,7 +248,10 @@ class SshHost:
             "etc.work",
             "varlib.upper",
             "varlib.work",
+            "etc.upper/sudoers.d",
             "opt",
+            "home",
+            "sysclass.orig",
             "root/.ssh",
             "run/sshd",
             "tmp",
@@ -251,6 +273,8 @@ class SshHost:
             if fields[0] == "root":
                 fields[1] = _sha512_crypt(self.password)
             shadow.append(":".join(fields))
+        # The same password and client key for every login of the host, root included.
+        write_users(r, self.password, self.public_key, shadow)
         (etc / "shadow").write_text("\n".join(shadow) + "\n")
         real = os.stat("/etc/shadow")
         os.chown(etc / "shadow", real.st_uid, real.st_gid)
@@ -258,16 +282,23 @@ class SshHost:
         (etc / "ssh" / "sshd_config").write_text(
             SSHD_CONFIG.format(port=self.port, address=self.address)
         )
-        host_key = etc / "ssh" / "ssh_host_ed25519_key"
-        host_key.write_text(self.host_private_key)
-        host_key.chmod(0o600)
-        (etc / "ssh" / "ssh_host_ed25519_key.pub").write_text(self.host_public_key + "\n")
+        self._write_host_key()
         keys = r / "root" / ".ssh" / "authorized_keys"
         keys.write_text(self.public_key + "\n")
         keys.chmod(0o600)
         (r / "root" / ".ssh").chmod(0o700)
         self.private_key_path.write_text(self.private_key)
         self.private_key_path.chmod(0o600)
+        uuid_file = r / "product_uuid"
+        uuid_file.write_text(self.product_uuid + "\n")
+        uuid_file.chmod(0o400)  # as the kernel's: reading it takes root
+
+    def _write_host_key(self) -> None:
+        ssh = self.root / "etc.upper" / "ssh"
+        host_key = ssh / "ssh_host_ed25519_key"
+        host_key.write_text(self.host_private_key)
+        host_key.chmod(0o600)
+        (ssh / "ssh_host_ed25519_key.pub").write_text(self.host_public_key + "\n")
 
     def _init_script(self) -> str:
         r = self.root
@@ -288,8 +319,19 @@ class SshHost:
                 f"mount --bind {r}/etc.copy /etc",
                 f"mount --bind {r}/varlib.upper /var/lib",
             ]
+        lines += product_uuid_mounts(r)
+        # `ip netns exec` mounted a fresh /sys without cgroups: give the host the unified
+        # hierarchy, as a current distribution has (a test may unmount it in the host).
+        if "cgroup2" in Path("/proc/filesystems").read_text():
+            lines.append("mount -t cgroup2 cgroup2 /sys/fs/cgroup || true")
         # /tmp last: the host's own directories live under the real /tmp.
-        private = (("opt", "/opt"), ("root", "/root"), ("run", "/run"), ("tmp", "/tmp"))  # noqa: S108
+        private = (
+            ("opt", "/opt"),
+            ("home", "/home"),
+            ("root", "/root"),
+            ("run", "/run"),
+            ("tmp", "/tmp"),  # noqa: S108
+        )
         lines += [f"mount --bind {r}/{src} {dst}" for src, dst in private]
         lines += [f"hostname {self.hostname}", f"exec {_SSHD} -D -e -f /etc/ssh/sshd_config"]
         return "\n".join(lines)
