@@ -54,7 +54,7 @@ def pinned_key(text: str | None) -> str | None:
     try:
         return normalize_host_key(text)
     except ValueError as e:
-        raise Invalid(f"host_key: {e}") from e
+        raise Invalid(str(e)) from e  # the adapter's messages name `host_key`
 
 
 def host_key_fingerprint(machine: Machine) -> str | None:

@@ -285,6 +285,7 @@ KEY_TOO_LONG = "x" * (16 * 1024 + 1)
         ({"labels": "rack=1"}, "labels"),
         ({"artifact_path": "a" * 501}, "artifact_path"),
         ({"host_key": "not a host key"}, "host_key"),
+        ({"host_key": "ssh-ed25519 AAAA"}, "host_key"),
         ({"extra_field": 1}, "extra_field"),
         ({"port": "twenty-two"}, "port"),
     ],
