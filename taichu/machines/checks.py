@@ -27,7 +27,7 @@ from taichu.jobs.monitor import is_newer
 from taichu.jobs.registry import JobContext, JobRegistry
 from taichu.machines import events, service
 from taichu.machines.facts import MachineFacts, check_access, gather_facts
-from taichu.machines.models import KEPT_BY_CHECKS, Machine
+from taichu.machines.models import Machine, kept_by_checks
 from taichu.machines.schemas import HostKeyIn
 from taichu.ssh.errors import SshError, SshHostKeyMismatch
 from taichu.ssh.target import SshTarget, fingerprint
@@ -72,7 +72,7 @@ async def observe(app: AppContext, target: SshTarget) -> Observation:
 def _apply(machine: Machine, seen: Observation, started_at: datetime) -> None:
     machine.last_check_started_at = started_at
     machine.last_checked_at = utcnow()
-    kept = machine.status in KEPT_BY_CHECKS
+    kept = kept_by_checks(machine)
     if seen.facts is not None:
         machine.facts = seen.facts.to_json()
         machine.reachable, machine.check_reason, machine.check_error = True, None, None
@@ -80,10 +80,12 @@ def _apply(machine: Machine, seen: Observation, started_at: datetime) -> None:
             machine.host_key, machine.host_key_source = seen.presented_host_key, "first_use"
         if not kept:
             machine.status, machine.status_message = "available", ""
+            machine.status_source = "check"
         return
     machine.reachable, machine.check_reason, machine.check_error = False, seen.reason, seen.error
     if not kept:
         machine.status, machine.status_message = "unavailable", seen.error or seen.reason or ""
+        machine.status_source = "check"
 
 
 async def record_observations(

@@ -254,7 +254,7 @@ async def update_machine(
     changed_secrets = bool(set(CREDENTIALS) & body.model_fields_set) and secrets != stored
     _store_secrets(machine, box, secrets)
     if (before != after or changed_secrets) and machine.status == "available":
-        machine.status = "unavailable"
+        machine.status, machine.status_source = "unavailable", "check"
         machine.status_message = "waiting for the check after an update"
     await _flush_unique(session, body, machine.id)
     await enqueue_check(session, machine.id)
@@ -334,7 +334,7 @@ async def set_status(
             f"machine {machine.name} is {machine.status}: the cluster lifecycle owns its status"
         )
     old = machine.status
-    machine.status, machine.status_message = status, message
+    machine.status, machine.status_message, machine.status_source = status, message, "operator"
     await session.flush()
     if old != status:
         detail = f"{message} (by {by.username})" if message else f"by {by.username}"

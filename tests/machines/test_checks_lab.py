@@ -204,3 +204,25 @@ async def test_checks_keep_maintenance_and_in_use_and_report_reachability(
     used_host.start()
     machine = await until(inv, used["id"], lambda m: m["reachable"] is True, 2 * INTERVAL + SLACK)
     assert machine["status"] == "in_use"
+
+
+async def test_an_operators_unavailable_stays_until_an_operator_sets_available(
+    inv: Inventory, ssh_hosts: list[SshHost]
+) -> None:
+    created = add(inv, ssh_hosts[0], "faulty-disk")
+    first = await until(inv, created["id"], status_is("available"))
+    path = f"/api/v1/machines/{created['id']}/status"
+    assert inv.put(path, {"status": "unavailable", "message": "disk errors"}).status_code == 200
+    # The machine answers every check (monitor and on demand) and stays unavailable.
+    assert inv.post(f"/api/v1/machines/{created['id']}/check", {}).status_code == 200
+    machine = await until(
+        inv, created["id"], lambda m: m["last_checked_at"] != first["last_checked_at"]
+    )
+    assert machine["reachable"] is True
+    assert (machine["status"], machine["status_message"]) == ("unavailable", "disk errors")
+    assert machine["status_source"] == "operator"
+    # Setting available is verified by a check at once (and holds: the machine answers).
+    assert inv.put(path, {"status": "available"}).status_code == 200
+    later = machine["last_checked_at"]
+    machine = await until(inv, created["id"], lambda m: m["last_checked_at"] != later)
+    assert machine["status"] == "available"

@@ -73,7 +73,7 @@ def test_create_returns_the_spec_fields_and_no_credential(inv: Inventory) -> Non
     assert data["artifact_path"] == "/opt/artifacts"
     assert data["registry_address"] == "registry.local:5000"
     # Not checked yet: not available until a check says so.
-    assert data["status"] == "unavailable"
+    assert data["status"] == "unavailable" and data["status_source"] == "check"
     assert data["host_key"] is None and data["host_key_source"] is None
     detail = inv.machine(str(data["id"]))
     assert detail["id"] == data["id"] and not SECRET_FIELDS & set(detail)
@@ -222,6 +222,7 @@ def test_status_endpoint_takes_the_spec_body_and_answers_the_spec_shape(inv: Inv
     assert out["message"] == "计划维护中" and out["updated_at"].endswith("Z")
     detail = inv.machine(str(data["id"]))
     assert detail["status"] == "maintenance" and detail["status_message"] == "计划维护中"
+    assert detail["status_source"] == "operator"
     events = inv.get(f"/api/v1/machines/{data['id']}/events").json()["data"]["events"]
     assert any("to maintenance" in e["message"] for e in events)
     for bad in ("in-use", "in_use", "deploying", "sleeping"):
