@@ -9,6 +9,7 @@ only over an older observation (a slow check never overwrites a newer one)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -34,6 +35,7 @@ from taichu.ssh.target import SshTarget, fingerprint
 from taichu.timeutil import utcnow
 
 MAX_ERROR = 1000
+log = logging.getLogger("taichu.machines")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ async def observe(app: AppContext, target: SshTarget) -> Observation:
             )
         except TaichuError as e:
             return Observation(reason="error", error=e.message[:MAX_ERROR])
+        except Exception:
+            # A defect, not the machine's answer: logged, and the other machines of the
+            # shard are still checked and recorded.
+            log.exception("check of %s:%d failed unexpectedly", target.address, target.port)
+            return Observation(reason="error", error="the check failed (see the server log)")
     return Observation(facts=facts, presented_host_key=presented)
 
 
