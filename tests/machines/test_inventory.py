@@ -196,6 +196,18 @@ def test_concurrent_creates_of_one_address_store_one(inv: Inventory) -> None:
         codes = list(pool.map(attempt, range(8)))
     assert sorted(codes) == [200] + [409] * 7, codes
     assert inv.count() == 1
+    # Moving several machines to one new address at once: one moves.
+    ids = [create(inv, f"mover-{i}", f"192.0.2.{51 + i}")["id"] for i in range(4)]
+
+    def move(i: int) -> int:
+        body = machine_body(f"mover-{i}", "192.0.2.59", password=...)
+        return inv.put(f"/api/v1/machines/{ids[i]}", body).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(move, range(4)))
+    assert sorted(codes) == [200, 409, 409, 409], codes
+    found = inv.get("/api/v1/machines", search="192.0.2.59").json()["data"]
+    assert found["total"] == 1
 
 
 def test_delete_and_409_while_in_use_or_deploying(inv: Inventory) -> None:
