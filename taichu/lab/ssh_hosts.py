@@ -14,8 +14,6 @@ The real machine's files, including its root password, are never modified.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import itertools
 import os
 import secrets
@@ -24,14 +22,13 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from taichu.lab import janitor
+from taichu.lab.host_files import openssh_keypair as _openssh_keypair
+from taichu.lab.host_files import product_uuid_mounts, write_users
+from taichu.lab.host_files import sha512_crypt as _sha512_crypt
 from taichu.lab.netns import NetNs, ip
 from taichu.lab.procs import LabError, LabProcess, kill_pids, wait_until
 from taichu.lab.state import keep_logs, run_dir
@@ -61,50 +58,6 @@ LogLevel INFO
 """
 
 
-def _sha512_crypt(password: str) -> str:
-    """/etc/shadow hash via libcrypt (the `crypt` module is gone from Python 3.13)."""
-    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
-    lib.crypt.restype = ctypes.c_char_p
-    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    salt = "$6$" + secrets.token_hex(8) + "$"
-    result = lib.crypt(password.encode(), salt.encode())
-    if not result or not result.startswith(b"$6$"):
-        raise LabError("libcrypt could not hash the host password")
-    return str(result.decode())
-
-
-def _openssh_keypair() -> tuple[str, str]:
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    return private, public
-
-
-@dataclass(frozen=True)
-class LabUser:
-    """A non-root login of a host. `sudo` is "password" (sudo asks for the user's
-    password), "nopasswd" or None (not in sudoers: sudo refuses)."""
-
-    name: str
-    uid: int
-    sudo: str | None
-
-
-LAB_USERS = (
-    LabUser("ops", 2001, "password"),
-    LabUser("deploy", 2002, "nopasswd"),
-    LabUser("guest", 2003, None),
-)
-
-
 class SshHost:
     """One machine. `start()` creates it on first use; `stop()` takes it down (connections
     are refused) keeping its address and files; `destroy()` removes it."""
@@ -121,8 +74,6 @@ class SshHost:
         self.root = run_dir() / "hosts" / str(self.seq)
         self.private_key, self.public_key = _openssh_keypair()
         self.host_private_key, self.host_public_key = _openssh_keypair()
-        # The same password and client key for every login of the host, root included.
-        self.users = {u.name: u for u in LAB_USERS}
         self.product_uuid = str(uuid.uuid4())
         self.net: NetNs | None = None
         self.proc: LabProcess | None = None
@@ -322,7 +273,8 @@ class SshHost:
             if fields[0] == "root":
                 fields[1] = _sha512_crypt(self.password)
             shadow.append(":".join(fields))
-        self._write_users(shadow)
+        # The same password and client key for every login of the host, root included.
+        write_users(r, self.password, self.public_key, shadow)
         (etc / "shadow").write_text("\n".join(shadow) + "\n")
         real = os.stat("/etc/shadow")
         os.chown(etc / "shadow", real.st_uid, real.st_gid)
@@ -348,36 +300,6 @@ class SshHost:
         host_key.chmod(0o600)
         (ssh / "ssh_host_ed25519_key.pub").write_text(self.host_public_key + "\n")
 
-    def _write_users(self, shadow: list[str]) -> None:
-        """passwd, group and sudoers entries in the host's /etc overlay (shadow lines are
-        added to `shadow`); homes with the client key authorized."""
-        etc = self.root / "etc.upper"
-        shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
-        passwd = Path("/etc/passwd").read_text().rstrip("\n").splitlines()
-        group = Path("/etc/group").read_text().rstrip("\n").splitlines()
-        hashed = _sha512_crypt(self.password)
-        sudoers = []
-        for u in LAB_USERS:
-            passwd.append(f"{u.name}:x:{u.uid}:{u.uid}:lab user:/home/{u.name}:{shell}")
-            group.append(f"{u.name}:x:{u.uid}:")
-            shadow.append(f"{u.name}:{hashed}:20000:0:99999:7:::")
-            if u.sudo == "password":
-                sudoers.append(f"{u.name} ALL=(ALL:ALL) ALL")
-            elif u.sudo == "nopasswd":
-                sudoers.append(f"{u.name} ALL=(ALL:ALL) NOPASSWD: ALL")
-            ssh_dir = self.root / "home" / u.name / ".ssh"
-            ssh_dir.mkdir(parents=True, exist_ok=True)
-            (ssh_dir / "authorized_keys").write_text(self.public_key + "\n")
-            (ssh_dir / "authorized_keys").chmod(0o600)
-            ssh_dir.chmod(0o700)
-            for path in (ssh_dir.parent, ssh_dir, ssh_dir / "authorized_keys"):
-                os.chown(path, u.uid, u.uid)
-        (etc / "passwd").write_text("\n".join(passwd) + "\n")
-        (etc / "group").write_text("\n".join(group) + "\n")
-        rules = etc / "sudoers.d" / "taichu-lab"
-        rules.write_text("\n".join(sudoers) + "\n")
-        rules.chmod(0o440)
-
     def _init_script(self) -> str:
         r = self.root
         overlay = "overlay" in Path("/proc/filesystems").read_text()
@@ -397,7 +319,7 @@ class SshHost:
                 f"mount --bind {r}/etc.copy /etc",
                 f"mount --bind {r}/varlib.upper /var/lib",
             ]
-        lines += self._product_uuid_mounts()
+        lines += product_uuid_mounts(r)
         # `ip netns exec` mounted a fresh /sys without cgroups: give the host the unified
         # hierarchy, as a current distribution has (a test may unmount it in the host).
         if "cgroup2" in Path("/proc/filesystems").read_text():
@@ -413,26 +335,6 @@ class SshHost:
         lines += [f"mount --bind {r}/{src} {dst}" for src, dst in private]
         lines += [f"hostname {self.hostname}", f"exec {_SSHD} -D -e -f /etc/ssh/sshd_config"]
         return "\n".join(lines)
-
-    def _product_uuid_mounts(self) -> list[str]:
-        r = self.root
-        real = "/sys/class/dmi/id/product_uuid"
-        if Path(real).exists():
-            return [f"mount --bind {r}/product_uuid {real}"]
-        # No DMI here (a VM without it, a container): a private /sys/class of the real
-        # entries, bind-mounted one by one, plus dmi/id/product_uuid. Relative links such
-        # as net/eth0 -> ../../devices/... still resolve through the real /sys.
-        stash = f"{r}/sysclass.orig"
-        return [
-            f"mount --bind /sys/class {stash}",
-            "mount -t tmpfs -o mode=0755 tmpfs /sys/class",
-            f'for e in {stash}/*; do n=${{e##*/}}; mkdir "/sys/class/$n"; '
-            f'mount --bind "$e" "/sys/class/$n"; done',
-            "mkdir -p /sys/class/dmi/id",
-            f"touch {real}",
-            f"mount --bind {r}/product_uuid {real}",
-            f"umount -l {stash}",
-        ]
 
 
 def start_ssh_hosts(count: int, *, prefix: str = "labhost") -> list[SshHost]:
