@@ -20,7 +20,12 @@ def _load(private_key: str, passphrase: str | None) -> None:
         asyncssh.import_private_key(private_key, passphrase or None)
     except (asyncssh.KeyImportError, ValueError, TypeError) as e:
         text = str(e).lower()
-        if "passphrase" in text or "decrypt" in text or "bcrypt" in text:
+        if "bcrypt" in text:
+            raise Invalid(
+                "private_key: an OpenSSH key with a passphrase needs the bcrypt package "
+                "on the server (or give the key in PEM/PKCS#8)"
+            ) from None
+        if "passphrase" in text or "decrypt" in text:
             if passphrase:
                 raise Invalid("passphrase: does not decrypt the private_key") from None
             raise Invalid("passphrase: the private_key is encrypted: give its passphrase") from None
