@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -21,13 +20,17 @@ from taichu.errors import Conflict, Invalid, NotFound
 from taichu.jobs import service as jobs
 from taichu.jobs.models import Job
 from taichu.machines import events
-from taichu.machines.credentials import check_private_key
+from taichu.machines.credentials import (
+    CREDENTIALS,
+    resolve_secrets,
+    store_secrets,
+    stored_secrets,
+)
 from taichu.machines.models import BUSY, OPERATOR_STATUSES, Machine
 from taichu.machines.schemas import MachineIn
 from taichu.ssh.target import SshCredentials, SshTarget, fingerprint, normalize_host_key
 
 CHECK_KIND = "machine.check"
-CREDENTIALS = ("password", "private_key", "passphrase")
 # What a change of makes the last check's verdict stale.
 CONNECTION_FIELDS = ("ip_address", "port", "user", "become", "host_key", *CREDENTIALS)
 NOT_CHECKED = "waiting for the first check"
@@ -59,63 +62,6 @@ def pinned_key(text: str | None) -> str | None:
 
 def host_key_fingerprint(machine: Machine) -> str | None:
     return fingerprint(machine.host_key) if machine.host_key else None
-
-
-@dataclass
-class Secrets:
-    """Credentials after an update: what was given, else what was stored (decrypted only
-    to check a key against its passphrase)."""
-
-    password: str | None
-    private_key: str | None
-    passphrase: str | None
-
-
-def _given(body: MachineIn, name: str) -> str | None:
-    value = getattr(body, name)
-    return value if value else None  # "" or null removes it
-
-
-async def resolve_secrets(body: MachineIn, stored: Secrets | None) -> Secrets:
-    """The credentials the machine will have (create: the body's; update: the body's where
-    given, the stored ones where omitted). Invalid naming the field when they cannot log
-    in: none at all, a passphrase without a key, a key that does not load."""
-    given = body.model_fields_set if stored is not None else set(CREDENTIALS)
-    old = stored or Secrets(None, None, None)
-    password = _given(body, "password") if "password" in given else old.password
-    key = _given(body, "private_key") if "private_key" in given else old.private_key
-    if "passphrase" in given:
-        passphrase = _given(body, "passphrase")
-    else:
-        # A new key comes with its own passphrase (or none).
-        passphrase = None if "private_key" in given else old.passphrase
-    if not password and not key:
-        raise Invalid("password: a password or a private_key is required")
-    if passphrase and not key:
-        raise Invalid("passphrase: only meaningful with a private_key")
-    if key and ({"private_key", "passphrase"} & given):
-        await check_private_key(key, passphrase)
-    return Secrets(password, key, passphrase)
-
-
-def _store_secrets(machine: Machine, box: SecretBox, secrets: Secrets) -> None:
-    def enc(value: str | None) -> str | None:
-        return box.encrypt(value) if value else None
-
-    machine.password_encrypted = enc(secrets.password)
-    machine.private_key_encrypted = enc(secrets.private_key)
-    machine.passphrase_encrypted = enc(secrets.passphrase)
-
-
-def stored_secrets(machine: Machine, box: SecretBox) -> Secrets:
-    def dec(value: str | None) -> str | None:
-        return box.decrypt(value) if value else None
-
-    return Secrets(
-        dec(machine.password_encrypted),
-        dec(machine.private_key_encrypted),
-        dec(machine.passphrase_encrypted),
-    )
 
 
 def target_for(machine: Machine, box: SecretBox) -> SshTarget:
@@ -226,7 +172,7 @@ async def create_machine(
         created_by=owner.username if owner else None,
     )
     _apply(machine, body)
-    _store_secrets(machine, box, secrets)
+    store_secrets(machine, box, secrets)
     await _write_unique(session, body, None, lambda: session.add(machine))
     await enqueue_check(session, machine.id)
     audit.note(resource="machine", resource_id=machine.id, new_value=_audit_view(machine))
@@ -258,7 +204,7 @@ async def update_machine(
             machine.host_key = host_key
             machine.host_key_source = "given" if host_key else None
         after = (machine.ip_address, machine.port, machine.user, machine.become, machine.host_key)
-        _store_secrets(machine, box, secrets)
+        store_secrets(machine, box, secrets)
         if (before != after or changed_secrets) and machine.status == "available":
             machine.status, machine.status_source = "unavailable", "check"
             machine.status_message = "waiting for the check after an update"

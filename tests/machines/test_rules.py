@@ -10,10 +10,10 @@ import pytest
 
 from taichu.errors import Invalid
 from taichu.machines.checks import Observation, _apply
+from taichu.machines.credentials import Secrets, resolve_secrets
 from taichu.machines.facts import MachineFacts
 from taichu.machines.models import KEPT_BY_CHECKS, Machine
 from taichu.machines.schemas import MachineIn, normalize_address, normalize_status
-from taichu.machines.service import Secrets, resolve_secrets
 from taichu.timeutil import utcnow
 
 
