@@ -195,6 +195,12 @@ async def test_checks_keep_maintenance_and_in_use_and_report_reachability(
     put = inv.put(f"/api/v1/machines/{parked['id']}/status", {"status": "maintenance"})
     assert put.status_code == 200
     inv.sql("UPDATE machines SET status = 'in_use' WHERE id = :id", id=used["id"])
+    # Two more checks of the other machine: any sweep that listed `parked` before it was
+    # parked is over.
+    for _ in range(2):
+        seen = inv.machine(used["id"])["last_checked_at"]
+        await until(inv, used["id"], lambda m, seen=seen: m["last_checked_at"] != seen)
+    parked_before = inv.machine(parked["id"])
     parked_host.stop()
     used_host.stop()
     # (A check in flight when sshd died may first report the lost connection.)
@@ -203,7 +209,10 @@ async def test_checks_keep_maintenance_and_in_use_and_report_reachability(
     )
     assert machine["status"] == "in_use" and machine["reachable"] is False
     assert "Unreachable" in [e["reason"] for e in events_of(inv, used["id"])]
-    # The monitor leaves a machine in maintenance alone; an explicit check keeps it.
+    # The monitor left the machine in maintenance alone; an explicit check keeps it.
+    machine = inv.machine(parked["id"])
+    assert machine["last_checked_at"] == parked_before["last_checked_at"]
+    assert machine["reachable"] is True and machine["status"] == "maintenance"
     assert inv.post(f"/api/v1/machines/{parked['id']}/check", {}).status_code == 200
     machine = await until(inv, parked["id"], lambda m: m["reachable"] is False)
     assert machine["status"] == "maintenance"
