@@ -108,6 +108,12 @@ async def test_wrong_password_is_unavailable_naming_authentication(
     assert machine["check_reason"] == "authentication"
     assert "authentication" in machine["status_message"].lower()
     assert machine["reachable"] is False and machine["facts"] is None
+    # Fixing the password is checked at once (the update enqueues a check).
+    body = {"name": "wrong-password", "ip_address": host.address, "port": host.port,
+            "password": host.password, "role": "worker"}  # fmt: skip
+    assert inv.put(f"/api/v1/machines/{created['id']}", body).status_code == 200
+    machine = await until(inv, created["id"], status_is("available"))
+    assert machine["check_reason"] is None and machine["facts"]["hostname"] == host.hostname
 
 
 async def test_sudo_refused_is_unavailable(inv: Inventory, ssh_hosts: list[SshHost]) -> None:

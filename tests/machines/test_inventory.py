@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.machines.serving import Inventory, machine_body, serve_inventory
+from tests.support.server import free_port
+from tests.support.waiting import wait_for
 
 SPEC_FIELDS = {
     "id",
@@ -324,3 +326,33 @@ def test_malformed_json_is_400(inv: Inventory) -> None:
         timeout=30,
     )
     assert response.status_code == 400 and response.json()["code"] == 400
+
+
+async def test_create_update_and_check_each_run_a_check_job(inv: Inventory) -> None:
+    """Against a closed port on loopback: each check ends at once, refused."""
+    port = free_port()
+    data = create(inv, "m-checked", "127.0.0.1", port=port)
+    key = f"machine-check:{data['id']}"
+
+    def finished_checks() -> int:
+        rows = inv.sql(
+            "SELECT count(*) FROM jobs WHERE dedup_key = :k AND status = 'succeeded'", k=key
+        )
+        return int(rows[0][0])
+
+    await wait_for(finished_checks, lambda n: n == 1)
+    machine = inv.machine(str(data["id"]))
+    assert machine["check_reason"] == "refused" and machine["status"] == "unavailable"
+    assert str(port) in machine["status_message"]
+    body = machine_body("m-checked", "127.0.0.1", port=port, password=..., labels={"a": "b"})
+    assert inv.put(f"/api/v1/machines/{data['id']}", body).status_code == 200
+    await wait_for(finished_checks, lambda n: n == 2)
+    queued = inv.post(f"/api/v1/machines/{data['id']}/check", {})
+    assert queued.status_code == 200
+    out = queued.json()["data"]
+    assert out["id"] == data["id"] and out["job_id"] and out["status"] == "unavailable"
+    await wait_for(finished_checks, lambda n: n == 3)
+    assert (
+        inv.post("/api/v1/machines/6f1c1a52-8d55-4f69-9d8a-4c1a3c7d0e11/check", {}).status_code
+        == 404
+    )
