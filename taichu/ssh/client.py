@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import asyncssh
 
 from taichu.config import SshSettings
-from taichu.ssh.dial import dial
+from taichu.ssh.dial import Dialled, dial
 from taichu.ssh.errors import SshError, SshTimeout
 from taichu.ssh.session import CommandResult, SshSession
 from taichu.ssh.target import SshTarget
@@ -55,12 +55,19 @@ class Connection:
     """One pooled SSH connection (and what was learnt about it)."""
 
     key: PoolKey
-    conn: asyncssh.SSHClientConnection
-    presented_host_key: str
+    dialled: Dialled
     sudo_mode: str | None = None  # "nopasswd" | "password", probed once per connection
     uses: int = 0
     idle_since: float = 0.0
     expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    @property
+    def conn(self) -> asyncssh.SSHClientConnection:
+        return self.dialled.conn
+
+    @property
+    def presented_host_key(self) -> str:
+        return self.dialled.presented_host_key
 
     @property
     def host(self) -> HostKey:
@@ -74,7 +81,7 @@ class Connection:
 
     @property
     def closed(self) -> bool:
-        return self.conn.is_closed()
+        return self.dialled.closed
 
 
 class SshPool:
@@ -95,13 +102,18 @@ class SshPool:
         return self._session(target)
 
     async def close(self) -> None:
+        """Close idle connections (leased ones close when their session ends)."""
         self._closed = True
-        for conns in self._idle.values():
-            for c in conns:
-                c.close()
-                self._forget(c.host)
+        closing = [c for conns in self._idle.values() for c in conns]
         self._idle.clear()
-        self._wake()
+        for c in closing:
+            c.close()
+            self._forget(c.host)
+        if closing:
+            # A moment for the goodbyes, so no transport outlives the event loop.
+            await asyncio.wait(
+                [asyncio.ensure_future(c.conn.wait_closed()) for c in closing], timeout=2
+            )
 
     @property
     def open_connections(self) -> int:
@@ -167,7 +179,7 @@ class SshPool:
         """A new connection for a slot already counted."""
         dialled = await dial(target, self.settings.connect_timeout)
         self.dials += 1
-        return Connection(key, dialled.conn, dialled.presented_host_key, uses=1)
+        return Connection(key, dialled, uses=1)
 
     def _has_room(self, host: HostKey) -> bool:
         s = self.settings

@@ -20,18 +20,22 @@ from taichu.ssh.errors import SshHostKeyMismatch, connect_error
 from taichu.ssh.target import SshTarget, normalize_host_key
 
 log = logging.getLogger("taichu.ssh")
-
-
-@dataclass
-class Dialled:
-    conn: asyncssh.SSHClientConnection
-    presented_host_key: str
+# asyncssh logs every connection, channel and command at INFO: with hundreds of machines
+# checked a minute that drowns the server's log. Left alone if logging set a level.
+if logging.getLogger("asyncssh").level == logging.NOTSET:
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 
 class _HostKeyCheck(asyncssh.SSHClient):
+    """asyncssh's callbacks for one connection: the host key, and the connection's end."""
+
     def __init__(self, pinned: str | None) -> None:
         self.pinned = pinned
         self.presented: str | None = None
+        self.lost = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -140,4 +144,15 @@ async def dial(target: SshTarget, connect_timeout: float) -> Dialled:
         raise error from e
     assert check.presented is not None
     log.debug("ssh %s@%s:%d connected", target.username, target.address, target.port)
-    return Dialled(conn, check.presented)
+    return Dialled(conn, check.presented, check)
+
+
+@dataclass
+class Dialled:
+    conn: asyncssh.SSHClientConnection
+    presented_host_key: str
+    events: _HostKeyCheck
+
+    @property
+    def closed(self) -> bool:
+        return self.events.lost

@@ -55,6 +55,11 @@ async def test_facts_match_what_the_hosts_report(pool: SshPool, ssh_hosts: list[
         assert f.swap_on == (len(_own(host, "cat /proc/swaps").splitlines()) > 1)
         assert f.sysctls["net.ipv4.ip_forward"] == _own(host, "cat /proc/sys/net/ipv4/ip_forward")
         assert set(f.kernel_modules) == {"overlay", "br_netfilter"}
+        for module, loaded in f.kernel_modules_loaded.items():
+            assert loaded == (
+                host.exec(f"test -d /sys/module/{module}", check=False).returncode == 0
+            )
+            assert f.kernel_modules[module] or not loaded
         assert f.kubelet is None  # nothing installed on the lab hosts
     # Hosts on one machine still look like different machines.
     assert len({f.product_uuid for f in seen}) == 3

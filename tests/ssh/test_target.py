@@ -53,3 +53,11 @@ def test_credentials_never_show() -> None:
     assert repr(c) == "SshCredentials(given=['password', 'private_key', 'passphrase'])"
     assert not SshTarget("h", "root", c, become=True).needs_sudo
     assert SshTarget("h", "ops", c, become=True).needs_sudo
+
+
+def test_asyncssh_is_quiet_by_default() -> None:
+    import logging
+
+    import taichu.ssh.dial  # noqa: F401
+
+    assert logging.getLogger("asyncssh").getEffectiveLevel() == logging.WARNING
