@@ -224,6 +224,24 @@ class BackupSettings(BaseModel):
     )
 
 
+class MachinesSettings(BaseModel):
+    """The machine inventory (taichu/machines): checks over SSH and the reachability
+    monitor (env `TAICHU_MACHINES__*`)."""
+
+    check_interval: float = Field(
+        60.0, gt=0, description="Seconds between reachability checks of every machine."
+    )
+    check_concurrency: int = Field(
+        16, ge=1, le=1024, description="Machine checks one job worker runs at once."
+    )
+    check_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="A whole check (connect, sudo, facts) that takes longer fails with reason "
+        "`timeout`.",
+    )
+
+
 class HttpSettings(BaseModel):
     """Limits of the HTTP edge (env `TAICHU_HTTP__*`): what one client may hold or send."""
 
@@ -312,6 +330,7 @@ class Settings(BaseSettings):
     kube: KubeSettings = Field(default_factory=KubeSettings)
     observe: ObserveSettings = Field(default_factory=ObserveSettings)
     backups: BackupSettings = Field(default_factory=BackupSettings)
+    machines: MachinesSettings = Field(default_factory=MachinesSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
 

@@ -16,6 +16,7 @@ from taichu.db.session import make_engine, make_sessionmaker
 from taichu.kube.limits import ReadLimits
 from taichu.kube.manager import ConnectionManager
 from taichu.observe.cache import ObserveHub
+from taichu.ssh.client import SshPool
 from taichu.system.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -43,10 +44,16 @@ class AppContext:
     probe_gate: asyncio.Semaphore = field(init=False)
     # Watch-fed caches of cluster contents (nodes, pods, events), started on first view.
     observe: ObserveHub = field(init=False)
+    # SSH connections to machines, pooled per process (limits in `settings.ssh`), and the
+    # gate of machine checks (`machines.check_concurrency`), like `probe_gate`.
+    ssh: SshPool = field(init=False)
+    machine_gate: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.probe_gate = asyncio.Semaphore(self.settings.cluster_probe_concurrency)
         self.observe = ObserveHub(self.kube, self.settings.observe)
+        self.ssh = SshPool(self.settings.ssh)
+        self.machine_gate = asyncio.Semaphore(self.settings.machines.check_concurrency)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:
@@ -73,6 +80,7 @@ class AppContext:
     async def close(self) -> None:
         await self.observe.close()  # its watches borrow kube clients: stop them first
         await self.kube.close_all()
+        await self.ssh.close()
         await self.engine.dispose()
         if self.read_engine is not None:
             await self.read_engine.dispose()

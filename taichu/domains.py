@@ -49,11 +49,12 @@ def installed() -> list[Domain]:
     from taichu.auth.domain import DOMAIN as auth
     from taichu.backups.domain import DOMAIN as backups
     from taichu.clusters.domain import DOMAIN as clusters
+    from taichu.machines.domain import DOMAIN as machines
     from taichu.observe.domain import DOMAIN as observe
     from taichu.system.domain import DOMAIN as system
     from taichu.users.domain import DOMAIN as users
 
-    return [system, auth, users, audit, clusters, observe, backups]
+    return [system, auth, users, audit, clusters, observe, backups, machines]
 
 
 def audit_vocabulary(domains: Sequence[Domain]) -> tuple[frozenset[str], dict[str, str]]:

@@ -1,0 +1,352 @@
+"""The machine inventory: add, change, list, remove machines and set their status. The
+checks over SSH are `taichu.machines.checks`; this module only enqueues them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taichu.audit import context as audit
+from taichu.auth.principal import Principal
+from taichu.clusters.selectors import selector_matcher
+from taichu.context import AppContext
+from taichu.crypto import SecretBox
+from taichu.errors import Conflict, Invalid, NotFound
+from taichu.jobs import service as jobs
+from taichu.jobs.models import Job
+from taichu.machines import events
+from taichu.machines.credentials import check_private_key
+from taichu.machines.models import BUSY, OPERATOR_STATUSES, Machine
+from taichu.machines.schemas import MachineIn
+from taichu.ssh.target import SshCredentials, SshTarget, fingerprint, normalize_host_key
+
+CHECK_KIND = "machine.check"
+CREDENTIALS = ("password", "private_key", "passphrase")
+# What a change of makes the last check's verdict stale.
+CONNECTION_FIELDS = ("ip_address", "port", "user", "become", "host_key", *CREDENTIALS)
+NOT_CHECKED = "waiting for the first check"
+
+
+def check_dedup_key(machine_id: str) -> str:
+    return f"machine-check:{machine_id}"
+
+
+async def enqueue_check(session: AsyncSession, machine_id: str) -> Job:
+    """A check of this machine, in the caller's transaction (one queued per machine)."""
+    return await jobs.enqueue(
+        session,
+        CHECK_KIND,
+        {"machine_id": machine_id},
+        dedup_key=check_dedup_key(machine_id),
+        max_attempts=1,
+    )
+
+
+def pinned_key(text: str | None) -> str | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return normalize_host_key(text)
+    except ValueError as e:
+        raise Invalid(f"host_key: {e}") from e
+
+
+def host_key_fingerprint(machine: Machine) -> str | None:
+    return fingerprint(machine.host_key) if machine.host_key else None
+
+
+@dataclass
+class Secrets:
+    """Credentials after an update: what was given, else what was stored (decrypted only
+    to check a key against its passphrase)."""
+
+    password: str | None
+    private_key: str | None
+    passphrase: str | None
+
+
+def _given(body: MachineIn, name: str) -> str | None:
+    value = getattr(body, name)
+    return value if value else None  # "" or null removes it
+
+
+async def resolve_secrets(body: MachineIn, stored: Secrets | None) -> Secrets:
+    """The credentials the machine will have (create: the body's; update: the body's where
+    given, the stored ones where omitted). Invalid naming the field when they cannot log
+    in: none at all, a passphrase without a key, a key that does not load."""
+    given = body.model_fields_set if stored is not None else set(CREDENTIALS)
+    old = stored or Secrets(None, None, None)
+    password = _given(body, "password") if "password" in given else old.password
+    key = _given(body, "private_key") if "private_key" in given else old.private_key
+    if "passphrase" in given:
+        passphrase = _given(body, "passphrase")
+    else:
+        # A new key comes with its own passphrase (or none).
+        passphrase = None if "private_key" in given else old.passphrase
+    if not password and not key:
+        raise Invalid("password: a password or a private_key is required")
+    if passphrase and not key:
+        raise Invalid("passphrase: only meaningful with a private_key")
+    if key and ({"private_key", "passphrase"} & given):
+        await check_private_key(key, passphrase)
+    return Secrets(password, key, passphrase)
+
+
+def _store_secrets(machine: Machine, box: SecretBox, secrets: Secrets) -> None:
+    def enc(value: str | None) -> str | None:
+        return box.encrypt(value) if value else None
+
+    machine.password_encrypted = enc(secrets.password)
+    machine.private_key_encrypted = enc(secrets.private_key)
+    machine.passphrase_encrypted = enc(secrets.passphrase)
+
+
+def stored_secrets(machine: Machine, box: SecretBox) -> Secrets:
+    def dec(value: str | None) -> str | None:
+        return box.decrypt(value) if value else None
+
+    return Secrets(
+        dec(machine.password_encrypted),
+        dec(machine.private_key_encrypted),
+        dec(machine.passphrase_encrypted),
+    )
+
+
+def target_for(machine: Machine, box: SecretBox) -> SshTarget:
+    """How the platform reaches this machine (credentials decrypted)."""
+    secrets = stored_secrets(machine, box)
+    return SshTarget(
+        address=machine.ip_address,
+        username=machine.user,
+        credentials=SshCredentials(secrets.password, secrets.private_key, secrets.passphrase),
+        port=machine.port,
+        host_key=machine.host_key,
+        become=machine.become,
+    )
+
+
+async def machine_targets(
+    session: AsyncSession, ids: Sequence[str], box: SecretBox
+) -> list[tuple[Machine, SshTarget]]:
+    """The machines `ids` (in that order, each once) with their targets; Invalid naming
+    the first id that is not a machine."""
+    wanted = list(dict.fromkeys(ids))
+    for machine_id in wanted:
+        if not _is_uuid(machine_id):
+            raise Invalid(f"machine_ids: {str(machine_id)[:64]!r} is not a machine id")
+    found = {m.id: m for m in await session.scalars(select(Machine).where(Machine.id.in_(wanted)))}
+    for machine_id in wanted:
+        if machine_id not in found:
+            raise Invalid(f"machine_ids: machine {machine_id} not found")
+    return [(found[i], target_for(found[i], box)) for i in wanted]
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _audit_view(machine: Machine) -> dict[str, Any]:
+    """What the audit log records of a machine: never a credential."""
+    return {
+        "name": machine.name,
+        "ip_address": machine.ip_address,
+        "port": machine.port,
+        "user": machine.user,
+        "role": machine.role,
+        "labels": machine.labels,
+        "status": machine.status,
+        "host_key": machine.host_key,
+    }
+
+
+async def _conflict(session: AsyncSession, body: MachineIn, exclude: str | None) -> None:
+    for column, value, field in (
+        (Machine.ip_address, body.ip_address, "ip_address"),
+        (Machine.name, body.name, "name"),
+    ):
+        query = select(Machine.id).where(column == value)
+        if exclude is not None:
+            query = query.where(Machine.id != exclude)
+        if await session.scalar(query) is not None:
+            raise Conflict(f"{field}: a machine with {field} {value} already exists")
+
+
+async def _flush_unique(session: AsyncSession, body: MachineIn, exclude: str | None) -> None:
+    """Flush; a unique violation (two requests racing past the check) is the same 409."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as e:
+        await _conflict(session, body, exclude)
+        raise Conflict(f"ip_address or name: a machine with {body.ip_address} exists") from e
+
+
+def _apply(machine: Machine, body: MachineIn) -> None:
+    machine.name = body.name
+    machine.ip_address = body.ip_address
+    machine.internal_address = body.internal_address or body.ip_address
+    machine.port = body.port
+    machine.user = body.user
+    machine.become = body.user != "root" if body.become is None else body.become
+    machine.role = body.role
+    machine.artifact_path = body.artifact_path
+    machine.image_repo = body.image_repo
+    machine.registry_address = body.registry_address
+    machine.labels = body.labels
+
+
+async def create_machine(
+    session: AsyncSession, box: SecretBox, body: MachineIn, owner: Principal | None
+) -> Machine:
+    """Store a machine (credentials encrypted) and enqueue its first check. `owner` None:
+    the platform's own (e.g. `taichu machines import`)."""
+    host_key = pinned_key(body.host_key)
+    secrets = await resolve_secrets(body, None)  # before any database work: slow
+    await _conflict(session, body, None)
+    machine = Machine(
+        status="unavailable",
+        status_message=NOT_CHECKED,
+        host_key=host_key,
+        host_key_source="given" if host_key else None,
+        created_by=owner.username if owner else None,
+    )
+    _apply(machine, body)
+    _store_secrets(machine, box, secrets)
+    session.add(machine)
+    await _flush_unique(session, body, None)
+    await enqueue_check(session, machine.id)
+    audit.note(resource="machine", resource_id=machine.id, new_value=_audit_view(machine))
+    return machine
+
+
+async def update_machine(
+    app: AppContext, session: AsyncSession, machine_id: str, body: MachineIn
+) -> Machine:
+    """Replace a machine's fields (omitted credentials and host key are kept) and enqueue
+    a check. A change of how it is reached makes the last verdict stale: an available
+    machine is unavailable until the check says otherwise."""
+    host_key = pinned_key(body.host_key) if "host_key" in body.model_fields_set else None
+    box = app.box
+    # Read apart from the request's transaction: checking a key is slow, and on SQLite
+    # that transaction holds the write lock from its first statement.
+    async with app.read_sessions() as reader:
+        stored = stored_secrets(await get_machine(reader, machine_id), box)
+    secrets = await resolve_secrets(body, stored)
+    machine = await get_machine(session, machine_id, for_update=True)
+    await _conflict(session, body, machine.id)
+    old = _audit_view(machine)
+    before = (machine.ip_address, machine.port, machine.user, machine.become, machine.host_key)
+    _apply(machine, body)
+    if "host_key" in body.model_fields_set:
+        machine.host_key = host_key
+        machine.host_key_source = "given" if host_key else None
+    after = (machine.ip_address, machine.port, machine.user, machine.become, machine.host_key)
+    changed_secrets = bool(set(CREDENTIALS) & body.model_fields_set) and secrets != stored
+    _store_secrets(machine, box, secrets)
+    if (before != after or changed_secrets) and machine.status == "available":
+        machine.status = "unavailable"
+        machine.status_message = "waiting for the check after an update"
+    await _flush_unique(session, body, machine.id)
+    await enqueue_check(session, machine.id)
+    audit.note(
+        resource="machine", resource_id=machine.id, old_value=old, new_value=_audit_view(machine)
+    )
+    return machine
+
+
+async def get_machine(
+    session: AsyncSession, machine_id: str, *, for_update: bool = False
+) -> Machine:
+    machine = None
+    if _is_uuid(machine_id):
+        query = select(Machine).where(Machine.id == machine_id)
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        machine = await session.scalar(query)
+    if machine is None:
+        raise NotFound(f"machine {machine_id[:64]} not found")
+    return machine
+
+
+async def list_machines(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    role: str | None,
+    label_selector: str | None,
+    search: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Machine], int]:
+    matches = selector_matcher(label_selector)  # parse first: a bad selector is 422
+    query = select(Machine)
+    if status:
+        query = query.where(Machine.status == status)
+    if role:
+        query = query.where(Machine.role == role)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Machine.name).like(pattern),
+                Machine.ip_address.like(pattern),
+                Machine.internal_address.like(pattern),
+            )
+        )
+    query = query.order_by(Machine.created_at, Machine.id)
+    if label_selector and label_selector.strip():
+        # Labels are JSON: selectors are evaluated here, over the rows the other filters keep.
+        rows = [m for m in await session.scalars(query) if matches(m.labels or {})]
+        return rows[offset : offset + limit], len(rows)
+    total = await session.scalar(query.with_only_columns(func.count(Machine.id)).order_by(None))
+    rows = list(await session.scalars(query.offset(offset).limit(limit)))
+    return rows, int(total or 0)
+
+
+async def delete_machine(session: AsyncSession, machine_id: str) -> None:
+    machine = await get_machine(session, machine_id, for_update=True)
+    if machine.status in BUSY:
+        raise Conflict(f"machine {machine.name} is {machine.status}: it cannot be deleted now")
+    audit.note(resource="machine", resource_id=machine.id, old_value=_audit_view(machine))
+    await session.delete(machine)
+    await session.flush()
+
+
+async def set_status(
+    session: AsyncSession, machine_id: str, status: str, message: str, by: Principal
+) -> Machine:
+    """An operator's status. `available` is verified: a check follows at once."""
+    if status not in OPERATOR_STATUSES:
+        raise Invalid(f"status: an operator may set {', '.join(OPERATOR_STATUSES)}")
+    machine = await get_machine(session, machine_id, for_update=True)
+    if machine.status in BUSY:
+        raise Conflict(
+            f"machine {machine.name} is {machine.status}: the cluster lifecycle owns its status"
+        )
+    old = machine.status
+    machine.status, machine.status_message = status, message
+    await session.flush()
+    if old != status:
+        detail = f"{message} (by {by.username})" if message else f"by {by.username}"
+        await events.record_transition(
+            session, machine.id, machine.name, old, status, detail, component="operator"
+        )
+    if status == "available":
+        await enqueue_check(session, machine.id)
+    audit.note(
+        resource="machine",
+        resource_id=machine.id,
+        old_value={"status": old},
+        new_value={"status": status, "message": message},
+    )
+    return machine
