@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Taichu needs into .venv (Python deps) and, with --test, what the test suite
-# needs from Debian (sshd for the lab's SSH hosts, PostgreSQL, iproute2) — idempotent.
+# needs from Debian (sshd and sudo for the lab's SSH hosts, PostgreSQL, iproute2) — idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -10,6 +10,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
   command -v ip >/dev/null || need+=(iproute2)
+  # The lab hosts' non-root users escalate with sudo (the machines' `become`).
+  command -v sudo >/dev/null || need+=(sudo)
   command -v unshare >/dev/null && command -v flock >/dev/null || need+=(util-linux)
   if [ ${#need[@]} -gt 0 ]; then
     echo "[bootstrap] installing Debian packages: ${need[*]}" >&2

@@ -136,6 +136,42 @@ class KubeSettings(BaseModel):
         return value
 
 
+class SshSettings(BaseModel):
+    """The SSH adapter to machines (taichu/ssh): timeouts, output caps, connection pool."""
+
+    connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to connect, exchange keys and authenticate."
+    )
+    command_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Default seconds one remote command may run; it is killed on the "
+        "machine when they are up.",
+    )
+    upload_timeout: float = Field(600.0, gt=0, description="Seconds one SFTP upload may take.")
+    max_output_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Bytes of stdout, and of stderr, kept of one command; the rest is read "
+        "and dropped (the result says `truncated`).",
+    )
+    max_connections: int = Field(
+        256, ge=1, description="SSH connections this process keeps open at most, all machines."
+    )
+    max_per_host: int = Field(
+        4, ge=1, description="SSH connections to one machine (address and port) at most."
+    )
+    idle_seconds: float = Field(
+        60.0, ge=0, description="An unused pooled connection is closed after this long."
+    )
+    pool_wait: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a caller waits for a free connection slot when the limits "
+        "are reached, before it fails with a timeout.",
+    )
+
+
 class ObserveSettings(BaseModel):
     """Watch-fed caches of cluster contents (taichu/observe)."""
 
@@ -328,6 +364,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
+    ssh: SshSettings = Field(default_factory=SshSettings)
     observe: ObserveSettings = Field(default_factory=ObserveSettings)
     backups: BackupSettings = Field(default_factory=BackupSettings)
     machines: MachinesSettings = Field(default_factory=MachinesSettings)

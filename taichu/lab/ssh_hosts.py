@@ -5,6 +5,9 @@ root password and authorized key, and private views of the filesystem:
   /etc, /var/lib  overlays of the real ones: reads fall through, writes stay with the host
                   (so /etc/shadow with the host's root password is the host's alone)
   /opt, /root, /tmp, /run  empty directories of the host's own
+  /home           the host's own, with three non-root users (see LabUser)
+  /sys/class/dmi/id/product_uuid  the host's own (over the real one, or in a private
+                  /sys/class where the real machine has no DMI), readable by root only
 The real machine's files, including its root password, are never modified.
 """
 
@@ -20,6 +23,7 @@ import socket
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -27,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from taichu.lab import janitor
-from taichu.lab.netns import NetNs
+from taichu.lab.netns import NetNs, ip
 from taichu.lab.procs import LabError, LabProcess, kill_pids, wait_until
 from taichu.lab.state import keep_logs, run_dir
 
@@ -83,6 +87,23 @@ def _openssh_keypair() -> tuple[str, str]:
     return private, public
 
 
+@dataclass(frozen=True)
+class LabUser:
+    """A non-root login of a host. `sudo` is "password" (sudo asks for the user's
+    password), "nopasswd" or None (not in sudoers: sudo refuses)."""
+
+    name: str
+    uid: int
+    sudo: str | None
+
+
+LAB_USERS = (
+    LabUser("ops", 2001, "password"),
+    LabUser("deploy", 2002, "nopasswd"),
+    LabUser("guest", 2003, None),
+)
+
+
 class SshHost:
     """One machine. `start()` creates it on first use; `stop()` takes it down (connections
     are refused) keeping its address and files; `destroy()` removes it."""
@@ -99,6 +120,9 @@ class SshHost:
         self.root = run_dir() / "hosts" / str(self.seq)
         self.private_key, self.public_key = _openssh_keypair()
         self.host_private_key, self.host_public_key = _openssh_keypair()
+        # The same password and client key for every login of the host, root included.
+        self.users = {u.name: u for u in LAB_USERS}
+        self.product_uuid = str(uuid.uuid4())
         self.net: NetNs | None = None
         self.proc: LabProcess | None = None
         self._handle: int | None = None
@@ -164,6 +188,30 @@ class SshHost:
             janitor.untrack(self._handle)
             self._handle = None
 
+    def unplug(self) -> None:
+        """Pull the network cable: packets to the host go nowhere (no refusal, no answer),
+        sshd and its sessions keep running. `plug()` undoes it."""
+        if self.net is not None:
+            ip("-n", self.net.name, "link", "set", "eth0", "down")
+
+    def plug(self) -> None:
+        if self.net is not None:
+            ip("-n", self.net.name, "link", "set", "eth0", "up")
+            # Link down dropped the default route; the connected /30 comes back by itself.
+            ip("-n", self.net.name, "route", "replace", "default", "via", self.net.gateway)
+
+    def regenerate_host_key(self, timeout: float = 20.0) -> str:
+        """A new host key (as after a reinstall): sshd restarts with it; returns the new
+        public key line."""
+        was_running = self.running
+        self.stop()
+        self.host_private_key, self.host_public_key = _openssh_keypair()
+        if self.net is not None:
+            self._write_host_key()
+        if was_running:
+            self.start(timeout)
+        return self.host_public_key
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -202,6 +250,25 @@ class SshHost:
             "host_key": self.host_public_key,
         }
 
+    @property
+    def sudo_user(self) -> str:
+        """A non-root user whom sudo asks for the password."""
+        return "ops"
+
+    @property
+    def nopasswd_user(self) -> str:
+        """A non-root user with passwordless sudo."""
+        return "deploy"
+
+    @property
+    def nosudo_user(self) -> str:
+        """A non-root user not in sudoers: sudo refuses them."""
+        return "guest"
+
+    def sudo_credentials(self, user: str | None = None) -> dict[str, Any]:
+        """`credentials()` for a non-root user (default: `sudo_user`)."""
+        return {**self.credentials(), "username": user or self.sudo_user}
+
     def exec(self, command: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a shell command inside the host without SSH (its mounts, hostname, network)."""
         pid = int((self.root / "run" / "sshd.pid").read_text().strip())
@@ -229,7 +296,10 @@ class SshHost:
             "etc.work",
             "varlib.upper",
             "varlib.work",
+            "etc.upper/sudoers.d",
             "opt",
+            "home",
+            "sysclass.orig",
             "root/.ssh",
             "run/sshd",
             "tmp",
@@ -251,6 +321,7 @@ class SshHost:
             if fields[0] == "root":
                 fields[1] = _sha512_crypt(self.password)
             shadow.append(":".join(fields))
+        self._write_users(shadow)
         (etc / "shadow").write_text("\n".join(shadow) + "\n")
         real = os.stat("/etc/shadow")
         os.chown(etc / "shadow", real.st_uid, real.st_gid)
@@ -258,16 +329,53 @@ class SshHost:
         (etc / "ssh" / "sshd_config").write_text(
             SSHD_CONFIG.format(port=self.port, address=self.address)
         )
-        host_key = etc / "ssh" / "ssh_host_ed25519_key"
-        host_key.write_text(self.host_private_key)
-        host_key.chmod(0o600)
-        (etc / "ssh" / "ssh_host_ed25519_key.pub").write_text(self.host_public_key + "\n")
+        self._write_host_key()
         keys = r / "root" / ".ssh" / "authorized_keys"
         keys.write_text(self.public_key + "\n")
         keys.chmod(0o600)
         (r / "root" / ".ssh").chmod(0o700)
         self.private_key_path.write_text(self.private_key)
         self.private_key_path.chmod(0o600)
+        uuid_file = r / "product_uuid"
+        uuid_file.write_text(self.product_uuid + "\n")
+        uuid_file.chmod(0o400)  # as the kernel's: reading it takes root
+
+    def _write_host_key(self) -> None:
+        ssh = self.root / "etc.upper" / "ssh"
+        host_key = ssh / "ssh_host_ed25519_key"
+        host_key.write_text(self.host_private_key)
+        host_key.chmod(0o600)
+        (ssh / "ssh_host_ed25519_key.pub").write_text(self.host_public_key + "\n")
+
+    def _write_users(self, shadow: list[str]) -> None:
+        """passwd, group and sudoers entries in the host's /etc overlay (shadow lines are
+        added to `shadow`); homes with the client key authorized."""
+        etc = self.root / "etc.upper"
+        shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
+        passwd = Path("/etc/passwd").read_text().rstrip("\n").splitlines()
+        group = Path("/etc/group").read_text().rstrip("\n").splitlines()
+        hashed = _sha512_crypt(self.password)
+        sudoers = []
+        for u in LAB_USERS:
+            passwd.append(f"{u.name}:x:{u.uid}:{u.uid}:lab user:/home/{u.name}:{shell}")
+            group.append(f"{u.name}:x:{u.uid}:")
+            shadow.append(f"{u.name}:{hashed}:20000:0:99999:7:::")
+            if u.sudo == "password":
+                sudoers.append(f"{u.name} ALL=(ALL:ALL) ALL")
+            elif u.sudo == "nopasswd":
+                sudoers.append(f"{u.name} ALL=(ALL:ALL) NOPASSWD: ALL")
+            ssh_dir = self.root / "home" / u.name / ".ssh"
+            ssh_dir.mkdir(parents=True, exist_ok=True)
+            (ssh_dir / "authorized_keys").write_text(self.public_key + "\n")
+            (ssh_dir / "authorized_keys").chmod(0o600)
+            ssh_dir.chmod(0o700)
+            for path in (ssh_dir.parent, ssh_dir, ssh_dir / "authorized_keys"):
+                os.chown(path, u.uid, u.uid)
+        (etc / "passwd").write_text("\n".join(passwd) + "\n")
+        (etc / "group").write_text("\n".join(group) + "\n")
+        rules = etc / "sudoers.d" / "taichu-lab"
+        rules.write_text("\n".join(sudoers) + "\n")
+        rules.chmod(0o440)
 
     def _init_script(self) -> str:
         r = self.root
@@ -288,11 +396,38 @@ class SshHost:
                 f"mount --bind {r}/etc.copy /etc",
                 f"mount --bind {r}/varlib.upper /var/lib",
             ]
+        lines += self._product_uuid_mounts()
         # /tmp last: the host's own directories live under the real /tmp.
-        private = (("opt", "/opt"), ("root", "/root"), ("run", "/run"), ("tmp", "/tmp"))  # noqa: S108
+        private = (
+            ("opt", "/opt"),
+            ("home", "/home"),
+            ("root", "/root"),
+            ("run", "/run"),
+            ("tmp", "/tmp"),  # noqa: S108
+        )
         lines += [f"mount --bind {r}/{src} {dst}" for src, dst in private]
         lines += [f"hostname {self.hostname}", f"exec {_SSHD} -D -e -f /etc/ssh/sshd_config"]
         return "\n".join(lines)
+
+    def _product_uuid_mounts(self) -> list[str]:
+        r = self.root
+        real = "/sys/class/dmi/id/product_uuid"
+        if Path(real).exists():
+            return [f"mount --bind {r}/product_uuid {real}"]
+        # No DMI here (a VM without it, a container): a private /sys/class of the real
+        # entries, bind-mounted one by one, plus dmi/id/product_uuid. Relative links such
+        # as net/eth0 -> ../../devices/... still resolve through the real /sys.
+        stash = f"{r}/sysclass.orig"
+        return [
+            f"mount --bind /sys/class {stash}",
+            "mount -t tmpfs -o mode=0755 tmpfs /sys/class",
+            f'for e in {stash}/*; do n=${{e##*/}}; mkdir "/sys/class/$n"; '
+            f'mount --bind "$e" "/sys/class/$n"; done',
+            "mkdir -p /sys/class/dmi/id",
+            f"touch {real}",
+            f"mount --bind {r}/product_uuid {real}",
+            f"umount -l {stash}",
+        ]
 
 
 def start_ssh_hosts(count: int, *, prefix: str = "labhost") -> list[SshHost]:
