@@ -12,19 +12,22 @@ as one machine has one role. Without a group or `role` a host is a worker.
 
 from __future__ import annotations
 
-import ipaddress
+import asyncio
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from taichu.errors import Invalid
 from taichu.kube.kubeconfig import load_strict_yaml
+from taichu.machines.credentials import check_private_key
+from taichu.machines.schemas import MAX_PRIVATE_KEY, MachineIn
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_HOSTS = 500
-MAX_KEY_BYTES = 16 * 1024  # an RSA-4096 OpenSSH key is ~3.4 KiB
-MAX_FIELD_CHARS = {"name": 63, "user": 64, "password": 1024, "passphrase": 1024, "hostKey": 4096}
+MAX_KEY_BYTES = MAX_PRIVATE_KEY
 ROLES = ("master", "etcd", "worker", "registry")  # also the precedence of roleGroups
 GROUP_ROLES = {
     "control-plane": "master",
@@ -53,7 +56,13 @@ HOST_FIELDS = frozenset(
     }
 )
 _RANGE = re.compile(r"^(?P<prefix>[^\[\]]*)\[(?P<first>\d{1,4}):(?P<last>\d{1,4})\]$")
-_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+# The request's field -> the hosts file's, in messages.
+_FIELD_NAMES = {
+    "ip_address": "address",
+    "internal_address": "internalAddress",
+    "private_key": "privateKey",
+    "host_key": "hostKey",
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,30 @@ def read_hosts_file(path: Path) -> list[HostEntry]:
     except UnicodeDecodeError as e:
         raise Invalid(f"{path} is not UTF-8 text (byte {e.start})") from e
     doc = load_strict_yaml(text, str(path), f"a hosts file holds at most {MAX_HOSTS} hosts")
-    return parse_hosts(doc, base_dir=path.parent)
+    entries = parse_hosts(doc, base_dir=path.parent)
+    problems = asyncio.run(_unloadable_keys(entries))
+    if problems:
+        raise Invalid(_problems(problems))
+    return entries
+
+
+async def _unloadable_keys(entries: list[HostEntry]) -> list[str]:
+    """The server's key check, here, so a key it would refuse stops the whole import."""
+    problems = []
+    for i, entry in enumerate(entries):
+        if entry.private_key is None:
+            continue
+        try:
+            await check_private_key(entry.private_key, entry.passphrase)
+        except Invalid as e:
+            problems.append(f"hosts[{i}] ({entry.name}): {e.message}")
+    return problems
+
+
+def _problems(problems: list[str]) -> str:
+    shown = "\n  ".join(problems[:50])
+    more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+    return f"{len(problems)} problem(s), nothing imported:\n  {shown}{more}"
 
 
 def parse_hosts(doc: Any, *, base_dir: Path) -> list[HostEntry]:
@@ -145,11 +177,7 @@ def parse_hosts(doc: Any, *, base_dir: Path) -> list[HostEntry]:
             seen[key].setdefault(value, i)
         entries.append(entry)
     if problems:
-        shown = problems[:50]
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise Invalid(
-            f"{len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(shown) + more
-        )
+        raise Invalid(_problems(problems))
     return entries
 
 
@@ -206,66 +234,71 @@ def _entry(
     for key in host:
         if key not in HOST_FIELDS:
             problems.append(f"{label}: unknown field {str(key)[:40]!r}")
-    values: dict[str, Any] = {}
-    for key in ("name", "address", "internalAddress", "user", "password", "privateKey",
-                "privateKeyPath", "passphrase", "role", "hostKey"):  # fmt: skip
-        value = host.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{label}: field {key!r} must be a non-empty string")
-            continue
-        limit = MAX_FIELD_CHARS.get(key)
-        if limit and len(value) > limit:
-            problems.append(f"{label}: field {key!r} is longer than {limit} characters")
-            continue
-        values[key] = value if key in ("password", "passphrase") else value.strip()
-    name = values.get("name")
-    if "name" not in host:
-        problems.append(f"{label}: field 'name' is required")
-    elif name is not None and not _NAME.match(name):
-        problems.append(f"{label}: field 'name' may hold letters, digits, '.', '_' and '-'")
-    for key in ("address", "internalAddress"):
-        if key == "address" and "address" not in host:
-            problems.append(f"{label}: field 'address' is required")
-        elif key in values:
-            try:
-                values[key] = str(ipaddress.ip_address(values[key]))
-            except ValueError:
-                problems.append(f"{label}: field {key!r} is not an IP address")
-    port = host.get("port", 22)
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)  # KubeKey's samples quote it
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        problems.append(f"{label}: field 'port' must be a port number (1-65535)")
-    role = values.get("role") or group_roles.get(name or "", "worker")
-    if role not in ROLES:
-        problems.append(f"{label}: field 'role' must be one of {', '.join(ROLES)}")
-    labels = host.get("labels") or {}
-    if not isinstance(labels, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
-        problems.append(f"{label}: field 'labels' must map strings to strings")
-    key = _private_key(values, label, base_dir, problems)
+    for key in ("name", "address"):
+        if key not in host:
+            problems.append(f"{label}: field {key!r} is required")
     if not any(k in host for k in ("password", "privateKey", "privateKeyPath")):
         problems.append(
             f"{label}: credentials missing: give 'password', 'privateKey' or 'privateKeyPath'"
         )
+    values: dict[str, Any] = {}
+    for key in ("privateKey", "privateKeyPath", "role"):
+        value = host.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            problems.append(f"{label}: field {key!r} must be a non-empty string")
+        elif value is not None:
+            values[key] = value
+    port = host.get("port", 22)
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)  # KubeKey's samples quote it
+    private_key = _private_key(values, label, base_dir, problems)
+    name = host.get("name")
+    role = values.get("role") or group_roles.get(name if isinstance(name, str) else "", "worker")
     if len(problems) > before:
         return None
+    request = {
+        "name": name,
+        "ip_address": host.get("address"),
+        "internal_address": host.get("internalAddress"),
+        "port": port,
+        "user": host.get("user", "root"),  # KubeKey's default user
+        "password": host.get("password"),
+        "private_key": private_key,
+        "passphrase": host.get("passphrase"),
+        "host_key": host.get("hostKey"),
+        "role": role,
+        "labels": host.get("labels") or {},
+    }
+    # The server's own request model: every rule it would refuse is found before any create.
+    try:
+        body = MachineIn.model_validate({k: v for k, v in request.items() if v is not None})
+    except ValidationError as e:
+        for error in e.errors()[:10]:
+            field_name = str(error["loc"][0]) if error["loc"] else "entry"
+            if field_name == "private_key" and "privateKeyPath" in values:
+                field_name = "privateKeyPath"
+            where = _FIELD_NAMES.get(field_name, field_name)
+            problems.append(f"{label}: field {where!r}: {_reason(error)}")
+        return None
     return HostEntry(
-        name=values["name"],
-        address=values["address"],
-        user=values.get("user", "root"),  # KubeKey's default user
-        role=role,
-        port=port,
-        internal_address=values.get("internalAddress"),
-        password=values.get("password"),
-        private_key=key,
-        passphrase=values.get("passphrase"),
-        host_key=values.get("hostKey"),
-        labels=dict(labels),
+        name=body.name,
+        address=body.ip_address,
+        user=body.user,
+        role=body.role,
+        port=body.port,
+        internal_address=body.internal_address,
+        password=body.password,
+        private_key=body.private_key,
+        passphrase=body.passphrase,
+        host_key=body.host_key,
+        labels=dict(body.labels),
     )
+
+
+def _reason(error: Any) -> str:
+    # pydantic's words, never the value (it may be a password).
+    message = str(error.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")[:200]
 
 
 def _private_key(

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from taichu.errors import Invalid
 from taichu.machines import inventory_file
 from taichu.machines.inventory_file import read_hosts_file
 
 KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-    "b3BlbnNzaC1rZXktdjEAAAA=\n-----END OPENSSH PRIVATE KEY-----\n"
+    Ed25519PrivateKey.generate()
+    .private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
+    .decode()
 )
 
 
@@ -91,7 +94,7 @@ spec:
         ("hosts:\n- {name: a, address: 10.0.0.1}\n", "hosts[0] (a): credentials missing"),
         (
             "hosts:\n- {name: a, address: 10.0.0.999, password: x}\n",
-            "hosts[0] (a): field 'address' is not an IP address",
+            "hosts[0] (a): field 'address': must be an IPv4 or IPv6 address",
         ),
         ("hosts:\n- {name: a, password: x}\n", "field 'address' is required"),
         ("hosts:\n- {address: 10.0.0.1, password: x}\n", "hosts[0]: field 'name' is required"),
@@ -125,6 +128,12 @@ def test_bad_files_name_entry_and_field(tmp_path: Path, text: str, expected: str
     assert expected in refused(write(tmp_path, text))
 
 
+def test_a_key_the_server_would_refuse_stops_the_import(tmp_path: Path) -> None:
+    (tmp_path / "id").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n")
+    path = write(tmp_path, "hosts:\n- {name: a, address: 10.0.0.1, privateKeyPath: id}\n")
+    assert "hosts[0] (a): private_key: not a private key" in refused(path)
+
+
 def test_every_problem_is_listed_not_only_the_first(tmp_path: Path) -> None:
     message = refused(
         write(
@@ -155,6 +164,6 @@ def test_limits_of_size_and_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     message = refused(write(tmp_path, many, "many.yaml"))
     assert f"at most {inventory_file.MAX_HOSTS}" in message
     long_password = "hosts:\n- {name: a, address: 10.0.0.1, password: " + "x" * 1025 + "}\n"
-    assert "field 'password' is longer than 1024" in refused(
+    assert "hosts[0] (a): field 'password': String should have at most 1024" in refused(
         write(tmp_path, long_password, "p.yaml")
     )
