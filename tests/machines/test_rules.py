@@ -71,6 +71,7 @@ def machine(status: str) -> Machine:
     return Machine(name="m", ip_address="10.0.0.5", status=status, status_message="by hand")
 
 
+
 def test_a_check_sets_available_or_unavailable_with_the_reason() -> None:
     m = machine("unavailable")
     seen = Observation(reason="authentication", error="authentication failed for root@10.0.0.5")
