@@ -6,6 +6,7 @@ root password and authorized key, and private views of the filesystem:
                   (so /etc/shadow with the host's root password is the host's alone)
   /opt, /root, /tmp, /run  empty directories of the host's own
   /home           the host's own, with three non-root users (see LabUser)
+  /sys/fs/cgroup  a cgroup2 mount (the unified hierarchy)
   /sys/class/dmi/id/product_uuid  the host's own (over the real one, or in a private
                   /sys/class where the real machine has no DMI), readable by root only
 The real machine's files, including its root password, are never modified.
@@ -397,6 +398,10 @@ class SshHost:
                 f"mount --bind {r}/varlib.upper /var/lib",
             ]
         lines += self._product_uuid_mounts()
+        # `ip netns exec` mounted a fresh /sys without cgroups: give the host the unified
+        # hierarchy, as a current distribution has (a test may unmount it in the host).
+        if "cgroup2" in Path("/proc/filesystems").read_text():
+            lines.append("mount -t cgroup2 cgroup2 /sys/fs/cgroup || true")
         # /tmp last: the host's own directories live under the real /tmp.
         private = (
             ("opt", "/opt"),
