@@ -204,7 +204,9 @@ async def _create(http: aiohttp.ClientSession, headers: dict[str, str], row: Row
     if status in (200, 201) and isinstance(body.get("data"), dict) and body["data"].get("id"):
         row.machine_id = str(body["data"]["id"])
         row.status = str(body["data"].get("status") or "pending")
-    elif status == 409:
+    elif status == 409 and _message(status, body).startswith("ip_address"):
+        # That address is in the inventory already: not this run's failure. (A name taken
+        # by a machine at another address is a conflict, and fails.)
         row.status, row.reason = "exists", _message(status, body)
     else:
         row.status, row.reason = "failed", _message(status, body)

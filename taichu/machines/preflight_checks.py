@@ -126,7 +126,13 @@ def _kubelet_and_ports(
         )
     elif required:
         results.append(
-            _check("ports_free", "pass", ref, f"ports {_listed(required)} are free for {role}")
+            _check(
+                "ports_free",
+                "pass",
+                ref,
+                ("port " if len(required) == 1 else "ports ")
+                + f"{_listed(required)} {'is' if len(required) == 1 else 'are'} free for {role}",
+            )
         )
     if role in KUBE_NODE_ROLES:
         node_ports = sorted(p for p in in_use if NODEPORT_FIRST <= p <= NODEPORT_LAST)

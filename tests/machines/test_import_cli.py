@@ -94,8 +94,14 @@ def test_import_by_password_and_key_then_again_as_exists(
 
     again = taichu_import(served, path)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("exists") == 3, again.stdout
+    assert again.stdout.count("│ exists │") == 3, again.stdout
     assert len([m for m in machines(served) if m["name"].startswith("imp-")]) == 3
+    # A name taken by a machine at another address is a conflict: that entry fails.
+    taken = tmp_path / "taken.yaml"
+    taken.write_text("hosts:\n  - {name: imp-1, address: 192.0.2.77, password: x}\n")
+    clash = taichu_import(served, taken)
+    assert clash.returncode == 1, clash.stdout + clash.stderr
+    assert "│ failed │" in clash.stdout and "name: a machine with name imp-1" in clash.stdout
 
 
 def test_sign_in_with_username_and_password(
