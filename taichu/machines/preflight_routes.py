@@ -61,14 +61,20 @@ class PreflightOut(BaseModel):
     machines: list[MachinePreflightOut]
 
 
-@router.post("/machines/preflight", response_model=Envelope[PreflightOut])
+@router.post(
+    "/machines/preflight", response_model=Envelope[PreflightOut], operation_id="machines_preflight"
+)
 async def preflight_set(body: PreflightRequest, _: AdminUser, ctx: Ctx) -> dict[str, object]:
     """Fresh facts of every machine over SSH, checked as a set for the intended roles."""
     report = await preflight_service.run_preflight(ctx, body.machine_ids, body.roles)
     return ok(report.to_json())
 
 
-@router.post("/machines/{id}/preflight", response_model=Envelope[PreflightOut])
+@router.post(
+    "/machines/{id}/preflight",
+    response_model=Envelope[PreflightOut],
+    operation_id="machines_preflight_one",
+)
 async def preflight_one(
     id: str, _: AdminUser, ctx: Ctx, body: OnePreflightRequest | None = None
 ) -> dict[str, object]:

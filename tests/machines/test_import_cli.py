@@ -91,6 +91,10 @@ def test_import_by_password_and_key_then_again_as_exists(
     assert {listed[n]["role"] for n in ("imp-2", "imp-3")} == {"worker"}
     assert listed["imp-1"]["role"] == "master" and listed["imp-1"]["status"] == "available"
     assert one.password not in done.stdout + done.stderr
+    # Created through the API: audited, with the operator as the actor.
+    events = served.get("/api/v1/audit", limit=100).json()["data"]["events"]
+    created = [e for e in events if e["resource_id"] == listed["imp-2"]["id"]]
+    assert any(e["user"] == "admin" and e["event_type"] for e in created), created
 
     again = taichu_import(served, path)
     assert again.returncode == 0, again.stdout + again.stderr

@@ -180,3 +180,10 @@ def test_admin_only(served: Inventory, ids: list[str]) -> None:
     response = post(served, f"/api/v1/machines/{ids[0]}/preflight", None, headers=user)
     assert response.status_code == 403
     assert post(served, "/api/v1/machines/preflight", {"machine_ids": ids}, {}).status_code == 401
+
+
+def test_preflight_is_audited_with_the_admin_as_actor(served: Inventory, ids: list[str]) -> None:
+    assert post(served, f"/api/v1/machines/{ids[0]}/preflight", None).status_code == 200
+    events = served.get("/api/v1/audit", limit=100).json()["data"]["events"]
+    mine = [e for e in events if e["action"] == "preflight" and e["resource_id"] == ids[0]]
+    assert mine and mine[0]["user"] == "admin" and mine[0]["resource"] == "machine", events[:3]
