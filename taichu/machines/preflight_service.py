@@ -21,7 +21,9 @@ from taichu.ssh.target import SshTarget
 MAX_MACHINES = 200
 
 
-def validate_request(ids: Sequence[str], roles: Mapping[str, str] | None) -> None:
+def validate_request(
+    ids: Sequence[str], roles: Mapping[str, str] | None, *, one: bool = False
+) -> None:
     """Rules of a preflight request (types were checked by the schema)."""
     if not ids:
         raise Invalid("machine_ids: give at least one machine id")
@@ -36,7 +38,8 @@ def validate_request(ids: Sequence[str], roles: Mapping[str, str] | None) -> Non
         if mid not in seen:
             raise Invalid(f"roles: {mid[:64]!r} is not one of machine_ids")
         if role not in ROLES:
-            raise Invalid(f"roles.{mid[:64]}: must be one of {', '.join(ROLES)}")
+            where = "role" if one else f"roles.{mid[:64]}"
+            raise Invalid(f"{where}: must be one of {', '.join(ROLES)}")
 
 
 async def run_preflight(
@@ -47,7 +50,7 @@ async def run_preflight(
     one: bool = False,
 ) -> PreflightReport:
     """`one`: `ids` is the single machine of a path (an unknown one is NotFound, 404)."""
-    validate_request(ids, roles)
+    validate_request(ids, roles, one=one)
     async with ctx.read_sessions() as session:
         if one:
             await service.get_machine(session, ids[0])

@@ -117,6 +117,8 @@ def test_one_machine(served: Inventory, ids: list[str]) -> None:
     assert post(served, f"/api/v1/machines/{ids[2]}/preflight", None).status_code == 200
     missing = post(served, f"/api/v1/machines/{uuid.uuid4()}/preflight", None)
     assert missing.status_code == 404, missing.text
+    bad = post(served, f"/api/v1/machines/{ids[2]}/preflight", {"role": "boss"})
+    assert bad.status_code == 422 and bad.json()["message"].startswith("role:"), bad.text
 
 
 def test_unreachable_machine_is_a_failed_check_not_an_error(
