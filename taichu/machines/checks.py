@@ -9,8 +9,9 @@ only over an older observation (a slow check never overwrites a newer one)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,13 +28,14 @@ from taichu.jobs.monitor import is_newer
 from taichu.jobs.registry import JobContext, JobRegistry
 from taichu.machines import events, service
 from taichu.machines.facts import MachineFacts, check_access, gather_facts
-from taichu.machines.models import KEPT_BY_CHECKS, Machine
+from taichu.machines.models import Machine, kept_by_checks
 from taichu.machines.schemas import HostKeyIn
 from taichu.ssh.errors import SshError, SshHostKeyMismatch
 from taichu.ssh.target import SshTarget, fingerprint
 from taichu.timeutil import utcnow
 
 MAX_ERROR = 1000
+log = logging.getLogger("taichu.machines")
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,18 @@ async def observe(app: AppContext, target: SshTarget) -> Observation:
             )
         except TaichuError as e:
             return Observation(reason="error", error=e.message[:MAX_ERROR])
+        except Exception:
+            # A defect, not the machine's answer: logged, and the other machines of the
+            # shard are still checked and recorded.
+            log.exception("check of %s:%d failed unexpectedly", target.address, target.port)
+            return Observation(reason="error", error="the check failed (see the server log)")
     return Observation(facts=facts, presented_host_key=presented)
 
 
 def _apply(machine: Machine, seen: Observation, started_at: datetime) -> None:
     machine.last_check_started_at = started_at
     machine.last_checked_at = utcnow()
-    kept = machine.status in KEPT_BY_CHECKS
+    kept = kept_by_checks(machine)
     if seen.facts is not None:
         machine.facts = seen.facts.to_json()
         machine.reachable, machine.check_reason, machine.check_error = True, None, None
@@ -80,10 +87,12 @@ def _apply(machine: Machine, seen: Observation, started_at: datetime) -> None:
             machine.host_key, machine.host_key_source = seen.presented_host_key, "first_use"
         if not kept:
             machine.status, machine.status_message = "available", ""
+            machine.status_source = "check"
         return
     machine.reachable, machine.check_reason, machine.check_error = False, seen.reason, seen.error
     if not kept:
         machine.status, machine.status_message = "unavailable", seen.error or seen.reason or ""
+        machine.status_source = "check"
 
 
 async def record_observations(
@@ -162,18 +171,24 @@ async def run_check(job: JobContext) -> dict[str, Any]:
 
 
 async def _presented_key(app: AppContext, target: SshTarget) -> str:
-    """The key the machine presents now. A pinned key that no longer matches is the
-    answer (the mismatch carries what was presented); otherwise a connection is made."""
-    try:
-        async with asyncio.timeout(app.settings.machines.check_timeout_seconds):
-            async with app.ssh.session(target) as ssh:
-                return ssh.presented_host_key
-    except SshHostKeyMismatch as e:
-        return e.presented
-    except SshError as e:
-        raise Unavailable(f"host key of {target.address} could not be fetched: {e.message}") from e
-    except TimeoutError as e:
-        raise Unavailable(f"host key of {target.address} could not be fetched in time") from e
+    """The key the machine presents now. Against the pinned key, a mismatch carries what
+    was presented before any credential is sent; failing that (nothing pinned, or a key
+    of another type, which a pinned connection does not even offer), a connection that
+    trusts what it is shown, as at first use: the admin asked for exactly that."""
+    timeout = app.settings.machines.check_timeout_seconds
+    attempts = [target] if target.host_key is None else [target, replace(target, host_key=None)]
+    for attempt in attempts:
+        try:
+            async with asyncio.timeout(timeout):
+                async with app.ssh.session(attempt) as ssh:
+                    return ssh.presented_host_key
+        except SshHostKeyMismatch as e:
+            return e.presented
+        except SshError as e:
+            error: TaichuError = e
+        except TimeoutError:
+            error = TaichuError(f"no answer within {timeout:g}s")
+    raise Unavailable(f"host key of {target.address} could not be fetched: {error.message}")
 
 
 async def repin_host_key(

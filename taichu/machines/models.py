@@ -25,8 +25,9 @@ ROLES = ("master", "worker", "etcd", "registry")
 # What an operator may set (PUT /machines/{id}/status, per the spec).
 OPERATOR_STATUSES = ("available", "unavailable", "maintenance", "error")
 # Statuses a check never changes: an operator's (maintenance: parked; error: needs a
-# human) or the cluster lifecycle's (in_use, deploying). A check still records whether
-# the machine answered (`reachable`, `check_error`) and its facts.
+# human) or the cluster lifecycle's (in_use, deploying); also `unavailable` when an
+# operator set it (see `kept_by_checks`). A check still records whether the machine
+# answered (`reachable`, `check_error`) and its facts.
 KEPT_BY_CHECKS = ("maintenance", "error", "in_use", "deploying")
 # Machines the reachability monitor leaves alone (an operator is working on them).
 NOT_MONITORED = ("maintenance",)
@@ -50,6 +51,8 @@ class Machine(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(16), index=True)
     status: Mapped[str] = mapped_column(String(16), default="unavailable", index=True)
     status_message: Mapped[str] = mapped_column(Text, default="")
+    # Who set the status: "check" (the platform's checks) or "operator" (PUT .../status).
+    status_source: Mapped[str] = mapped_column(String(16), default="check")
     artifact_path: Mapped[str] = mapped_column(String(500), default="")
     image_repo: Mapped[str] = mapped_column(String(500), default="")
     registry_address: Mapped[str] = mapped_column(String(500), default="")
@@ -94,3 +97,12 @@ class MachineEvent(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_machine_events_machine_created", "machine_id", "created_at"),)
+
+
+def kept_by_checks(machine: Machine) -> bool:
+    """Does a check leave this machine's status alone? An operator's `unavailable` (the
+    machine may answer and still be faulty) stays until an operator sets `available`;
+    the checks' own `unavailable` clears when the machine answers again."""
+    if machine.status in KEPT_BY_CHECKS:
+        return True
+    return machine.status == "unavailable" and machine.status_source == "operator"

@@ -111,6 +111,7 @@ class MachineSummary(OutModel):
 
 
 class MachineDetail(MachineSummary):
+    status_source: str
     become: bool
     artifact_path: str
     image_repo: str

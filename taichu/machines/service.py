@@ -4,7 +4,7 @@ checks over SSH are `taichu.machines.checks`; this module only enqueues them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,7 @@ def pinned_key(text: str | None) -> str | None:
     try:
         return normalize_host_key(text)
     except ValueError as e:
-        raise Invalid(f"host_key: {e}") from e
+        raise Invalid(str(e)) from e  # the adapter's messages name `host_key`
 
 
 def host_key_fingerprint(machine: Machine) -> str | None:
@@ -181,11 +181,16 @@ async def _conflict(session: AsyncSession, body: MachineIn, exclude: str | None)
             raise Conflict(f"{field}: a machine with {field} {value} already exists")
 
 
-async def _flush_unique(session: AsyncSession, body: MachineIn, exclude: str | None) -> None:
-    """Flush; a unique violation (two requests racing past the check) is the same 409."""
+async def _write_unique(
+    session: AsyncSession, body: MachineIn, exclude: str | None, change: Callable[[], None]
+) -> None:
+    """Make `change` (add or modify a machine) and flush it in a savepoint: a unique
+    violation (two requests racing past `_conflict`) is the same 409, and the request's
+    transaction stays usable. The change is made inside the savepoint because opening
+    one flushes what is pending, which would fail outside it."""
     try:
         async with session.begin_nested():
-            await session.flush()
+            change()
     except IntegrityError as e:
         await _conflict(session, body, exclude)
         raise Conflict(f"ip_address or name: a machine with {body.ip_address} exists") from e
@@ -222,8 +227,7 @@ async def create_machine(
     )
     _apply(machine, body)
     _store_secrets(machine, box, secrets)
-    session.add(machine)
-    await _flush_unique(session, body, None)
+    await _write_unique(session, body, None, lambda: session.add(machine))
     await enqueue_check(session, machine.id)
     audit.note(resource="machine", resource_id=machine.id, new_value=_audit_view(machine))
     return machine
@@ -246,17 +250,20 @@ async def update_machine(
     await _conflict(session, body, machine.id)
     old = _audit_view(machine)
     before = (machine.ip_address, machine.port, machine.user, machine.become, machine.host_key)
-    _apply(machine, body)
-    if "host_key" in body.model_fields_set:
-        machine.host_key = host_key
-        machine.host_key_source = "given" if host_key else None
-    after = (machine.ip_address, machine.port, machine.user, machine.become, machine.host_key)
     changed_secrets = bool(set(CREDENTIALS) & body.model_fields_set) and secrets != stored
-    _store_secrets(machine, box, secrets)
-    if (before != after or changed_secrets) and machine.status == "available":
-        machine.status = "unavailable"
-        machine.status_message = "waiting for the check after an update"
-    await _flush_unique(session, body, machine.id)
+
+    def change() -> None:
+        _apply(machine, body)
+        if "host_key" in body.model_fields_set:
+            machine.host_key = host_key
+            machine.host_key_source = "given" if host_key else None
+        after = (machine.ip_address, machine.port, machine.user, machine.become, machine.host_key)
+        _store_secrets(machine, box, secrets)
+        if (before != after or changed_secrets) and machine.status == "available":
+            machine.status, machine.status_source = "unavailable", "check"
+            machine.status_message = "waiting for the check after an update"
+
+    await _write_unique(session, body, machine.id, change)
     await enqueue_check(session, machine.id)
     audit.note(
         resource="machine", resource_id=machine.id, old_value=old, new_value=_audit_view(machine)
@@ -334,7 +341,7 @@ async def set_status(
             f"machine {machine.name} is {machine.status}: the cluster lifecycle owns its status"
         )
     old = machine.status
-    machine.status, machine.status_message = status, message
+    machine.status, machine.status_message, machine.status_source = status, message, "operator"
     await session.flush()
     if old != status:
         detail = f"{message} (by {by.username})" if message else f"by {by.username}"

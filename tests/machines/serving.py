@@ -4,6 +4,7 @@ hand (the secrets test reads all three), and helpers over its HTTP API."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,7 +94,9 @@ class Inventory:
             finally:
                 await engine.dispose()
 
-        return asyncio.run(run())
+        # A thread of its own: async tests call this from inside their event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result()
 
 
 @contextmanager

@@ -73,7 +73,7 @@ def test_create_returns_the_spec_fields_and_no_credential(inv: Inventory) -> Non
     assert data["artifact_path"] == "/opt/artifacts"
     assert data["registry_address"] == "registry.local:5000"
     # Not checked yet: not available until a check says so.
-    assert data["status"] == "unavailable"
+    assert data["status"] == "unavailable" and data["status_source"] == "check"
     assert data["host_key"] is None and data["host_key_source"] is None
     detail = inv.machine(str(data["id"]))
     assert detail["id"] == data["id"] and not SECRET_FIELDS & set(detail)
@@ -196,6 +196,18 @@ def test_concurrent_creates_of_one_address_store_one(inv: Inventory) -> None:
         codes = list(pool.map(attempt, range(8)))
     assert sorted(codes) == [200] + [409] * 7, codes
     assert inv.count() == 1
+    # Moving several machines to one new address at once: one moves.
+    ids = [create(inv, f"mover-{i}", f"192.0.2.{51 + i}")["id"] for i in range(4)]
+
+    def move(i: int) -> int:
+        body = machine_body(f"mover-{i}", "192.0.2.59", password=...)
+        return inv.put(f"/api/v1/machines/{ids[i]}", body).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(move, range(4)))
+    assert sorted(codes) == [200, 409, 409, 409], codes
+    found = inv.get("/api/v1/machines", search="192.0.2.59").json()["data"]
+    assert found["total"] == 1
 
 
 def test_delete_and_409_while_in_use_or_deploying(inv: Inventory) -> None:
@@ -222,6 +234,7 @@ def test_status_endpoint_takes_the_spec_body_and_answers_the_spec_shape(inv: Inv
     assert out["message"] == "计划维护中" and out["updated_at"].endswith("Z")
     detail = inv.machine(str(data["id"]))
     assert detail["status"] == "maintenance" and detail["status_message"] == "计划维护中"
+    assert detail["status_source"] == "operator"
     events = inv.get(f"/api/v1/machines/{data['id']}/events").json()["data"]["events"]
     assert any("to maintenance" in e["message"] for e in events)
     for bad in ("in-use", "in_use", "deploying", "sleeping"):
@@ -285,6 +298,7 @@ KEY_TOO_LONG = "x" * (16 * 1024 + 1)
         ({"labels": "rack=1"}, "labels"),
         ({"artifact_path": "a" * 501}, "artifact_path"),
         ({"host_key": "not a host key"}, "host_key"),
+        ({"host_key": "ssh-ed25519 AAAA"}, "host_key"),
         ({"extra_field": 1}, "extra_field"),
         ({"port": "twenty-two"}, "port"),
     ],

@@ -10,6 +10,7 @@ import pytest
 
 from taichu.errors import Invalid
 from taichu.machines.checks import Observation, _apply
+from taichu.machines.facts import MachineFacts
 from taichu.machines.models import KEPT_BY_CHECKS, Machine
 from taichu.machines.schemas import MachineIn, normalize_address, normalize_status
 from taichu.machines.service import Secrets, resolve_secrets
@@ -71,7 +72,6 @@ def machine(status: str) -> Machine:
     return Machine(name="m", ip_address="10.0.0.5", status=status, status_message="by hand")
 
 
-
 def test_a_check_sets_available_or_unavailable_with_the_reason() -> None:
     m = machine("unavailable")
     seen = Observation(reason="authentication", error="authentication failed for root@10.0.0.5")
@@ -88,3 +88,27 @@ def test_a_check_keeps_operator_and_lifecycle_statuses(status: str) -> None:
     assert (m.status, m.status_message) == (status, "by hand")
     assert m.reachable is False and m.check_error == "connection refused"
     assert m.last_check_started_at == started
+
+
+FACTS = MachineFacts.from_json({"hostname": "node-a", "cpu_cores": 2, "memory_bytes": 2**30})
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOq1"
+
+
+def test_a_passed_check_makes_available_and_records_the_first_key() -> None:
+    m = machine("unavailable")
+    m.status_source = "check"
+    _apply(m, Observation(facts=FACTS, presented_host_key=KEY), utcnow())
+    assert (m.status, m.status_message, m.reachable) == ("available", "", True)
+    assert (m.host_key, m.host_key_source) == (KEY, "first_use")
+    assert m.facts is not None and m.facts["hostname"] == "node-a"
+    # A pinned key is never replaced by what a check saw.
+    m.host_key, m.host_key_source = "ssh-ed25519 OTHER", "given"
+    _apply(m, Observation(facts=FACTS, presented_host_key=KEY), utcnow())
+    assert (m.host_key, m.host_key_source) == ("ssh-ed25519 OTHER", "given")
+
+
+def test_an_operators_unavailable_survives_a_passed_check() -> None:
+    m = machine("unavailable")
+    m.status_source = "operator"
+    _apply(m, Observation(facts=FACTS, presented_host_key=KEY), utcnow())
+    assert (m.status, m.status_message, m.reachable) == ("unavailable", "by hand", True)

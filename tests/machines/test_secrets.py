@@ -12,7 +12,9 @@ import asyncssh
 import pytest
 
 from taichu.db.models import metadata
+from taichu.lab.ssh_hosts import SshHost
 from tests.machines.serving import Inventory, machine_body, serve_inventory
+from tests.support.waiting import wait_for
 
 PASSWORD = "Pw-9f3a1c77-clear"
 NEW_PASSWORD = "Pw-2b8e44d0-changed"
@@ -112,4 +114,32 @@ def test_no_credential_in_responses_logs_audit_or_database(inv: Inventory) -> No
         for secret in secrets:
             assert secret not in haystack, f"{secret} found in {where}"
         for piece in pieces:
+            assert piece not in haystack, f"a line of a private key found in {where}"
+
+
+async def test_a_real_login_leaves_no_credential_behind(
+    inv: Inventory, ssh_hosts: list[SshHost]
+) -> None:
+    """The same over a real check (the SSH adapter logs at debug level here)."""
+    by_password, by_key = ssh_hosts[0], ssh_hosts[1]
+    made = []
+    for name, host, fields in (
+        ("real-password", by_password, {"password": by_password.password}),
+        ("real-key", by_key, {"password": ..., "private_key": by_key.private_key}),
+    ):
+        body = machine_body(name, host.address, port=host.port, **fields)
+        response = inv.post("/api/v1/machines", body)
+        assert response.status_code == 200, response.text
+        made.append(response.json()["data"]["id"])
+    for machine_id in made:
+        await wait_for(lambda i=machine_id: inv.machine(i), lambda m: m["status"] == "available")
+    haystacks = {
+        "server log": inv.log_path.read_text(errors="replace"),
+        "database rows": _database_text(inv),
+        "sqlite file": _sqlite_bytes(inv).decode("latin-1"),
+        "audit": inv.get("/api/v1/audit", limit=100).text,
+    }
+    for where, haystack in haystacks.items():
+        assert by_password.password not in haystack, f"password found in {where}"
+        for piece in _key_pieces(by_key.private_key):
             assert piece not in haystack, f"a line of a private key found in {where}"

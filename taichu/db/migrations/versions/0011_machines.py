@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("status_message", sa.Text(), nullable=False),
+        sa.Column("status_source", sa.String(length=16), nullable=False),
         sa.Column("artifact_path", sa.String(length=500), nullable=False),
         sa.Column("image_repo", sa.String(length=500), nullable=False),
         sa.Column("registry_address", sa.String(length=500), nullable=False),
