@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import asyncssh
+from asyncssh.public_key import get_default_public_key_algs
 
 from taichu.ssh.errors import SshHostKeyMismatch, connect_error
 from taichu.ssh.target import SshTarget, normalize_host_key
@@ -47,11 +49,55 @@ def _load_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
     return asyncssh.import_private_key(text, passphrase or None)
 
 
+def _options(target: SshTarget, client_keys: list[asyncssh.SSHKey] | None) -> dict[str, Any]:
+    creds = target.credentials
+    methods = (["publickey"] if client_keys else []) + (
+        ["password", "keyboard-interactive"] if creds.password else []
+    )
+    return {
+        "username": target.username,
+        "password": creds.password or None,
+        "client_keys": client_keys,
+        "passphrase": None,
+        "preferred_auth": methods or ["none"],
+        "known_hosts": _no_known_hosts,
+        # Nothing of this process goes along: no ~/.ssh/config, no agent (its keys or
+        # forwarding), no environment, no X11, no pty.
+        "config": None,
+        "agent_path": None,
+        "agent_forwarding": False,
+        "x11_forwarding": False,
+        "env": None,
+        "send_env": None,
+        "request_pty": False,
+        "gss_auth": False,
+        "gss_kex": False,
+        "host_based_auth": False,
+        "keepalive_interval": 30,
+        "keepalive_count_max": 3,
+    }
+
+
+def _no_common_host_key_type(e: Exception, check: _HostKeyCheck) -> bool:
+    # Whichever side notices first: asyncssh's "No matching host key algorithm", or sshd
+    # hanging up ("no matching host key type found": lost, or reset) before showing a key.
+    if isinstance(e, asyncssh.KeyExchangeFailed):
+        return "host key" in str(e.reason)
+    hung_up = (asyncssh.ConnectionLost, ConnectionResetError, BrokenPipeError)
+    return isinstance(e, hung_up) and check.presented is None
+
+
 async def dial(target: SshTarget, connect_timeout: float) -> Dialled:
     """Connect and authenticate; every failure is an SshError chained to its cause."""
     creds = target.credentials
     pinned = normalize_host_key(target.host_key) if target.host_key else None
     check = _HostKeyCheck(pinned)
+    plain = [a.decode() for a in get_default_public_key_algs()]
+    # Plain keys only (no host certificates: there is no CA to check them by); with a pin,
+    # only its algorithms, so a server with several keys shows the pinned one.
+    algs = (
+        [a.decode() for a in asyncssh.import_public_key(pinned).sig_algorithms] if pinned else plain
+    )
     try:
         async with asyncio.timeout(connect_timeout):
             client_keys = None
@@ -59,42 +105,31 @@ async def dial(target: SshTarget, connect_timeout: float) -> Dialled:
                 # Key parsing (and passphrase key derivation) is slow: not on the loop.
                 key = await asyncio.to_thread(_load_key, creds.private_key, creds.passphrase)
                 client_keys = [key]
-            methods = (["publickey"] if client_keys else []) + (
-                ["password", "keyboard-interactive"] if creds.password else []
-            )
-            host_key_algs: object = ()
-            if pinned:
-                host_key_algs = [
-                    a.decode() for a in asyncssh.import_public_key(pinned).sig_algorithms
-                ]
-            conn = await asyncssh.connect(
-                target.address,
-                target.port,
-                client_factory=lambda: check,
-                username=target.username,
-                password=creds.password or None,
-                client_keys=client_keys,
-                passphrase=None,
-                preferred_auth=methods or ["none"],
-                known_hosts=_no_known_hosts,
-                server_host_key_algs=host_key_algs,
-                # Nothing of this process goes along: no ~/.ssh/config, no agent (its keys
-                # or forwarding), no environment, no X11, no pty.
-                config=None,
-                agent_path=None,
-                agent_forwarding=False,
-                x11_forwarding=False,
-                env=None,
-                send_env=None,
-                request_pty=False,
-                gss_auth=False,
-                gss_kex=False,
-                host_based_auth=False,
-                connect_timeout=connect_timeout,
-                login_timeout=connect_timeout,
-                keepalive_interval=30,
-                keepalive_count_max=3,
-            )
+            options = _options(target, client_keys)
+            try:
+                conn = await asyncssh.connect(
+                    target.address,
+                    target.port,
+                    client_factory=lambda: check,
+                    server_host_key_algs=algs,
+                    connect_timeout=connect_timeout,
+                    login_timeout=connect_timeout,
+                    **options,
+                )
+            except (asyncssh.Error, OSError) as e:
+                if not (pinned and _no_common_host_key_type(e, check)):
+                    raise
+                # The machine has no key of the pinned type any more: ask for any plain
+                # key, still against the pin, to name the key it presents instead.
+                conn = await asyncssh.connect(
+                    target.address,
+                    target.port,
+                    client_factory=lambda: check,
+                    server_host_key_algs=plain,
+                    connect_timeout=connect_timeout,
+                    login_timeout=connect_timeout,
+                    **options,
+                )
     except asyncssh.HostKeyNotVerifiable as e:
         if pinned and check.presented and check.presented != pinned:
             raise SshHostKeyMismatch(target.address, pinned, check.presented) from e

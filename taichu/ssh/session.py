@@ -104,6 +104,10 @@ class SshSession:
         check: bool = True,
         stdin: bytes | None = None,
     ) -> CommandResult:
+        """Run `command` with the login shell. `privileged` goes through sudo when the
+        target has `become` (as root, or without become, it runs as the user). Raises
+        SshCommandFailed on a non-zero exit when `check`, SshTimeout when `timeout`
+        (default: settings' command_timeout) is up, SshSudoRefused when sudo says no."""
         timeout = timeout or self.pool.settings.command_timeout
         sudo = privileged and self.target.needs_sudo
         feed = stdin or b""

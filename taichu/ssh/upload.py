@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from taichu.errors import Invalid
 from taichu.ssh.errors import CHANNEL_ERRORS, SshCommandFailed, SshError, SshTimeout, channel_error
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ async def remote_sha256(session: SshSession, path: str, *, privileged: bool) -> 
 
 def _check_path(path: str) -> None:
     if not path.startswith("/") or "\0" in path or "\n" in path or path.endswith("/"):
-        raise ValueError("remote_path must be an absolute file path")
+        raise Invalid("remote_path must be an absolute file path")
 
 
 async def _sftp_write(session: SshSession, data: bytes, path: str, mode: int) -> None:

@@ -78,3 +78,66 @@ async def test_mismatch_sends_no_password(ssh_host_factory: HostFactory) -> None
     await pool.close()
     attempts = log.read_text()[len(before) :]
     assert "password" not in attempts.lower() and "Accepted" not in attempts
+
+
+def _add_ecdsa_host_key(host: SshHost) -> str:
+    """A second host key (as most servers have: ed25519, ecdsa, rsa); returns its line."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    ssh = host.root / "etc.upper" / "ssh"
+    private = ssh / "ssh_host_ecdsa_key"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    private.chmod(0o600)
+    config = ssh / "sshd_config"
+    config.write_text(config.read_text() + "HostKey /etc/ssh/ssh_host_ecdsa_key\n")
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+
+
+async def test_the_pinned_key_is_the_one_asked_for(ssh_host_factory: HostFactory) -> None:
+    (host,) = ssh_host_factory(1)
+    host.stop()
+    ecdsa = _add_ecdsa_host_key(host)
+    host.start()
+    pool = SshPool(SshSettings())
+    try:
+        for pinned in (ecdsa, host.host_public_key):
+            async with pool.session(replace(target(host), host_key=pinned)) as ssh:
+                assert ssh.presented_host_key == normalize_host_key(pinned)
+    finally:
+        await pool.close()
+
+
+async def test_a_pin_of_a_key_type_the_host_no_longer_has(ssh_hosts: list[SshHost]) -> None:
+    """Pinned to an ecdsa key, the host offers only ed25519: a mismatch naming both
+    (not a failed handshake), and still no credential sent."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    host = ssh_hosts[2]
+    ecdsa = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    pool = SshPool(SshSettings())
+    try:
+        with pytest.raises(SshHostKeyMismatch) as e:
+            async with pool.session(replace(target(host), host_key=ecdsa)):
+                pass
+        assert e.value.presented == normalize_host_key(host.host_public_key)
+        assert e.value.expected == normalize_host_key(ecdsa)
+    finally:
+        await pool.close()

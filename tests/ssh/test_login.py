@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -147,3 +150,27 @@ async def test_unplugged_host_fails_within_the_connect_timeout(
     # Plugged back in, the same pool reaches it.
     assert await _whoami(p, target(host)) == "root"
     await p.close()
+
+
+def _keygen(path: Path, passphrase: str) -> Path:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(path)], check=True
+    )
+    return path
+
+
+async def test_openssh_format_encrypted_key(
+    pool: SshPool, ssh_host_factory: HostFactory, tmp_path: Path
+) -> None:
+    """What `ssh-keygen -N` writes (bcrypt KDF): usable with the bcrypt module installed
+    (a dependency), else refused with a message saying so, never a crash."""
+    (host,) = ssh_host_factory(1)
+    path = _keygen(tmp_path / "id", "kdf-phrase")
+    keys = host.root / "root" / ".ssh" / "authorized_keys"
+    keys.write_text(keys.read_text() + path.with_suffix(".pub").read_text())
+    t = target(host, password=None, private_key=path.read_text(), passphrase="kdf-phrase")
+    if importlib.util.find_spec("bcrypt"):
+        assert await _whoami(pool, t) == "root"
+    else:
+        with pytest.raises(SshAuthFailed, match="bcrypt"):
+            await _whoami(pool, t)

@@ -104,3 +104,38 @@ async def test_broken_pooled_connection_is_redialled_once(ssh_host_factory: Host
         assert pool.open_connections == 0 and pool.dials == 2
     finally:
         await pool.close()
+
+
+async def test_many_sessions_over_few_slots_all_complete(ssh_hosts: list[SshHost]) -> None:
+    pool = SshPool(SshSettings(max_connections=4, max_per_host=2))
+    try:
+        targets = [target(h) for h in ssh_hosts] * 10
+        names = await asyncio.gather(*(_hostname(pool, t) for t in targets))
+        assert names == [h.hostname for h in ssh_hosts] * 10
+        assert pool.open_connections <= 4
+    finally:
+        await pool.close()
+    assert pool.open_connections == 0
+
+
+async def _hostname(pool: SshPool, t: object) -> str:
+    async with pool.session(t) as ssh:  # type: ignore[arg-type]
+        return (await ssh.run("hostname")).stdout.strip()
+
+
+async def test_connection_lost_mid_session(ssh_host_factory: HostFactory) -> None:
+    (host,) = ssh_host_factory(1)
+    pool = SshPool(SshSettings(connect_timeout=1.5))
+    try:
+        async with pool.session(target(host)) as ssh:
+            await ssh.run("true")
+            host.unplug()
+            try:
+                with pytest.raises(SshTimeout):
+                    await ssh.run("echo late", timeout=1)
+            finally:
+                host.plug()
+        # The session's connection may be dead: the next session still works.
+        assert await _hostname(pool, target(host)) == host.hostname
+    finally:
+        await pool.close()
