@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from taichu.machines.preflight_checks import machine_checks, set_checks
+from taichu.machines.preflight_checks import machine_checks
 from taichu.machines.preflight_report import (
     DEFAULT_POLICY,
     ROLES,
@@ -23,6 +23,7 @@ from taichu.machines.preflight_report import (
     PreflightPolicy,
     PreflightReport,
 )
+from taichu.machines.preflight_set import set_checks
 
 if TYPE_CHECKING:
     from taichu.machines.facts import MachineFacts

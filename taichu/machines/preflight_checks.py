@@ -1,4 +1,4 @@
-"""The checks of a preflight: one function per concern, each returning `CheckResult`s.
+"""The checks of one machine in a preflight: one function per concern, each a `CheckResult`.
 
 Why each verdict is what it is:
 - fail: kubeadm (or the kubelet) refuses it, or it breaks the cluster silently (two nodes
@@ -12,8 +12,7 @@ Why each verdict is what it is:
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from taichu.machines.preflight_report import CheckResult, MachineRef, PreflightPolicy, Status
@@ -35,9 +34,7 @@ PORT_NAMES = {
 NODEPORT_FIRST, NODEPORT_LAST = 30000, 32767
 MODULES = ("overlay", "br_netfilter")
 SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables")
-# MACs every machine may show (loopback, unset): never evidence of a cloned machine.
-_IGNORED_MACS = frozenset({"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"})
-_LISTED = 10  # values named in one message at most (a NodePort range can hold thousands)
+LISTED = 10  # values named in one message at most (a NodePort range can hold thousands)
 
 
 def required_ports(role: str, *, stacked: bool) -> list[int]:
@@ -76,10 +73,10 @@ def _check(
     return CheckResult(name, status, f"{ref.label}: {message}", hint, [ref.id])
 
 
-def _listed(values: Iterable[object]) -> str:
+def listed(values: Iterable[object]) -> str:
     items = [str(v) for v in values]
-    more = f" and {len(items) - _LISTED} more" if len(items) > _LISTED else ""
-    return ", ".join(items[:_LISTED]) + more
+    more = f" and {len(items) - LISTED} more" if len(items) > LISTED else ""
+    return ", ".join(items[:LISTED]) + more
 
 
 def _kubelet_and_ports(
@@ -131,7 +128,7 @@ def _kubelet_and_ports(
                 "pass",
                 ref,
                 ("port " if len(required) == 1 else "ports ")
-                + f"{_listed(required)} {'is' if len(required) == 1 else 'are'} free for {role}",
+                + f"{listed(required)} {'is' if len(required) == 1 else 'are'} free for {role}",
             )
         )
     if role in KUBE_NODE_ROLES:
@@ -143,7 +140,7 @@ def _kubelet_and_ports(
                     "warn",
                     ref,
                     f"ports of the NodePort range {NODEPORT_FIRST}-{NODEPORT_LAST} in use: "
-                    f"{_listed(node_ports)}; a Service given one of them will not be reachable",
+                    f"{listed(node_ports)}; a Service given one of them will not be reachable",
                     "move those programs off the range, or narrow --service-node-port-range",
                 )
             )
@@ -323,105 +320,3 @@ def _runtime(ref: MachineRef, facts: MachineFacts) -> CheckResult:
             "nothing to do, unless it runs containers you need (they may be restarted)",
         )
     return _check("container_runtime", "pass", ref, "no container runtime installed")
-
-
-def set_checks(
-    facts: Mapping[str, MachineFacts], refs: Mapping[str, MachineRef], policy: PreflightPolicy
-) -> list[CheckResult]:
-    """Checks across the machines that were reached (each ref is named by name and address)."""
-    hostnames = {m: [f.hostname.strip().lower()] for m, f in facts.items() if f.hostname.strip()}
-    uuids = {m: [f.product_uuid.strip().lower()] for m, f in facts.items() if f.product_uuid}
-    macs = {m: [x for x in map(normalize_mac, f.mac_addresses) if x] for m, f in facts.items()}
-    results = [
-        _unique(
-            "unique_hostnames",
-            "hostname",
-            hostnames,
-            refs,
-            "give each machine its own hostname (hostnamectl set-hostname NAME): nodes are "
-            "named after them",
-        ),
-        _unique(
-            "unique_product_uuids",
-            "product_uuid",
-            uuids,
-            refs,
-            "these look like clones of one VM image: give each VM its own SMBIOS UUID",
-            unknown=[m for m in facts if m not in uuids],
-        ),
-        _unique(
-            "unique_macs",
-            "MAC address",
-            macs,
-            refs,
-            "give each machine's network interfaces their own MAC addresses",
-        ),
-    ]
-    if len(facts) > 1:
-        results.append(_clock_spread(facts, refs, policy))
-    return results
-
-
-def _unique(
-    name: str,
-    what: str,
-    values: Mapping[str, list[str]],
-    refs: Mapping[str, MachineRef],
-    hint: str,
-    unknown: list[str] | None = None,
-) -> CheckResult:
-    clashes = duplicates(values)
-    if clashes:
-        parts = [
-            f"{what} {value!r} is shared by {_names(ids, refs)}"
-            for value, ids in list(clashes.items())[:_LISTED]
-        ]
-        more = f"; and {len(clashes) - _LISTED} more" if len(clashes) > _LISTED else ""
-        involved = list(dict.fromkeys(mid for ids in clashes.values() for mid in ids))
-        return CheckResult(name, "fail", "; ".join(parts) + more, hint, involved)
-    if unknown:
-        return CheckResult(
-            name,
-            "warn",
-            f"{what} of {_names(unknown, refs)} could not be read, so uniqueness is unproven",
-            "make /sys/class/dmi/id/product_uuid readable (it needs root)",
-            list(unknown),
-        )
-    return CheckResult(name, "pass", f"every {what} is unique across {len(values)} machines")
-
-
-def _clock_spread(
-    facts: Mapping[str, MachineFacts], refs: Mapping[str, MachineRef], policy: PreflightPolicy
-) -> CheckResult:
-    """Each clock may be within the limit of the platform's yet two of them twice as far
-    apart: etcd members compare their clocks with each other."""
-    early = min(facts, key=lambda m: facts[m].clock_offset_ms)
-    late = max(facts, key=lambda m: facts[m].clock_offset_ms)
-    spread = facts[late].clock_offset_ms - facts[early].clock_offset_ms
-    said = f"clocks of {_names([early, late], refs)} are {spread:.0f} ms apart"
-    hint = "synchronise every machine with the same NTP source"
-    if spread >= policy.clock_fail_ms:
-        return CheckResult("clock_spread", "fail", said, hint, [early, late])
-    if spread >= policy.clock_warn_ms:
-        return CheckResult("clock_spread", "warn", said, hint, [early, late])
-    return CheckResult("clock_spread", "pass", f"clocks agree within {spread:.0f} ms")
-
-
-def _names(ids: Iterable[str], refs: Mapping[str, MachineRef]) -> str:
-    labels = [refs[m].label for m in ids]
-    listed = _listed(labels) if len(labels) > 2 else " and ".join(labels)
-    return listed
-
-
-def duplicates(values: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
-    """value -> the ids (in order) of every machine showing it, for values shown by 2+."""
-    seen: dict[str, list[str]] = defaultdict(list)
-    for mid, items in values.items():
-        for item in dict.fromkeys(items):  # one machine showing a value twice is no clash
-            seen[item].append(mid)
-    return {value: ids for value, ids in seen.items() if len(ids) > 1}
-
-
-def normalize_mac(mac: str) -> str | None:
-    value = mac.strip().lower().replace("-", ":")
-    return None if not value or value in _IGNORED_MACS else value
