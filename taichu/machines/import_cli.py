@@ -165,9 +165,14 @@ async def _call(
 ) -> tuple[int, dict[str, Any]]:
     try:
         async with http.request(method, path, **kw) as response:
-            raw = await response.content.read(MAX_ANSWER_BYTES + 1)
+            raw, too_big = bytearray(), False
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                raw += chunk
+                if len(raw) > MAX_ANSWER_BYTES:
+                    too_big = True
+                    break
             try:
-                body = await asyncio.to_thread(_json, raw) if len(raw) <= MAX_ANSWER_BYTES else {}
+                body = {} if too_big else await asyncio.to_thread(_json, bytes(raw))
             except ValueError:
                 body = {}
             return response.status, body
