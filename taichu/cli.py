@@ -31,8 +31,10 @@ PRIVATE_UMASK = 0o077
 
 def _register_optional_apps() -> None:
     from taichu.jobs.cli import jobs_app
+    from taichu.machines.import_cli import machines_app
 
     app.add_typer(jobs_app, name="jobs")
+    app.add_typer(machines_app, name="machines")
     try:
         from taichu.lab.cli import lab_app
     except ImportError as e:  # the lab's extra is not installed: say so, do not vanish

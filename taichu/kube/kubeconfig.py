@@ -32,7 +32,13 @@ from taichu.kube.access import (
     shown,
 )
 
-__all__ = ["ClusterAccess", "access_from_token", "parse_kubeconfig", "render_kubeconfig"]
+__all__ = [
+    "ClusterAccess",
+    "access_from_token",
+    "load_strict_yaml",
+    "parse_kubeconfig",
+    "render_kubeconfig",
+]
 
 MAX_KUBECONFIG_BYTES = 1024 * 1024  # hard ceiling; new registrations use the setting
 MAX_NODES = 10_000  # a kubeconfig of a few hundred contexts has a few thousand
@@ -73,10 +79,11 @@ class _StrictComposer(Composer):
     the document means: 561 bytes stood for hundreds of megabytes), and bounding the
     number and depth of nodes, so parse time and memory follow the document's size."""
 
-    def __init__(self) -> None:
+    def __init__(self, hint: str = _MINIFY_HINT) -> None:
         super().__init__()
         self._nodes = 0
         self._depth = 0
+        self._hint = hint
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
@@ -85,7 +92,7 @@ class _StrictComposer(Composer):
             raise _Refused(f"YAML anchors and aliases (& and *) are not allowed (line {line})")
         self._nodes += 1
         if self._nodes > MAX_NODES:
-            raise _Refused(f"more than {MAX_NODES} YAML nodes; {_MINIFY_HINT}")
+            raise _Refused(f"more than {MAX_NODES} YAML nodes; {self._hint}")
         if self._depth >= MAX_DEPTH:
             raise _Refused(f"nested more than {MAX_DEPTH} levels deep (line {line})")
         self._depth += 1
@@ -96,9 +103,9 @@ class _StrictComposer(Composer):
 
 
 class _Loader(_StrictComposer, _Parser, SafeConstructor, Resolver):  # type: ignore[misc]
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, hint: str = _MINIFY_HINT) -> None:
         _Parser.__init__(self, stream)
-        _StrictComposer.__init__(self)
+        _StrictComposer.__init__(self, hint)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
 
@@ -116,16 +123,23 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
 
 
 def _load(text: str) -> Any:
-    loader = _Loader(text)
+    return load_strict_yaml(text, "kubeconfig", _MINIFY_HINT)
+
+
+def load_strict_yaml(text: str, what: str, hint: str) -> Any:
+    """One YAML document without anchors or aliases, bounded in nodes and depth; `what` names
+    the document in the Invalid raised, `hint` says what to do when it has too many nodes.
+    Other YAML inputs (the machines import file) use it too."""
+    loader = _Loader(text, hint)
     try:
         return loader.get_single_data()
     except _Refused as e:
-        raise Invalid(f"kubeconfig is refused: {e}") from e
+        raise Invalid(f"{what} is refused: {e}") from e
     except yaml.YAMLError as e:
-        raise Invalid(f"kubeconfig is not valid YAML: {_yaml_problem(e)}") from e
+        raise Invalid(f"{what} is not valid YAML: {_yaml_problem(e)}") from e
     except Exception as e:  # a value the constructor cannot build (e.g. a 5000-digit int)
         raise Invalid(
-            f"kubeconfig is not valid YAML: a value cannot be read ({type(e).__name__})"
+            f"{what} is not valid YAML: a value cannot be read ({type(e).__name__})"
         ) from e
     finally:
         loader.dispose()

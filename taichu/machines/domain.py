@@ -7,6 +7,7 @@ from taichu.config import Settings
 from taichu.domains import Domain
 from taichu.jobs.registry import JobRegistry
 from taichu.machines import checks, models, monitor
+from taichu.machines.preflight_routes import router as preflight_router
 from taichu.machines.routes import router
 
 
@@ -17,7 +18,7 @@ def register_jobs(registry: JobRegistry, settings: Settings) -> None:
 
 DOMAIN = Domain(
     name="machines",
-    routers=[router],
+    routers=[preflight_router, router],  # /machines/preflight before /machines/{id}
     register_jobs=register_jobs,
     audit_nouns={"machines": "machine"},
     audit_verbs=frozenset({"check", "host-key", "preflight", "status"}),
