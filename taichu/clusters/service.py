@@ -198,9 +198,11 @@ async def insert_cluster(
         insecure_skip_tls_verify=access.insecure,
         shared=owner is None or owner.is_admin,
     )
-    session.add(cluster)
+    # Added inside the savepoint: opening one flushes what is pending, so a row added
+    # before it would hit a concurrent insert's unique name outside the savepoint (a 500).
     try:
         async with session.begin_nested():
+            session.add(cluster)
             await session.flush()
     except IntegrityError as e:
         raise Conflict(f"cluster name '{new.name}' already exists") from e
