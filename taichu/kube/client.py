@@ -28,6 +28,7 @@ import aiohttp
 
 from taichu.kube.access import ClusterAccess
 from taichu.kube.answers import expect_object, field_list, field_object, field_str
+from taichu.kube.budget import Hold, ReadBudget
 from taichu.kube.calls import ClusterCalls
 from taichu.kube.errors import (
     TRANSPORT_ERRORS,
@@ -38,7 +39,7 @@ from taichu.kube.errors import (
     status_error,
     transport_error,
 )
-from taichu.kube.limits import ReadLimits
+from taichu.kube.limits import BoundName, ReadBound, ReadLimits, honours_limit
 from taichu.kube.targets import guarded_socket
 from taichu.kube.tls import ssl_context
 from taichu.kube.watch import Watch
@@ -46,7 +47,6 @@ from taichu.kube.watch import Watch
 Obj = dict[str, Any]
 Params = dict[str, str | int | bool | None]
 PatchType = Literal["merge", "strategic", "apply", "json"]
-Bound = Literal["small_answer_max_bytes", "answer_max_bytes", "list_page_max_bytes"]
 
 _PATCH_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -57,6 +57,9 @@ _PATCH_TYPES: dict[str, str] = {
 FIELD_MANAGER = "taichu"
 # Bodies above this are parsed in a thread: a big list page must not freeze the event loop.
 _THREAD_PARSE_BYTES = 8 * 2**20
+# A page refused as larger than its limit allows is asked for again this many times smaller:
+# a cluster of large objects (Helm release Secrets, CRDs) still lists, in smaller pages.
+_PAGE_SHRINK = 4
 
 
 def _query(params: Params | None) -> dict[str, str]:
@@ -81,9 +84,12 @@ class KubeClient(ClusterCalls):
         request_timeout: float = 15.0,
         max_connections: int = 32,
         limits: ReadLimits | None = None,
+        budget: ReadBudget | None = None,
     ) -> None:
         self.access = access
         self.limits = limits or ReadLimits()
+        # One per process when a ConnectionManager lends the client; its own otherwise.
+        self.budget = budget or ReadBudget.of(self.limits)
         self.server = access.server
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
@@ -167,36 +173,54 @@ class KubeClient(ClusterCalls):
             if resp.status < 400 or not check:
                 return resp
             try:
-                error_body = await self._read(resp, "small_answer_max_bytes", "")
+                error_body = await self._read(resp, "small_answer_max_bytes", f"{method} {path}")
             except AnswerTooLarge:
                 error_body = b""  # described by its status alone, like any non-Status body
         except TRANSPORT_ERRORS as e:
             raise transport_error(e, self.server, total) from e
         raise status_error(resp.status, error_body, method, self.server + path)
 
-    async def _read(self, resp: aiohttp.ClientResponse, bound: Bound, what: str) -> bytearray:
+    async def _read(
+        self,
+        resp: aiohttp.ClientResponse,
+        bound: BoundName | ReadBound,
+        what: str,
+        held: Hold | None = None,
+    ) -> bytearray:
         """The body, read as it streams in and abandoned (connection closed) past the size
-        `bound`: a 300 MB answer to /version must not become 300 MB of memory."""
-        max_bytes: int = getattr(self.limits, bound)
+        `bound`: a 300 MB answer to /version must not become 300 MB of memory. Its bytes
+        are covered by `held` (the caller's share of the read budget, kept until it has
+        parsed the body), or by a share of its own released on return."""
+        if isinstance(bound, str):
+            bound = self.limits.bound(bound)
+        if held is None:
+            async with self.budget.hold(f"{what} from {self.server}") as own:
+                return await self._read(resp, bound, what, own)
+        body = bytearray()
         try:
-            if resp.content_length is not None and resp.content_length > max_bytes:
-                raise self._too_large(what, max_bytes, bound)
-            body = bytearray()
+            if resp.content_length is not None:
+                if resp.content_length > bound.max_bytes:
+                    raise self._too_large(what, bound)
+                await held.cover(resp.content_length)
             async for chunk in resp.content.iter_any():
+                size = len(body) + len(chunk)
+                if size > bound.max_bytes:
+                    raise self._too_large(what, bound)
+                await held.cover(size)  # may wait for room; the cluster waits with us
                 body += chunk
-                if len(body) > max_bytes:
-                    raise self._too_large(what, max_bytes, bound)
             return body
         except BaseException:
             resp.close()
+            # The error's traceback keeps this frame alive (a caller may hold the error
+            # through a back-off pause): the buffer, its share given back, must not be.
+            body.clear()
             raise
         finally:
             resp.release()
 
-    def _too_large(self, what: str, max_bytes: int, setting: str) -> AnswerTooLarge:
+    def _too_large(self, what: str, bound: ReadBound) -> AnswerTooLarge:
         return AnswerTooLarge(
-            f"{self.server} answered {what} with more than {max_bytes} bytes, the bound for "
-            f"that kind of request (setting kube.{setting})"
+            f"{self.server} answered {what} with more than {bound.max_bytes} bytes, {bound.why}"
         )
 
     async def request(
@@ -209,10 +233,11 @@ class KubeClient(ClusterCalls):
         content_type: str = "application/json",
         accept: str | None = None,
         request_timeout: float | None = None,
-        bound: Bound = "answer_max_bytes",
+        bound: BoundName | ReadBound = "answer_max_bytes",
     ) -> Obj:
         """Decoded JSON object of any request (the other methods are shorthands), read
-        within the size `bound` named (a field of `ReadLimits`)."""
+        within the size `bound` (a field of `ReadLimits` named, or a computed one) and
+        within the process's read budget."""
         total = request_timeout or self.request_timeout
         resp = await self._open(
             method,
@@ -223,23 +248,31 @@ class KubeClient(ClusterCalls):
             accept=accept,
             request_timeout=total,
         )
-        try:
-            raw = await self._read(resp, bound, f"{method} {path}")
-        except TRANSPORT_ERRORS as e:
-            raise transport_error(e, self.server, total) from e
-        if not raw:
-            return {}
-        try:
-            if len(raw) > _THREAD_PARSE_BYTES:
-                doc = await asyncio.to_thread(json.loads, raw)
-            else:
-                doc = json.loads(raw)
-        except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
-            raise MalformedAnswer(
-                f"{self.server} answered {method} {path} with something other than JSON "
-                f"({len(raw)} bytes): is it a Kubernetes API server?"
-            ) from e
-        return expect_object(doc, f"the answer to {method} {path}")
+        what = f"{method} {path}"
+        # The share is held until the body is parsed: the buffer is dropped only then.
+        async with self.budget.hold(f"{what} from {self.server}") as held:
+            try:
+                raw = await self._read(resp, bound, what, held)
+            except TRANSPORT_ERRORS as e:
+                raise transport_error(e, self.server, total) from e
+            if not raw:
+                return {}
+            try:
+                if len(raw) > _THREAD_PARSE_BYTES:
+                    doc = await asyncio.to_thread(json.loads, raw)
+                else:
+                    doc = json.loads(raw)
+            except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
+                size = len(raw)
+                raw.clear()  # not kept alive by the error (see _read), nor is its text:
+                if isinstance(e, json.JSONDecodeError):
+                    e.doc = ""
+                raise MalformedAnswer(
+                    f"{self.server} answered {what} with something other than JSON "
+                    f"({size} bytes): is it a Kubernetes API server?"
+                ) from e
+            del raw
+        return expect_object(doc, f"the answer to {what}")
 
     # --- reading ---------------------------------------------------------------------
 
@@ -262,12 +295,19 @@ class KubeClient(ClusterCalls):
         """The raw pages of a paged list, each checked for shape (items an array, metadata
         an object) and the whole within the bounds: pages, items and time spent waiting on
         the cluster (the consumer's time between pages does not count). Past a bound:
-        `ListTooLong`, naming it. The items themselves are the consumer's to check."""
+        `ListTooLong`, naming it. The items themselves are the consumer's to check.
+
+        A page is read within the bound of what was asked (`ReadLimits.page_bound`): a
+        page of `page_size` items, or the whole list where the API server ignores the
+        limit (resourceVersion=0). A page larger than its limit allows is asked for again
+        in smaller pages, down to one item, before the list fails with `AnswerTooLarge`."""
         limits = self.limits
         page_bound = _bound(max_pages, limits.list_max_pages, "list_max_pages")
         item_bound = _bound(max_items, limits.list_max_items, "list_max_items")
         time_bound = _bound(max_seconds, limits.list_max_seconds, "list_max_seconds")
         query: Params = {**(params or {}), "limit": page_size}
+        paged = honours_limit(query)
+        limit, tried = page_size, []
         pages = items = 0
         waited = 0.0
         while True:
@@ -276,14 +316,25 @@ class KubeClient(ClusterCalls):
             remaining = time_bound[0] - waited
             if remaining <= 0:
                 raise self._list_bound(path, "took longer than {:g}s", time_bound)
+            query["limit"] = limit
+            bound = limits.page_bound(limit if paged else None)
             began = time.monotonic()
             try:
                 async with asyncio.timeout(remaining):
-                    page = await self.request(
-                        "GET", path, params=query, accept=accept, bound="list_page_max_bytes"
-                    )
+                    page = await self.request("GET", path, params=query, accept=accept, bound=bound)
             except TimeoutError:  # the request's own timeout is a ClusterUnreachable
                 raise self._list_bound(path, "took longer than {:g}s", time_bound) from None
+            except AnswerTooLarge as e:
+                waited += time.monotonic() - began
+                tried.append(limit)
+                if not paged or limit <= 1:
+                    if len(tried) > 1:
+                        raise AnswerTooLarge(
+                            f"{e.message} (asked for pages of {', '.join(map(str, tried))} items)"
+                        ) from e
+                    raise
+                limit = max(1, limit // _PAGE_SHRINK)
+                continue
             waited += time.monotonic() - began
             pages += 1
             what = f"the list {path}"
@@ -381,7 +432,12 @@ class KubeClient(ClusterCalls):
             return await self._open("GET", path, params=query, request_timeout=total)
 
         return Watch(
-            open_stream, self.server, total, resource_version, self.limits.watch_event_max_bytes
+            open_stream,
+            self.server,
+            total,
+            resource_version,
+            self.limits.watch_event_max_bytes,
+            self.budget.hold(f"an event of the watch {path} from {self.server}"),
         )
 
     # --- writing ---------------------------------------------------------------------
