@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -104,6 +104,13 @@ class KubeSettings(BaseModel):
         ge=65536,
         description="Largest page of a list (with resourceVersion=0 a whole list is one page).",
     )
+    list_item_max_bytes: int = Field(
+        64 * 2**10,
+        ge=1024,
+        description="A page asked for with limit=N may be N times this (and always one "
+        "object of answer_max_bytes); a larger page is asked for again in smaller pages, "
+        "down to one item. A pod is 3.5-5.5 KB, an event 1 KB.",
+    )
     watch_event_max_bytes: int = Field(
         16 * 2**20, ge=65536, description="Largest event of a watch."
     )
@@ -111,6 +118,16 @@ class KubeSettings(BaseModel):
     list_max_items: int = Field(1_000_000, ge=1, description="Most items one list may return.")
     list_max_seconds: float = Field(
         600.0, gt=0, description="Longest time one list may spend waiting on the cluster."
+    )
+    read_budget_bytes: int = Field(
+        384 * 2**20,
+        ge=2**20,
+        description="Bytes of cluster answers one process holds at once (beyond the first "
+        "small_answer_max_bytes of each); at least the largest bound above. An answer that "
+        "finds no room waits, then fails with 503.",
+    )
+    read_budget_wait_seconds: float = Field(
+        5.0, gt=0, description="How long an answer waits for room in the read budget."
     )
     max_kubeconfig_kib: int = Field(
         256, ge=4, le=1024, description="Largest kubeconfig accepted for registration or import."
@@ -122,6 +139,13 @@ class KubeSettings(BaseModel):
         "::1) is admins' only. Link-local and cloud metadata addresses (169.254.0.0/16, "
         "fe80::/10, fd00:ec2::254, 100.100.100.200) stay refused for everyone.",
     )
+
+    @model_validator(mode="after")
+    def _budget_fits(self) -> KubeSettings:
+        from taichu.kube.limits import ReadLimits  # the bounds' own check
+
+        ReadLimits.of(self)
+        return self
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

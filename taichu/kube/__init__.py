@@ -8,10 +8,11 @@ Everything raises `taichu.errors` only: what a cluster answers (or fails to) is 
 `ClusterError` (502; 503 for an unreachable or overloaded cluster), never the caller's
 401/403/404 unless a service passes one on deliberately. Every answer is read within a
 size bound per kind of request and every list within page, item and time bounds
-(`ReadLimits`).
+(`ReadLimits`), and all answers of a process at once within one budget (`ReadBudget`).
 """
 
 from taichu.kube.access import ClusterAccess, access_from_token
+from taichu.kube.budget import ReadBudget
 from taichu.kube.client import KubeClient
 from taichu.kube.discovery import ApiResource, Discovery
 from taichu.kube.errors import (
@@ -26,6 +27,7 @@ from taichu.kube.errors import (
     CredentialsRejected,
     ListTooLong,
     MalformedAnswer,
+    ReadBudgetExhausted,
     ResourceExpired,
     TLSVerificationFailed,
 )
@@ -52,6 +54,8 @@ __all__ = [
     "KubeClient",
     "ListTooLong",
     "MalformedAnswer",
+    "ReadBudget",
+    "ReadBudgetExhausted",
     "ReadLimits",
     "ResourceExpired",
     "TLSVerificationFailed",

@@ -17,28 +17,26 @@ down removes four problems the ApiClient has for a platform:
 from __future__ import annotations
 
 import asyncio
-import builtins
 import json
 import ssl
-import time
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import aiohttp
 
 from taichu.kube.access import ClusterAccess
-from taichu.kube.answers import expect_object, field_list, field_object, field_str
+from taichu.kube.answers import expect_object
+from taichu.kube.budget import Hold, ReadBudget
 from taichu.kube.calls import ClusterCalls
 from taichu.kube.errors import (
     TRANSPORT_ERRORS,
     AnswerTooLarge,
     ClusterUnreachable,
-    ListTooLong,
     MalformedAnswer,
     status_error,
     transport_error,
 )
-from taichu.kube.limits import ReadLimits
+from taichu.kube.limits import BoundName, ReadBound, ReadLimits
+from taichu.kube.lists import ListCalls
 from taichu.kube.targets import guarded_socket
 from taichu.kube.tls import ssl_context
 from taichu.kube.watch import Watch
@@ -46,7 +44,6 @@ from taichu.kube.watch import Watch
 Obj = dict[str, Any]
 Params = dict[str, str | int | bool | None]
 PatchType = Literal["merge", "strategic", "apply", "json"]
-Bound = Literal["small_answer_max_bytes", "answer_max_bytes", "list_page_max_bytes"]
 
 _PATCH_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -68,7 +65,7 @@ def _query(params: Params | None) -> dict[str, str]:
     return out
 
 
-class KubeClient(ClusterCalls):
+class KubeClient(ClusterCalls, ListCalls):
     """One cluster, one identity, one connection pool. Every method returns raw JSON and
     raises only `taichu.errors` (see `taichu.kube.errors`). Close it when done, or let a
     `ConnectionManager` own it."""
@@ -81,9 +78,12 @@ class KubeClient(ClusterCalls):
         request_timeout: float = 15.0,
         max_connections: int = 32,
         limits: ReadLimits | None = None,
+        budget: ReadBudget | None = None,
     ) -> None:
         self.access = access
         self.limits = limits or ReadLimits()
+        # One per process when a ConnectionManager lends the client; its own otherwise.
+        self.budget = budget or ReadBudget.of(self.limits)
         self.server = access.server
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
@@ -167,36 +167,54 @@ class KubeClient(ClusterCalls):
             if resp.status < 400 or not check:
                 return resp
             try:
-                error_body = await self._read(resp, "small_answer_max_bytes", "")
+                error_body = await self._read(resp, "small_answer_max_bytes", f"{method} {path}")
             except AnswerTooLarge:
                 error_body = b""  # described by its status alone, like any non-Status body
         except TRANSPORT_ERRORS as e:
             raise transport_error(e, self.server, total) from e
         raise status_error(resp.status, error_body, method, self.server + path)
 
-    async def _read(self, resp: aiohttp.ClientResponse, bound: Bound, what: str) -> bytearray:
+    async def _read(
+        self,
+        resp: aiohttp.ClientResponse,
+        bound: BoundName | ReadBound,
+        what: str,
+        held: Hold | None = None,
+    ) -> bytearray:
         """The body, read as it streams in and abandoned (connection closed) past the size
-        `bound`: a 300 MB answer to /version must not become 300 MB of memory."""
-        max_bytes: int = getattr(self.limits, bound)
+        `bound`: a 300 MB answer to /version must not become 300 MB of memory. Its bytes
+        are covered by `held` (the caller's share of the read budget, kept until it has
+        parsed the body), or by a share of its own released on return."""
+        if isinstance(bound, str):
+            bound = self.limits.bound(bound)
+        if held is None:
+            async with self.budget.hold(f"{what} from {self.server}") as own:
+                return await self._read(resp, bound, what, own)
+        body = bytearray()
         try:
-            if resp.content_length is not None and resp.content_length > max_bytes:
-                raise self._too_large(what, max_bytes, bound)
-            body = bytearray()
+            if resp.content_length is not None:
+                if resp.content_length > bound.max_bytes:
+                    raise self._too_large(what, bound)
+                await held.cover(resp.content_length)
             async for chunk in resp.content.iter_any():
+                size = len(body) + len(chunk)
+                if size > bound.max_bytes:
+                    raise self._too_large(what, bound)
+                await held.cover(size)  # may wait for room; the cluster waits with us
                 body += chunk
-                if len(body) > max_bytes:
-                    raise self._too_large(what, max_bytes, bound)
             return body
         except BaseException:
             resp.close()
+            # The error's traceback keeps this frame alive (a caller may hold the error
+            # through a back-off pause): the buffer, its share given back, must not be.
+            body.clear()
             raise
         finally:
             resp.release()
 
-    def _too_large(self, what: str, max_bytes: int, setting: str) -> AnswerTooLarge:
+    def _too_large(self, what: str, bound: ReadBound) -> AnswerTooLarge:
         return AnswerTooLarge(
-            f"{self.server} answered {what} with more than {max_bytes} bytes, the bound for "
-            f"that kind of request (setting kube.{setting})"
+            f"{self.server} answered {what} with more than {bound.max_bytes} bytes, {bound.why}"
         )
 
     async def request(
@@ -209,10 +227,11 @@ class KubeClient(ClusterCalls):
         content_type: str = "application/json",
         accept: str | None = None,
         request_timeout: float | None = None,
-        bound: Bound = "answer_max_bytes",
+        bound: BoundName | ReadBound = "answer_max_bytes",
     ) -> Obj:
         """Decoded JSON object of any request (the other methods are shorthands), read
-        within the size `bound` named (a field of `ReadLimits`)."""
+        within the size `bound` (a field of `ReadLimits` named, or a computed one) and
+        within the process's read budget."""
         total = request_timeout or self.request_timeout
         resp = await self._open(
             method,
@@ -223,23 +242,31 @@ class KubeClient(ClusterCalls):
             accept=accept,
             request_timeout=total,
         )
-        try:
-            raw = await self._read(resp, bound, f"{method} {path}")
-        except TRANSPORT_ERRORS as e:
-            raise transport_error(e, self.server, total) from e
-        if not raw:
-            return {}
-        try:
-            if len(raw) > _THREAD_PARSE_BYTES:
-                doc = await asyncio.to_thread(json.loads, raw)
-            else:
-                doc = json.loads(raw)
-        except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
-            raise MalformedAnswer(
-                f"{self.server} answered {method} {path} with something other than JSON "
-                f"({len(raw)} bytes): is it a Kubernetes API server?"
-            ) from e
-        return expect_object(doc, f"the answer to {method} {path}")
+        what = f"{method} {path}"
+        # The share is held until the body is parsed: the buffer is dropped only then.
+        async with self.budget.hold(f"{what} from {self.server}") as held:
+            try:
+                raw = await self._read(resp, bound, what, held)
+            except TRANSPORT_ERRORS as e:
+                raise transport_error(e, self.server, total) from e
+            if not raw:
+                return {}
+            try:
+                if len(raw) > _THREAD_PARSE_BYTES:
+                    doc = await asyncio.to_thread(json.loads, raw)
+                else:
+                    doc = json.loads(raw)
+            except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
+                size = len(raw)
+                raw.clear()  # not kept alive by the error (see _read), nor is its text:
+                if isinstance(e, json.JSONDecodeError):
+                    e.doc = ""
+                raise MalformedAnswer(
+                    f"{self.server} answered {what} with something other than JSON "
+                    f"({size} bytes): is it a Kubernetes API server?"
+                ) from e
+            del raw
+        return expect_object(doc, f"the answer to {what}")
 
     # --- reading ---------------------------------------------------------------------
 
@@ -247,116 +274,6 @@ class KubeClient(ClusterCalls):
         self, path: str, params: Params | None = None, *, request_timeout: float | None = None
     ) -> Obj:
         return await self.request("GET", path, params=params, request_timeout=request_timeout)
-
-    async def pages(
-        self,
-        path: str,
-        params: Params | None = None,
-        page_size: int = 500,
-        *,
-        accept: str | None = None,
-        max_pages: int | None = None,
-        max_items: int | None = None,
-        max_seconds: float | None = None,
-    ) -> AsyncIterator[Obj]:
-        """The raw pages of a paged list, each checked for shape (items an array, metadata
-        an object) and the whole within the bounds: pages, items and time spent waiting on
-        the cluster (the consumer's time between pages does not count). Past a bound:
-        `ListTooLong`, naming it. The items themselves are the consumer's to check."""
-        limits = self.limits
-        page_bound = _bound(max_pages, limits.list_max_pages, "list_max_pages")
-        item_bound = _bound(max_items, limits.list_max_items, "list_max_items")
-        time_bound = _bound(max_seconds, limits.list_max_seconds, "list_max_seconds")
-        query: Params = {**(params or {}), "limit": page_size}
-        pages = items = 0
-        waited = 0.0
-        while True:
-            if pages >= page_bound[0]:
-                raise self._list_bound(path, "took more than {} pages", page_bound)
-            remaining = time_bound[0] - waited
-            if remaining <= 0:
-                raise self._list_bound(path, "took longer than {:g}s", time_bound)
-            began = time.monotonic()
-            try:
-                async with asyncio.timeout(remaining):
-                    page = await self.request(
-                        "GET", path, params=query, accept=accept, bound="list_page_max_bytes"
-                    )
-            except TimeoutError:  # the request's own timeout is a ClusterUnreachable
-                raise self._list_bound(path, "took longer than {:g}s", time_bound) from None
-            waited += time.monotonic() - began
-            pages += 1
-            what = f"the list {path}"
-            items += len(field_list(page, "items", what))
-            if items > item_bound[0]:
-                raise self._list_bound(path, "returned more than {} items", item_bound)
-            meta = field_object(page, "metadata", what)
-            token = field_str(meta, "continue", f"{what} metadata", 100_000)
-            field_str(meta, "resourceVersion", f"{what} metadata", 1000)
-            yield page
-            if not token:
-                return
-            query["continue"] = token
-
-    def _list_bound(self, path: str, template: str, bound: tuple[float, str | None]) -> ListTooLong:
-        value, setting = bound
-        where = f" (setting kube.{setting})" if setting else ""
-        return ListTooLong(
-            f"listing {path} from {self.server} {template.format(value)}{where}, "
-            "the bound of one list: stopped"
-        )
-
-    async def _filled_pages(
-        self, path: str, params: Params | None, page_size: int, bounds: dict[str, Any]
-    ) -> AsyncIterator[tuple[Obj, builtins.list[Obj]]]:
-        """Pages with their items, each item given the list's kind and apiVersion."""
-        async for page in self.pages(path, params, page_size, **bounds):
-            items: builtins.list[Obj] = page.get("items") or []
-            # List items carry no kind/apiVersion; fill them in as kubectl does, so an item
-            # can be stored or re-applied on its own. The same loop checks they are objects.
-            kind = page.get("kind")
-            kind = kind.removesuffix("List") if isinstance(kind, str) and kind != "List" else ""
-            api_version = page.get("apiVersion")
-            try:
-                for item in items:
-                    if kind:
-                        item.setdefault("kind", kind)
-                    if api_version is not None:
-                        item.setdefault("apiVersion", api_version)
-                    elif not kind and not isinstance(item, dict):
-                        raise AttributeError
-            except AttributeError:
-                raise MalformedAnswer(f"the items of the list {path} are not all objects") from None
-            yield page, items
-
-    async def list(
-        self,
-        path: str,
-        params: Params | None = None,
-        page_size: int = 500,
-        **bounds: Any,
-    ) -> AsyncIterator[Obj]:
-        """Every item of a collection, fetched `page_size` at a time, within the bounds of
-        `pages` (`max_pages`, `max_items`, `max_seconds`). A continue token that expires
-        mid-way (etcd compaction) raises `ResourceExpired`: start over."""
-        async for _, items in self._filled_pages(path, params, page_size, bounds):
-            for item in items:
-                yield item
-
-    async def list_all(
-        self,
-        path: str,
-        params: Params | None = None,
-        page_size: int = 500,
-        **bounds: Any,
-    ) -> tuple[builtins.list[Obj], str]:
-        """All items and the list's resourceVersion (to start a watch from)."""
-        everything: builtins.list[Obj] = []
-        version = ""
-        async for page, items in self._filled_pages(path, params, page_size, bounds):
-            everything.extend(items)
-            version = (page.get("metadata") or {}).get("resourceVersion") or version
-        return everything, version
 
     def watch(
         self,
@@ -381,7 +298,12 @@ class KubeClient(ClusterCalls):
             return await self._open("GET", path, params=query, request_timeout=total)
 
         return Watch(
-            open_stream, self.server, total, resource_version, self.limits.watch_event_max_bytes
+            open_stream,
+            self.server,
+            total,
+            resource_version,
+            self.limits.watch_event_max_bytes,
+            self.budget.hold(f"an event of the watch {path} from {self.server}"),
         )
 
     # --- writing ---------------------------------------------------------------------
@@ -420,8 +342,3 @@ class KubeClient(ClusterCalls):
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _bound(given: float | None, default: float, setting: str) -> tuple[float, str | None]:
-    """A bound and the setting it comes from (None when the caller chose it)."""
-    return (default, setting) if given is None else (given, None)

@@ -102,6 +102,14 @@ class ListTooLong(ClusterError):
     """A paged list went past one of its bounds (pages, items, time)."""
 
 
+class ReadBudgetExhausted(ClusterError, Unavailable):
+    """The platform holds as many bytes read from clusters as it may at once (the read
+    budget, taichu.kube.budget) and no room came in time: 503, retry later. About the
+    platform's load, not this cluster's health (no cluster status)."""
+
+    status = 503
+
+
 # What aiohttp raises when no usable answer arrived (translated by `transport_error`).
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError)
 

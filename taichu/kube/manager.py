@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from taichu.kube.access import ClusterAccess
+from taichu.kube.budget import ReadBudget
 from taichu.kube.client import KubeClient
 from taichu.kube.limits import ReadLimits
 
@@ -40,6 +41,8 @@ class ConnectionManager:
     ) -> None:
         self.max_clients = max_clients
         self.limits = limits or ReadLimits()
+        # Shared by every client: the bytes read from all clusters at once are bounded.
+        self.budget = ReadBudget.of(self.limits)
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
@@ -80,6 +83,7 @@ class ConnectionManager:
                 connect_timeout=self.connect_timeout,
                 request_timeout=self.request_timeout,
                 limits=self.limits,
+                budget=self.budget,
             ),
             access.fingerprint,
         )

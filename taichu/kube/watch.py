@@ -9,6 +9,7 @@ from typing import Any, Self
 
 import aiohttp
 
+from taichu.kube.budget import Hold
 from taichu.kube.errors import (
     TRANSPORT_ERRORS,
     AnswerTooLarge,
@@ -48,6 +49,7 @@ class Watch:
         timeout: float,
         resource_version: str | None,
         max_event_bytes: int = 16 * 2**20,
+        held: Hold | None = None,
     ) -> None:
         self._open_stream = open_stream
         self._server = server
@@ -56,6 +58,7 @@ class Watch:
         self._buffer = bytearray()
         self._done = False
         self._max_event_bytes = max_event_bytes
+        self._held = held  # the buffer's share of the read budget
         self.resource_version = resource_version
 
     async def __aenter__(self) -> Self:
@@ -69,6 +72,9 @@ class Watch:
 
     async def aclose(self) -> None:
         self._done = True
+        self._buffer = bytearray()
+        if self._held is not None:
+            self._held.release()
         if self._response is not None:
             # Mid-stream the connection cannot be reused; close drops it from the pool.
             self._response.close()
@@ -118,12 +124,14 @@ class Watch:
                 if not chunk:  # the server ended the watch (its timeout)
                     await self.aclose()
                     raise StopAsyncIteration
-                self._buffer += chunk
-                if len(self._buffer) > self._max_event_bytes:
+                if len(self._buffer) + len(chunk) > self._max_event_bytes:
                     raise AnswerTooLarge(
                         f"a watch event from {self._server} is larger than "
                         f"{self._max_event_bytes} bytes (setting kube.watch_event_max_bytes)"
                     )
+                if self._held is not None:
+                    await self._held.cover(len(self._buffer) + len(chunk))
+                self._buffer += chunk
         except TRANSPORT_ERRORS as e:
             await self.aclose()
             raise transport_error(e, self._server, self._timeout) from e
@@ -132,4 +140,6 @@ class Watch:
             raise
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
+        if self._held is not None:
+            self._held.trim(len(self._buffer))  # the event is the caller's now
         return line
