@@ -18,6 +18,7 @@ from taichu.clusters.service import (
     ensure_may_bind,
     get_cluster,
     name_taken,
+    store_new,
     target_policy,
     unreachable_reason,
 )
@@ -99,8 +100,7 @@ async def register_by_address(
         owner_id=owner.user_id,
         shared=owner.is_admin,
     )
-    session.add(cluster)
-    await session.flush()
+    await store_new(session, cluster)
     await events.record(
         session,
         cluster.id,
