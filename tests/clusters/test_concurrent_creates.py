@@ -134,3 +134,41 @@ def test_concurrent_backup_schedules_of_one_name_store_one(
     assert listed.status_code == 200, listed.text
     names = sorted(s["name"] for s in listed.json()["data"]["schedules"])
     assert names.count("nightly") == 1 and names.count("moved") == 1 and len(names) == 5
+
+
+def test_concurrent_first_binds_of_one_account_all_succeed(
+    served: Served, lab_cluster: LabCluster
+) -> None:
+    """Binding again replaces the token, so racing first binds of one user to one cluster
+    are all 200 (one row: the pair is unique), and the user's reads then run as it."""
+    parts = urlsplit(lab_cluster.server)
+    with served.client(timeout=120) as client:
+        registered = client.post(
+            "/api/runtime/clusters/register/",
+            json={
+                "name": "bind-race",
+                "api_server": parts.hostname,
+                "port": parts.port,
+                "ca_certificate": lab_cluster.ca_pem.decode(),
+            },
+            headers=served.admin,
+        )
+    assert registered.status_code == 200, registered.text
+    cluster_id = registered.json()["id"]
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    token = lab_cluster.mint_token("bind-race", "binder", rules=rules)
+    user = served.new_user("binder")
+
+    def attempt(_: int) -> httpx.Response:
+        body = {"cluster_id": cluster_id, "token": token, "namespace": "bind-race"}
+        with served.client(timeout=120) as client:
+            return client.post("/api/auth/k8s/account/bind/", json=body, headers=user)
+
+    responses = race(RACERS, attempt)
+    assert codes(responses) == [200] * RACERS, [r.text for r in responses]
+    assert {r.json()["subject"] for r in responses} == {"system:serviceaccount:bind-race:binder"}
+    with served.client() as client:
+        pods = client.get(
+            f"/api/runtime/pods/?cluster_id={cluster_id}&namespace=bind-race", headers=user
+        )
+    assert pods.status_code == 200, pods.text
