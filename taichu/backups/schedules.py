@@ -8,6 +8,7 @@ once, then the schedule continues from now."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -76,9 +77,12 @@ async def get_schedule(session: AsyncSession, cluster_id: str, schedule_id: str)
     return schedule
 
 
-async def _flush_unique(session: AsyncSession, name: str) -> None:
+async def _flush_unique(session: AsyncSession, name: str, change: Callable[[], None]) -> None:
+    """Make `change` and flush it in a savepoint: a concurrent duplicate name is the same
+    409. Made inside the savepoint, since opening one flushes what is pending outside it."""
     try:
         async with session.begin_nested():
+            change()
             await session.flush()
     except IntegrityError as e:
         raise Conflict(f"name: a backup schedule named '{name}' exists for this cluster") from e
@@ -103,8 +107,7 @@ async def create_schedule(
         created_by=created_by,
         next_run_at=next_run(expression, utcnow()) if body.enabled else None,
     )
-    session.add(schedule)
-    await _flush_unique(session, body.name)
+    await _flush_unique(session, body.name, lambda: session.add(schedule))
     audit.note(
         resource="backup_schedule",
         resource_id=schedule.id,
@@ -120,23 +123,27 @@ async def update_schedule(
     schedule = await get_schedule(session, cluster_id, schedule_id)
     old = _snapshot(schedule)
     changes = body.model_dump(exclude_unset=True)
-    for name in ("name", "backup_type", "retention_days", "enabled"):
-        if changes.get(name) is not None:
-            setattr(schedule, name, changes[name])
+    # Checked before any change, so nothing is pending when the savepoint opens.
+    backup_type = changes.get("backup_type") or schedule.backup_type
+    expression = schedule.cron_expression
     if changes.get("cron_expression") is not None:
-        schedule.cron_expression = check_cron(changes["cron_expression"])
+        expression = check_cron(changes["cron_expression"])
     options = dict(schedule.options)
     for name in _OPTION_FIELDS:
         if name in changes:
             value = changes[name]
             options[name] = list(value or []) if name.endswith("namespaces") else value
-    validate_options(schedule.backup_type, options)
-    schedule.options = options
-    # A new expression or re-enabling counts from now; disabling stops it.
-    schedule.next_run_at = (
-        next_run(schedule.cron_expression, utcnow()) if schedule.enabled else None
-    )
-    await _flush_unique(session, schedule.name)
+    validate_options(backup_type, options)
+
+    def change() -> None:
+        for name in ("name", "backup_type", "retention_days", "enabled"):
+            if changes.get(name) is not None:
+                setattr(schedule, name, changes[name])
+        schedule.cron_expression, schedule.options = expression, options
+        # A new expression or re-enabling counts from now; disabling stops it.
+        schedule.next_run_at = next_run(expression, utcnow()) if schedule.enabled else None
+
+    await _flush_unique(session, changes.get("name") or schedule.name, change)
     audit.note(
         resource="backup_schedule",
         resource_id=schedule.id,

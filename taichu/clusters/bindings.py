@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
@@ -18,6 +19,7 @@ from taichu.clusters.service import (
     ensure_may_bind,
     get_cluster,
     name_taken,
+    store_new,
     target_policy,
     unreachable_reason,
 )
@@ -99,8 +101,7 @@ async def register_by_address(
         owner_id=owner.user_id,
         shared=owner.is_admin,
     )
-    session.add(cluster)
-    await session.flush()
+    await store_new(session, cluster)
     await events.record(
         session,
         cluster.id,
@@ -142,17 +143,7 @@ async def bind_account(
     except TaichuError as e:
         raise Invalid(f"token: cannot verify against cluster {cluster.name}: {e.message}") from e
     async with transaction(app.sessions) as session:
-        binding = await session.scalar(
-            select(K8sAccountBinding).where(
-                K8sAccountBinding.user_id == principal.user_id,
-                K8sAccountBinding.cluster_id == cluster.id,
-            )
-        )
-        if binding is None:
-            binding = K8sAccountBinding(
-                user_id=principal.user_id, cluster_id=cluster.id, token_encrypted=""
-            )
-            session.add(binding)
+        binding = await _binding_row(session, principal.user_id, cluster.id)
         binding.token_encrypted = app.box.encrypt(token)
         binding.namespace, binding.subject = namespace, subject
         await session.flush()
@@ -163,6 +154,28 @@ async def bind_account(
             new_value={"cluster_id": cluster.id, "namespace": namespace, "subject": subject},
         )
         await recording.write_current(session)  # committed with the binding
+    return binding
+
+
+async def _binding_row(session: AsyncSession, user_id: str, cluster_id: str) -> K8sAccountBinding:
+    """The user's binding to the cluster, inserted if missing. A concurrent first bind of
+    the same pair may insert it between our read and our insert: the savepoint keeps our
+    transaction usable and we take that row (the later token wins, as for any re-bind)."""
+    query = select(K8sAccountBinding).where(
+        K8sAccountBinding.user_id == user_id, K8sAccountBinding.cluster_id == cluster_id
+    )
+    binding = await session.scalar(query)
+    if binding is not None:
+        return binding
+    binding = K8sAccountBinding(user_id=user_id, cluster_id=cluster_id, token_encrypted="")
+    try:
+        async with session.begin_nested():
+            session.add(binding)
+            await session.flush()
+    except IntegrityError:
+        binding = await session.scalar(query)
+        if binding is None:
+            raise
     return binding
 
 

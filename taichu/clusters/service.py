@@ -198,15 +198,20 @@ async def insert_cluster(
         insecure_skip_tls_verify=access.insecure,
         shared=owner is None or owner.is_admin,
     )
-    # Added inside the savepoint: opening one flushes what is pending, so a row added
-    # before it would hit a concurrent insert's unique name outside the savepoint (a 500).
+    await store_new(session, cluster)
+    return cluster
+
+
+async def store_new(session: AsyncSession, cluster: Cluster) -> None:
+    """Insert `cluster` in a savepoint: a concurrent insert of its name (both passed
+    `name_taken`) is the same 409, and the request's transaction stays usable. Added inside
+    the savepoint, since opening one flushes what is pending outside it."""
     try:
         async with session.begin_nested():
             session.add(cluster)
             await session.flush()
     except IntegrityError as e:
-        raise Conflict(f"cluster name '{new.name}' already exists") from e
-    return cluster
+        raise Conflict(f"cluster name '{cluster.name}' already exists") from e
 
 
 async def register(

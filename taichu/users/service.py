@@ -50,9 +50,10 @@ async def create_user(
     if await find_by_username(session, username):
         raise Conflict(f"username '{username}' already exists")
     user = User(username=username, email=email, role=role, password_hash=password_hash)
-    session.add(user)
     try:
+        # Added inside the savepoint: opening one flushes what is pending outside it.
         async with session.begin_nested():
+            session.add(user)
             await session.flush()
     except IntegrityError as e:
         raise Conflict(f"username '{username}' already exists") from e
@@ -78,9 +79,9 @@ async def ensure_admin(session: AsyncSession, settings: Settings) -> User | None
         password_hash=await hash_password(settings.auth, password),
         password_change_required=default,
     )
-    session.add(user)
     try:
         async with session.begin_nested():
+            session.add(user)
             await session.flush()
     except IntegrityError:
         return None  # another replica created it first
