@@ -107,3 +107,19 @@ async def test_a_negative_cpu_count_is_not_a_fact(inv: Inventory, host: SshHost)
     machine = await _checked(inv, _add(inv, host))
     assert machine["status"] == "unavailable" and machine["facts"] is None
     assert "could not read facts: nproc" in machine["check_error"]
+
+
+@pytest.mark.parametrize("login", ["root", "sudo user"])
+async def test_a_login_banner_is_not_taken_for_command_output(
+    inv: Inventory, host: SshHost, login: str
+) -> None:
+    # A careless operator's ~/.bashrc that greets: it comes before every command's output.
+    home = "/root" if login == "root" else f"/home/{host.sudo_user}"
+    host.exec(f"printf 'echo Welcome to {host.hostname}\\n' > {home}/.bashrc")
+    user = "root" if login == "root" else host.sudo_user
+    body = machine_body("banner", host.address, port=host.port, user=user, password=host.password)
+    response = inv.post("/api/v1/machines", body)
+    assert response.status_code == 200, response.text
+    machine = await _checked(inv, response.json()["data"]["id"])
+    assert machine["status"] == "available", machine["check_error"]
+    assert machine["facts"]["hostname"] == host.hostname
