@@ -126,7 +126,9 @@ class SshSession:
             wrapped = f"sudo {flags} -- sh -c {inner} sh {shlex.quote(wrapped)}"
         # What the login shell prints first (a banner in ~/.bashrc) is not the command's.
         wrapped = f"echo {BEGIN_MARKER}; {wrapped}"
-        status, out, err, truncated = await self._exec(wrapped, feed, timeout)
+        # The markers do not count against the output cap.
+        markers = len(BEGIN_MARKER) + 1 + (len(SUDO_MARKER) + 1 if sudo else 0)
+        status, out, err, truncated = await self._exec(wrapped, feed, timeout, markers)
         begin = out.find(BEGIN_MARKER.encode() + b"\n")
         if begin >= 0:
             out = out[begin + len(BEGIN_MARKER) + 1 :]
@@ -169,7 +171,7 @@ class SshSession:
         return c.sudo_mode
 
     async def _exec(
-        self, command: str, feed: bytes, limit: float
+        self, command: str, feed: bytes, limit: float, headroom: int = 0
     ) -> tuple[int, bytes, bytes, bool]:
         cap = self.pool.settings.max_output_bytes
         process = await self._open(command)
@@ -180,7 +182,7 @@ class SshSession:
                     process.stdin.write(feed)
                 process.stdin.write_eof()
                 (out, t1), (err, t2) = await asyncio.gather(
-                    _read_capped(process.stdout, cap), _read_capped(process.stderr, cap)
+                    _read_capped(process.stdout, cap + headroom), _read_capped(process.stderr, cap)
                 )
                 await process.wait_closed()
         except TimeoutError as e:
