@@ -292,7 +292,11 @@ class MachinesSettings(BaseModel):
         60.0, gt=0, description="Seconds between reachability checks of every machine."
     )
     check_concurrency: int = Field(
-        16, ge=1, le=1024, description="Machine checks one job worker runs at once."
+        16,
+        ge=1,
+        le=1024,
+        description="Machine checks one process runs at once, for the monitor's sweep and "
+        "(apart) for checks after a create, an update or on demand and for preflight.",
     )
     check_timeout_seconds: float = Field(
         120.0,

@@ -48,12 +48,17 @@ class AppContext:
     # gate of machine checks (`machines.check_concurrency`), like `probe_gate`.
     ssh: SshPool = field(init=False)
     machine_gate: asyncio.Semaphore = field(init=False)
+    # The monitor's sweep has a gate of its own: machines that never answer hold its slots
+    # for a whole connect timeout, and a check after a create or an update must not wait
+    # behind them.
+    sweep_gate: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.probe_gate = asyncio.Semaphore(self.settings.cluster_probe_concurrency)
         self.observe = ObserveHub(self.kube, self.settings.observe)
         self.ssh = SshPool(self.settings.ssh)
         self.machine_gate = asyncio.Semaphore(self.settings.machines.check_concurrency)
+        self.sweep_gate = asyncio.Semaphore(self.settings.machines.check_concurrency)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:

@@ -48,11 +48,14 @@ class Observation:
     error: str | None = None
 
 
-async def observe(app: AppContext, target: SshTarget) -> Observation:
-    """Connect, check sudo, gather facts, bounded by the check timeout and the process's
-    check gate. Never raises for what the machine does: that is the observation."""
+async def observe(
+    app: AppContext, target: SshTarget, gate: asyncio.Semaphore | None = None
+) -> Observation:
+    """Connect, check sudo, gather facts, bounded by the check timeout and a check gate
+    (default: the process's, `app.machine_gate`). Never raises for what the machine
+    does: that is the observation."""
     timeout = app.settings.machines.check_timeout_seconds
-    async with app.machine_gate:
+    async with gate or app.machine_gate:
         try:
             async with asyncio.timeout(timeout):
                 async with app.ssh.session(target) as ssh:
@@ -140,10 +143,15 @@ async def record_observations(
 
 
 async def check_and_record(
-    app: AppContext, ids: Sequence[str], component: str, *, skip: Sequence[str] = ()
+    app: AppContext,
+    ids: Sequence[str],
+    component: str,
+    *,
+    skip: Sequence[str] = (),
+    gate: asyncio.Semaphore | None = None,
 ) -> dict[str, int]:
     """Check these machines (but those whose status is in `skip`) concurrently, bounded
-    by the gate, and record every outcome in one short transaction."""
+    by `gate` (see `observe`), and record every outcome in one short transaction."""
     started_at = utcnow()
     targets: dict[str, SshTarget] = {}
     async with app.read_sessions() as session:
@@ -154,7 +162,7 @@ async def check_and_record(
         return {"checked": 0, "available": 0, "stale": 0}
 
     async def one(machine_id: str, target: SshTarget) -> tuple[str, Observation]:
-        return machine_id, await observe(app, target)
+        return machine_id, await observe(app, target, gate)
 
     seen = dict(await asyncio.gather(*(one(i, t) for i, t in targets.items())))
     async with transaction(app.sessions) as session:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taichu.ssh.client import SshSession
-from taichu.ssh.errors import SshError, SshSudoRefused
+from taichu.ssh.errors import SshError, SshSudoRefused, printable
 from taichu.ssh.target import SshTarget
 
 KUBE_PORTS = (6443, 2379, 2380, 10250, 10257, 10259)
@@ -163,9 +163,12 @@ def _os_release(text: str) -> dict[str, str]:
 
 def _int(text: str, what: str) -> int:
     try:
-        return int(text.split()[0])
+        value = int(text.split()[0])
     except (ValueError, IndexError):
         raise FactsError(f"{what}: not a number") from None
+    if value < 1:
+        raise FactsError(f"{what}: not a positive number")
+    return value
 
 
 def _meminfo_bytes(text: str, key: str) -> int:
@@ -180,9 +183,10 @@ def _df(text: str) -> tuple[int, int]:
     if len(parts) < 6:
         return 0, 0
     try:
-        return int(parts[-5]) * 1024, int(parts[-3]) * 1024
+        total, free = int(parts[-5]), int(parts[-3])
     except ValueError:
         return 0, 0
+    return (total * 1024, free * 1024) if total >= 0 and free >= 0 else (0, 0)
 
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -247,7 +251,8 @@ def _text_or_none(text: str) -> str | None:
 
 
 def parse_facts(text: str, clock_offset_ms: float) -> MachineFacts:
-    s = split_sections(text)
+    # What the machine printed is stored and shown: no NUL or other control characters.
+    s = split_sections(printable(text))
     if "end" not in s:
         raise FactsError("the facts script did not run to its end")
     osr = _os_release(s.get("os-release", ""))

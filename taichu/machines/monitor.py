@@ -1,8 +1,10 @@
 """The reachability monitor: every `machines.check_interval` seconds each machine (but
 those an operator put in maintenance) is checked again, in shards of the monitor kit
 (taichu/jobs/monitor.py), checks within a shard running concurrently under the process's
-check gate (`machines.check_concurrency`). A machine that stops answering becomes
-`unavailable` (an event says why) and `available` again once it answers."""
+sweep gate (`machines.check_concurrency`; checks after a create or an update have a gate of
+their own, so they never wait behind a sweep of machines that do not answer). A machine
+that stops answering becomes `unavailable` (an event says why) and `available` again once
+it answers."""
 
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ MONITOR = ShardedMonitor("machine-reachability", SHARD_KIND, monitored_ids, "mac
 
 async def check_shard(job: JobContext) -> dict[str, int]:
     ids = list(job.payload.get("machine_ids") or [])
-    return await check_and_record(job.app, ids, "machine-monitor", skip=NOT_MONITORED)
+    return await check_and_record(
+        job.app, ids, "machine-monitor", skip=NOT_MONITORED, gate=job.app.sweep_gate
+    )
 
 
 def register(registry: JobRegistry, settings: Settings) -> None:

@@ -28,6 +28,9 @@ def normalize_address(value: str) -> str:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
         raise ValueError("must be an IPv4 or IPv6 address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        # A zone is free text ("fe80::1%eth0", "%$(id)") and means nothing off this host.
+        raise ValueError("must be an address without a zone (%...)")
     if address.is_unspecified or address.is_multicast:
         raise ValueError("must be a machine's address (not unspecified or multicast)")
     return str(address)

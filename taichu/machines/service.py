@@ -248,12 +248,13 @@ async def list_machines(
     if role:
         query = query.where(Machine.role == role)
     if search:
-        pattern = f"%{search.lower()}%"
+        # Literal text: `_` (legal in names) and `%` are not wildcards here.
+        text = search.lower()
         query = query.where(
             or_(
-                func.lower(Machine.name).like(pattern),
-                Machine.ip_address.like(pattern),
-                Machine.internal_address.like(pattern),
+                func.lower(Machine.name).contains(text, autoescape=True),
+                func.lower(Machine.ip_address).contains(text, autoescape=True),
+                func.lower(Machine.internal_address).contains(text, autoescape=True),
             )
         )
     query = query.order_by(Machine.created_at, Machine.id)

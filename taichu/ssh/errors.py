@@ -9,6 +9,7 @@ output beyond a bounded stderr tail.
 from __future__ import annotations
 
 import errno
+import re
 import socket
 
 import asyncssh
@@ -17,6 +18,14 @@ from taichu.errors import TaichuError, Unavailable
 from taichu.ssh.target import fingerprint
 
 STDERR_TAIL = 2000
+# Control characters a machine may put in what it prints (NUL, escapes, carriage returns):
+# not for a message that is logged, shown and stored (PostgreSQL text refuses NUL).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (newlines and tabs stay)."""
+    return _CONTROL.sub("", text)
 
 
 class SshError(TaichuError):
@@ -26,7 +35,8 @@ class SshError(TaichuError):
     reason = "error"
 
     def __init__(self, address: str, message: str) -> None:
-        super().__init__(message)
+        # Messages quote what the machine said (stderr, a disconnect reason).
+        super().__init__(printable(message))
         self.address = address
 
 

@@ -7,7 +7,8 @@ the client waits a little longer, then closes the channel.
 Privileged commands of a non-root user go through sudo: `-n` when sudo needs no password
 for the user, else `-S` with the password as the first line of stdin (never on a command
 line). The root shell first prints a marker line; a failure without it is sudo refusing,
-not the command failing.
+not the command failing. Every command first prints a begin marker: what the login
+shell printed before it (a banner from ~/.bashrc) is dropped from stdout.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("taichu.ssh")
 
 SUDO_MARKER = "taichu-sudo-ok-6f1c"
+BEGIN_MARKER = "taichu-begin-3e9d"
 _KILL_GRACE = 2.0  # the machine's own timeout fires first; then the client gives up
 _CHUNK = 65536
 
@@ -122,7 +124,14 @@ class SshSession:
             else:
                 flags = "-n"
             wrapped = f"sudo {flags} -- sh -c {inner} sh {shlex.quote(wrapped)}"
-        status, out, err, truncated = await self._exec(wrapped, feed, timeout)
+        # What the login shell prints first (a banner in ~/.bashrc) is not the command's.
+        wrapped = f"echo {BEGIN_MARKER}; {wrapped}"
+        # The markers do not count against the output cap.
+        markers = len(BEGIN_MARKER) + 1 + (len(SUDO_MARKER) + 1 if sudo else 0)
+        status, out, err, truncated = await self._exec(wrapped, feed, timeout, markers)
+        begin = out.find(BEGIN_MARKER.encode() + b"\n")
+        if begin >= 0:
+            out = out[begin + len(BEGIN_MARKER) + 1 :]
         if sudo:
             head = SUDO_MARKER.encode() + b"\n"
             if out.startswith(head):
@@ -162,7 +171,7 @@ class SshSession:
         return c.sudo_mode
 
     async def _exec(
-        self, command: str, feed: bytes, limit: float
+        self, command: str, feed: bytes, limit: float, headroom: int = 0
     ) -> tuple[int, bytes, bytes, bool]:
         cap = self.pool.settings.max_output_bytes
         process = await self._open(command)
@@ -173,7 +182,7 @@ class SshSession:
                     process.stdin.write(feed)
                 process.stdin.write_eof()
                 (out, t1), (err, t2) = await asyncio.gather(
-                    _read_capped(process.stdout, cap), _read_capped(process.stderr, cap)
+                    _read_capped(process.stdout, cap + headroom), _read_capped(process.stderr, cap)
                 )
                 await process.wait_closed()
         except TimeoutError as e:
