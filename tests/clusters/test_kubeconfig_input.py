@@ -93,7 +93,9 @@ def test_alias_bomb_is_refused_at_once_and_healthz_keeps_answering(
     assert response.status_code == 422, response.text[:500]
     assert len(response.content) < 1000
     assert "aliases" in response.json()["message"]
-    assert elapsed < 1.0, elapsed  # 7.5 s and a 312 MB answer before
+    # The refusal names the aliases and is under 1 KB: nothing was expanded (before: a
+    # 312 MB answer after 7.5 s). The time is only a loose guard, for loaded machines.
+    assert elapsed < 10.0, elapsed
 
     # Bombs from several clients at once: /healthz does not wait behind them.
     errors: list[str] = []
