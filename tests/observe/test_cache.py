@@ -115,13 +115,16 @@ async def test_idle_stop_invalidate_and_new_credentials(
     hub: ObserveHub, lab_cluster: LabCluster
 ) -> None:
     access = parse_kubeconfig(lab_cluster.kubeconfig)
+    # Asked before the view: a blocking call after it could outlast the 0.5 s idle window
+    # on a loaded machine, and the cache would be gone before it is looked at.
+    expected_nodes = {n["metadata"]["name"] for n in lab_cluster.nodes()}
     view = await hub.view("c1", access)
-    assert {n.name for n in view.nodes()} == {n["metadata"]["name"] for n in lab_cluster.nodes()}
+    first = hub.cached("c1")
+    assert first is not None and len(hub) == 1
+    assert {n.name for n in view.nodes()} == expected_nodes
     bound = [p for p in view.pods() if p.node_name and not p.terminated]
     assert sum(view.pod_counts().values()) == len(bound)
     assert len(view.pods()) == sum(len(view.pods(ns)) for ns in view.namespaces())
-    first = hub.cached("c1")
-    assert first is not None and len(hub) == 1
     # Idle: forgotten after idle_seconds without a view, then stopped (informer by
     # informer: the reaper awaits each).
     await wait_for(
