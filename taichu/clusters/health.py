@@ -14,6 +14,7 @@ keys stay stable as clusters come and go, and a result is written only over an o
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -30,8 +31,10 @@ from taichu.db.session import transaction
 from taichu.errors import TaichuError
 from taichu.jobs.monitor import ShardedMonitor, is_newer
 from taichu.jobs.registry import JobContext, JobRegistry
-from taichu.kube import ClusterAccess
+from taichu.kube import ClusterAccess, ReadBudgetExhausted
 from taichu.timeutil import utcnow
+
+log = logging.getLogger("taichu.clusters.health")
 
 PROBE_KIND = "cluster.health"
 # Clusters an operator parked, or that are still being imported, are not probed.
@@ -49,13 +52,18 @@ async def enqueue_probes(session: AsyncSession, now: datetime) -> None:
     await MONITOR.enqueue(session, now)
 
 
-async def probe_one(app: AppContext, cluster_id: str, access: ClusterAccess) -> ProbeResult:
+async def probe_one(app: AppContext, cluster_id: str, access: ClusterAccess) -> ProbeResult | None:
+    """What one probe saw; None for no verdict (the platform's read budget had no room:
+    the cluster keeps its status, nothing is recorded, the next sweep tries again)."""
     timeout = app.settings.cluster_probe_timeout
     try:
         async with app.kube.client(cluster_id, access) as kube:
             return await asyncio.wait_for(probe_cluster(kube), timeout)
     except TimeoutError:
         return ProbeResult(status="disconnected", error=f"no answer within {timeout:g}s")
+    except ReadBudgetExhausted as e:
+        log.warning("cluster %s: no health verdict this sweep: %s", cluster_id, e.message)
+        return None
     except TaichuError as e:
         return ProbeResult(status="error", error=e.message)
 
@@ -101,11 +109,12 @@ async def probe_and_record(app: AppContext, ids: Sequence[str]) -> dict[str, int
                 continue  # registered by address: reached through bound tokens only
     gate = app.probe_gate
 
-    async def bounded(cluster_id: str, access: ClusterAccess) -> tuple[str, ProbeResult]:
+    async def bounded(cluster_id: str, access: ClusterAccess) -> tuple[str, ProbeResult | None]:
         async with gate:
             return cluster_id, await probe_one(app, cluster_id, access)
 
-    results = dict(await asyncio.gather(*(bounded(i, a) for i, a in targets.items())))
+    outcomes = await asyncio.gather(*(bounded(i, a) for i, a in targets.items()))
+    results = {i: result for i, result in outcomes if result is not None}
     async with transaction(app.sessions) as session:
         written = await record_results(session, results, started_at)
     return {"probed": len(results), "stale": len(results) - written}

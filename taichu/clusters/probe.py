@@ -3,7 +3,9 @@
 Everything read is checked before it is stored and shown to every user: the version is a
 short version string, capacities are quantities within range, and a node list is bounded
 in pages, items and time. A malformed answer makes the cluster `error` with a message
-naming what was wrong."""
+naming what was wrong. A probe refused room in the platform's read budget
+gives no verdict (`ReadBudgetExhausted` passes through): that is the platform's load, not the
+cluster's health."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from taichu.errors import TaichuError
-from taichu.kube import ClusterUnreachable, KubeClient, MalformedAnswer
+from taichu.kube import ClusterUnreachable, KubeClient, MalformedAnswer, ReadBudgetExhausted
 from taichu.kube.answers import expect_object, field_list, field_object
 from taichu.kube.quantity import parse_quantity
 
@@ -89,7 +91,8 @@ def summarize_nodes(nodes: list[Any]) -> dict[str, Any]:
 async def probe_cluster(kube: KubeClient, max_seconds: float | None = None) -> ProbeResult:
     """healthy: /readyz passes and every node is Ready; unhealthy: reachable but not;
     disconnected: unreachable; error: reachable but refusing our credentials or answering
-    what an API server would not. `max_seconds` bounds the whole probe."""
+    what an API server would not. `max_seconds` bounds the whole probe. Raises
+    ReadBudgetExhausted: no verdict, the caller retries later."""
     try:
         async with asyncio.timeout(max_seconds):
             ready, detail = await kube.readyz()
@@ -109,6 +112,8 @@ async def probe_cluster(kube: KubeClient, max_seconds: float | None = None) -> P
         )
     except ClusterUnreachable as e:
         return ProbeResult(status="disconnected", error=e.message[:MAX_ERROR_LENGTH])
+    except ReadBudgetExhausted:
+        raise
     except TaichuError as e:
         return ProbeResult(status="error", error=e.message[:MAX_ERROR_LENGTH])
     healthy = ready and totals["ready_node_count"] == totals["node_count"]

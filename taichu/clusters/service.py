@@ -220,8 +220,10 @@ async def register(
     """Validate, reach the cluster (before any database work: no transaction is held
     across the call), then store it with what the first probe saw."""
     access = await validated_access(app, new, owner)
-    result = await reach(app, f"new:{new.name}", access)
-    await app.kube.invalidate(f"new:{new.name}")
+    try:  # ReadBudgetExhausted passes through: 503, the platform is busy, retry later
+        result = await reach(app, f"new:{new.name}", access)
+    finally:
+        await app.kube.invalidate(f"new:{new.name}")
     ensure_usable(result, access, owner)
     cluster = await insert_cluster(
         session, app.box, new, access, source="manual", status="unknown", owner=owner
