@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from taichu.clusters.probe import MAX_ERROR_LENGTH, ProbeResult, probe_cluster
 from taichu.clusters.selectors import selector_matcher
 from taichu.context import AppContext
 from taichu.crypto import SecretBox
+from taichu.db.search import contains_text
 from taichu.errors import Conflict, Forbidden, Invalid, NotFound
 from taichu.kube import ClusterAccess, parse_kubeconfig, render_kubeconfig
 from taichu.kube.access import shown
@@ -271,13 +272,7 @@ async def list_clusters(
     if status:
         query = query.where(Cluster.status == status)
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(
-            or_(
-                func.lower(Cluster.name).like(pattern),
-                func.lower(Cluster.description).like(pattern),
-            )
-        )
+        query = query.where(contains_text(search, Cluster.name, Cluster.description))
     query = query.order_by(Cluster.created_at, Cluster.id)
     if label_selector and label_selector.strip():
         # Labels are JSON: selectors are evaluated here, over the rows the other filters keep.

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from taichu.auth.principal import Principal
 from taichu.clusters.selectors import selector_matcher
 from taichu.context import AppContext
 from taichu.crypto import SecretBox
+from taichu.db.search import contains_text
 from taichu.errors import Conflict, Invalid, NotFound
 from taichu.jobs import service as jobs
 from taichu.jobs.models import Job
@@ -248,14 +249,8 @@ async def list_machines(
     if role:
         query = query.where(Machine.role == role)
     if search:
-        # Literal text: `_` (legal in names) and `%` are not wildcards here.
-        text = search.lower()
         query = query.where(
-            or_(
-                func.lower(Machine.name).contains(text, autoescape=True),
-                func.lower(Machine.ip_address).contains(text, autoescape=True),
-                func.lower(Machine.internal_address).contains(text, autoescape=True),
-            )
+            contains_text(search, Machine.name, Machine.ip_address, Machine.internal_address)
         )
     query = query.order_by(Machine.created_at, Machine.id)
     if label_selector and label_selector.strip():

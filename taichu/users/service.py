@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,6 +12,7 @@ from taichu.audit import context as audit
 from taichu.auth.passwords import hash_password, verify_password
 from taichu.auth.principal import Principal, refuse_bootstrap
 from taichu.config import Settings
+from taichu.db.search import contains_text
 from taichu.errors import Conflict, Forbidden, Invalid, NotFound
 from taichu.users.models import User, fold_username, username_key
 
@@ -113,10 +114,7 @@ async def list_users(
     if role:
         query = query.where(User.role == role)
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(
-            or_(func.lower(User.username).like(pattern), func.lower(User.email).like(pattern))
-        )
+        query = query.where(contains_text(search, User.username, User.email))
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     ordered = query.order_by(User.created_at, User.id)
     rows = await session.scalars(ordered.offset(offset).limit(limit))

@@ -81,6 +81,7 @@ async def test_register_list_detail_delete(
     assert await names("label_selector=env in (staging,dev)") == ["staging-1"]
     assert await names("label_selector=!legacy,tier=db") == ["staging-1"]
     assert await names("search=DATABASE") == ["legacy-db"]
+    assert await names("search=%25") == await names("search=_") == []  # literal, not LIKE
     assert await names("status=healthy") == ["legacy-db", "prod-east", "staging-1"]
     assert await names("status=disconnected") == []
     listed = (await client.get("/api/v1/clusters", headers=admin_headers)).json()["data"]

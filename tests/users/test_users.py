@@ -43,6 +43,9 @@ async def test_list_users_admin_only_with_filters(
     assert [u["username"] for u in admins["data"]["users"]] == ["admin"]
     found = (await client.get("/api/v1/users?search=CORP", headers=admin_headers)).json()
     assert found["data"]["total"] == 3
+    for wildcard in ("%", "_"):  # literal text, not LIKE wildcards matching everyone
+        none = await client.get(f"/api/v1/users?search={wildcard}", headers=admin_headers)
+        assert none.json()["data"]["total"] == 0, wildcard
     forbidden = await client.get("/api/v1/users", headers=alice[1])
     assert forbidden.status_code == 403 and forbidden.json()["code"] == 403
     bad = await client.get("/api/v1/users?page=0", headers=admin_headers)
