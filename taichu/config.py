@@ -304,6 +304,12 @@ class MachinesSettings(BaseModel):
         description="A whole check (connect, sudo, facts) that takes longer fails with reason "
         "`timeout`.",
     )
+    preflight_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A whole preflight request answers within this time: machines not yet "
+        "checked by then (waiting for a check slot, or still answering) fail `reachable`.",
+    )
 
 
 class HttpSettings(BaseModel):

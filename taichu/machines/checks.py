@@ -79,7 +79,22 @@ async def observe(
     return Observation(facts=facts, presented_host_key=presented)
 
 
+def _against_pin(machine: Machine, seen: Observation) -> Observation:
+    """The observation, or a host-key mismatch when the machine's key was pinned (by a
+    concurrent check's first use, or an operator) after this check connected, to a key
+    other than the one it saw: its facts come from a host nobody trusts."""
+    presented = seen.presented_host_key
+    if seen.facts is None or not machine.host_key or not presented:
+        return seen
+    if machine.host_key == presented:  # both normalized: by the service and the adapter
+        return seen
+    mismatch = SshHostKeyMismatch(machine.ip_address, machine.host_key, presented)
+    return Observation(reason=mismatch.reason, error=mismatch.message[:MAX_ERROR])
+
+
 def _apply(machine: Machine, seen: Observation, started_at: datetime) -> None:
+    # Compared here, on the row locked by the writing transaction, never before.
+    seen = _against_pin(machine, seen)
     machine.last_check_started_at = started_at
     machine.last_checked_at = utcnow()
     kept = kept_by_checks(machine)

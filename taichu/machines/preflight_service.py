@@ -2,7 +2,8 @@
 
 No transaction stays open while machines answer: the targets are read (and their
 credentials decrypted) in a short read-only session, released, then every machine is
-asked at once, bounded in concurrency and time. A machine that does not answer is a
+asked at once, bounded in concurrency and time (each check, and the whole
+request). A machine that does not answer is a
 failed check naming why, never an error of the request.
 """
 
@@ -67,7 +68,17 @@ async def run_preflight(
         else:
             facts[mid] = outcome
 
-    await asyncio.gather(*(ask(m.id, target) for m, target in pairs))
+    # One deadline for the whole request: waiting for a slot of the check gate is not
+    # bounded by the check timeout, so many silent machines would hold it for minutes.
+    limit = ctx.settings.machines.preflight_timeout_seconds
+    try:
+        async with asyncio.timeout(limit):
+            await asyncio.gather(*(ask(m.id, target) for m, target in pairs))
+    except TimeoutError:
+        late = f"not checked within {limit:g}s (setting machines.preflight_timeout_seconds)"
+        for m, _ in pairs:
+            if m.id not in facts and m.id not in unreachable:
+                unreachable[m.id] = late
     return preflight(
         facts,
         intended,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,3 +133,28 @@ def machine_body(name: str, address: str, /, **fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return {k: v for k, v in body.items() if v is not ...}
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never says anything (a machine that accepts
+    TCP and never speaks SSH)."""
+    server = socket.socket()
+    server.bind(("0.0.0.0", 0))  # every 127.0.0.x reaches it (127.0.0.1 alone would not)
+    server.listen(256)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+        for s in held:
+            s.close()

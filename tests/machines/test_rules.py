@@ -14,6 +14,7 @@ from taichu.machines.credentials import Secrets, resolve_secrets
 from taichu.machines.facts import MachineFacts
 from taichu.machines.models import KEPT_BY_CHECKS, Machine
 from taichu.machines.schemas import MachineIn, normalize_address, normalize_status
+from taichu.ssh.target import fingerprint, normalize_host_key
 from taichu.timeutil import utcnow
 
 
@@ -91,7 +92,10 @@ def test_a_check_keeps_operator_and_lifecycle_statuses(status: str) -> None:
 
 
 FACTS = MachineFacts.from_json({"hostname": "node-a", "cpu_cores": 2, "memory_bytes": 2**30})
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOq1"
+KEY, OTHER_KEY = (
+    normalize_host_key(asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode())
+    for _ in range(2)
+)
 
 
 def test_a_passed_check_makes_available_and_records_the_first_key() -> None:
@@ -101,10 +105,25 @@ def test_a_passed_check_makes_available_and_records_the_first_key() -> None:
     assert (m.status, m.status_message, m.reachable) == ("available", "", True)
     assert (m.host_key, m.host_key_source) == (KEY, "first_use")
     assert m.facts is not None and m.facts["hostname"] == "node-a"
-    # A pinned key is never replaced by what a check saw.
-    m.host_key, m.host_key_source = "ssh-ed25519 OTHER", "given"
+    # The same key seen again keeps the machine available.
     _apply(m, Observation(facts=FACTS, presented_host_key=KEY), utcnow())
-    assert (m.host_key, m.host_key_source) == ("ssh-ed25519 OTHER", "given")
+    assert (m.status, m.reachable, m.host_key) == ("available", True, KEY)
+
+
+def test_facts_seen_under_another_key_than_the_pin_are_a_mismatch() -> None:
+    """A check that connected while nothing was pinned, recording after another check (or
+    an operator) pinned a different key: never trusted, the pin is kept."""
+    m = machine("available")
+    m.status_source, m.reachable, m.facts = "check", True, {"hostname": "pinned-one"}
+    m.host_key, m.host_key_source = OTHER_KEY, "first_use"
+    _apply(m, Observation(facts=FACTS, presented_host_key=KEY), utcnow())
+    assert (m.host_key, m.host_key_source) == (OTHER_KEY, "first_use")
+    assert (m.status, m.reachable, m.check_reason) == ("unavailable", False, "host_key_mismatch")
+    assert m.check_error == (
+        f"host key of 10.0.0.5 changed: expected {fingerprint(OTHER_KEY)}, "
+        f"presented {fingerprint(KEY)}"
+    )
+    assert m.facts == {"hostname": "pinned-one"}
 
 
 def test_an_operators_unavailable_survives_a_passed_check() -> None:

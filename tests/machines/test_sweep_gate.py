@@ -5,15 +5,13 @@ after the sweep (here 16 dead machines x 5 s / 2 slots = 40 s)."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from taichu.lab.ssh_hosts import SshHost
-from tests.machines.serving import Inventory, machine_body, serve_inventory
+from tests.machines.serving import Inventory, machine_body, serve_inventory, silent_port
 from tests.support.waiting import wait_for
 
 DEAD = 16
@@ -22,26 +20,8 @@ CONNECT_TIMEOUT = 5
 
 @pytest.fixture
 def tarpit() -> Iterator[int]:
-    """A port that accepts connections and never says anything."""
-    server = socket.socket()
-    server.bind(("0.0.0.0", 0))  # every 127.0.0.x reaches it (127.0.0.1 alone would not)
-    server.listen(256)
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        server.close()
-        for s in held:
-            s.close()
+    with silent_port() as port:
+        yield port
 
 
 @pytest.fixture
