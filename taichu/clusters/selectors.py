@@ -5,8 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.errors import Invalid
+
+T = TypeVar("T")
 
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME}$")
@@ -97,3 +103,23 @@ def selector_matcher(selector: str | None) -> Callable[[Mapping[str, str]], bool
         return lambda _labels: True
     requirements = parse_selector(selector)
     return lambda labels: all(r.matches(labels) for r in requirements)
+
+
+async def labelled_page(
+    session: AsyncSession,
+    query: Select[tuple[T]],
+    *,
+    label_selector: str | None,
+    id_column: Any,
+    offset: int,
+    limit: int,
+) -> tuple[list[T], int]:
+    """One page of an ordered query, and the total, filtered by a label selector. Labels
+    are JSON, so a selector is evaluated here over the rows the other filters keep; the
+    selector is parsed before anything is read (a bad one is 422)."""
+    matches = selector_matcher(label_selector)
+    if label_selector and label_selector.strip():
+        rows = [r for r in await session.scalars(query) if matches(r.labels or {})]
+        return rows[offset : offset + limit], len(rows)
+    total = await session.scalar(query.with_only_columns(func.count(id_column)).order_by(None))
+    return list(await session.scalars(query.offset(offset).limit(limit))), int(total or 0)

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from taichu.auth.principal import Principal
 from taichu.clusters import events
 from taichu.clusters.models import Cluster
 from taichu.clusters.probe import MAX_ERROR_LENGTH, ProbeResult, probe_cluster
-from taichu.clusters.selectors import selector_matcher
+from taichu.clusters.selectors import labelled_page
 from taichu.context import AppContext
 from taichu.crypto import SecretBox
 from taichu.db.search import contains_text
@@ -267,20 +267,20 @@ async def list_clusters(
     offset: int,
     limit: int,
 ) -> tuple[list[Cluster], int]:
-    matches = selector_matcher(label_selector)  # parse first: a bad selector is 422
     query = select(Cluster)
     if status:
         query = query.where(Cluster.status == status)
     if search:
         query = query.where(contains_text(search, Cluster.name, Cluster.description))
     query = query.order_by(Cluster.created_at, Cluster.id)
-    if label_selector and label_selector.strip():
-        # Labels are JSON: selectors are evaluated here, over the rows the other filters keep.
-        rows = [c for c in await session.scalars(query) if matches(c.labels or {})]
-        return rows[offset : offset + limit], len(rows)
-    total = await session.scalar(query.with_only_columns(func.count(Cluster.id)).order_by(None))
-    rows = list(await session.scalars(query.offset(offset).limit(limit)))
-    return rows, int(total or 0)
+    return await labelled_page(
+        session,
+        query,
+        label_selector=label_selector,
+        id_column=Cluster.id,
+        offset=offset,
+        limit=limit,
+    )
 
 
 async def delete_cluster(app: AppContext, session: AsyncSession, cluster_id: str) -> None:

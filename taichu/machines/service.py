@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
 from taichu.auth.principal import Principal
-from taichu.clusters.selectors import selector_matcher
+from taichu.clusters.selectors import labelled_page
 from taichu.context import AppContext
 from taichu.crypto import SecretBox
 from taichu.db.search import contains_text
@@ -242,7 +242,6 @@ async def list_machines(
     offset: int,
     limit: int,
 ) -> tuple[list[Machine], int]:
-    matches = selector_matcher(label_selector)  # parse first: a bad selector is 422
     query = select(Machine)
     if status:
         query = query.where(Machine.status == status)
@@ -253,13 +252,14 @@ async def list_machines(
             contains_text(search, Machine.name, Machine.ip_address, Machine.internal_address)
         )
     query = query.order_by(Machine.created_at, Machine.id)
-    if label_selector and label_selector.strip():
-        # Labels are JSON: selectors are evaluated here, over the rows the other filters keep.
-        rows = [m for m in await session.scalars(query) if matches(m.labels or {})]
-        return rows[offset : offset + limit], len(rows)
-    total = await session.scalar(query.with_only_columns(func.count(Machine.id)).order_by(None))
-    rows = list(await session.scalars(query.offset(offset).limit(limit)))
-    return rows, int(total or 0)
+    return await labelled_page(
+        session,
+        query,
+        label_selector=label_selector,
+        id_column=Machine.id,
+        offset=offset,
+        limit=limit,
+    )
 
 
 async def delete_machine(session: AsyncSession, machine_id: str) -> None:
