@@ -110,30 +110,26 @@ async def dial(target: SshTarget, connect_timeout: float) -> Dialled:
                 key = await asyncio.to_thread(_load_key, creds.private_key, creds.passphrase)
                 client_keys = [key]
             options = _options(target, client_keys)
-            try:
-                conn = await asyncssh.connect(
+
+            async def connect(host_key_algs: Any) -> Any:
+                return await asyncssh.connect(
                     target.address,
                     target.port,
                     client_factory=lambda: check,
-                    server_host_key_algs=algs,
+                    server_host_key_algs=host_key_algs,
                     connect_timeout=connect_timeout,
                     login_timeout=connect_timeout,
                     **options,
                 )
+
+            try:
+                conn = await connect(algs)
             except (asyncssh.Error, OSError) as e:
                 if not (pinned and _no_common_host_key_type(e, check)):
                     raise
                 # The machine has no key of the pinned type any more: ask for any plain
                 # key, still against the pin, to name the key it presents instead.
-                conn = await asyncssh.connect(
-                    target.address,
-                    target.port,
-                    client_factory=lambda: check,
-                    server_host_key_algs=plain,
-                    connect_timeout=connect_timeout,
-                    login_timeout=connect_timeout,
-                    **options,
-                )
+                conn = await connect(plain)
     except asyncssh.HostKeyNotVerifiable as e:
         if pinned and check.presented and check.presented != pinned:
             raise SshHostKeyMismatch(target.address, pinned, check.presented) from e
