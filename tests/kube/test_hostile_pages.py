@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -130,11 +131,18 @@ async def test_huge_answers_at_once_hold_no_more_than_the_budget(
     hostile: HostileCluster,
 ) -> None:
     """Four whole-list reads of 7 MB each (each within its 8 MiB bound) sharing a 10 MiB
-    budget: they arrive side by side, so they fill it and all wait for more; the budget is
-    never exceeded, the first to have waited fails for want of room (503), the others read
-    to the end (and find no JSON), and a /version meanwhile never waits."""
+    budget. The cluster holds each answer after 3 MiB, so all four are half-read at once
+    (12 MiB > 10): one must wait for room, and a /version meanwhile never waits. Let go,
+    the budget is never exceeded, the first to have waited too long fails for want of room
+    (503), and the others read to the end (and find no JSON)."""
     budget = ReadBudget(10 * MiB, wait_seconds=0.5, free_bytes=64 * KiB)
-    hostile.answer("/api/v1/pods", huge_answer(7 * MiB, prefix=b'{"items": ["', chunk=64 * KiB))
+    resume = threading.Event()
+    hostile.answer(
+        "/api/v1/pods",
+        huge_answer(
+            7 * MiB, prefix=b'{"items": ["', chunk=64 * KiB, pause_after=3 * MiB, resume=resume
+        ),
+    )
     access = parse_kubeconfig(hostile.kubeconfig())
     clients = [KubeClient(access, limits=LIMITS, budget=budget) for _ in range(5)]
     peak = 0
@@ -149,13 +157,18 @@ async def test_huge_answers_at_once_hold_no_more_than_the_budget(
     try:
         reads = [c.list_all("/api/v1/pods", {"resourceVersion": "0"}) for c in clients[:4]]
         tasks = [asyncio.create_task(r) for r in reads]
+        # The fourth half-read answer finds no room: it waits (and, waiting too long, fails).
         await wait_for(
-            lambda: budget.waiting or all(t.done() for t in tasks), timeout=30, interval=0.01
+            lambda: budget.waiting or any(t.done() for t in tasks), timeout=60, interval=0.005
         )
-        assert budget.waiting > 0  # the budget is full and answers wait for room
+        assert budget.waiting > 0 or any(
+            isinstance(t.exception(), ReadBudgetExhausted) for t in tasks if t.done()
+        )
         assert await asyncio.wait_for(clients[4].git_version(), 5) == "v1.31.0"
+        resume.set()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
+        resume.set()
         sampler.cancel()
         for client in clients:
             await client.close()

@@ -54,8 +54,16 @@ def text_answer(text: str, code: int = 200) -> Handler:
     return handle
 
 
-def huge_answer(size: int, prefix: bytes = b'{"gitVersion": "', chunk: int = MiB) -> Handler:
-    """`size` bytes streamed without a Content-Length, `chunk` at a time."""
+def huge_answer(
+    size: int,
+    prefix: bytes = b'{"gitVersion": "',
+    chunk: int = MiB,
+    pause_after: int | None = None,
+    resume: threading.Event | None = None,
+) -> Handler:
+    """`size` bytes streamed without a Content-Length, `chunk` at a time. With
+    `pause_after`, it stops after that many bytes until `resume` is set (so a test can
+    hold several answers half-sent at once)."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -68,6 +76,12 @@ def huge_answer(size: int, prefix: bytes = b'{"gitVersion": "', chunk: int = MiB
             while sent < size:
                 if request.transport is None or request.transport.is_closing():
                     return response  # the client stopped reading: what we want to see
+                while pause_after is not None and sent >= pause_after and resume is not None:
+                    if resume.is_set():
+                        break
+                    if request.transport is None or request.transport.is_closing():
+                        return response
+                    await asyncio.sleep(0.01)
                 await response.write(block)
                 sent += chunk
         except (ConnectionResetError, RuntimeError):
