@@ -211,8 +211,9 @@ def verify_pod(*, node_name: str, image: str) -> Obj:
                     "command": [
                         "sh",
                         "-c",
-                        "mkdir -p /tmp/www && echo $(hostname) > /tmp/www/index.html && "
-                        "exec httpd -f -p 8080 -h /tmp/www",
+                        # only `sh` and `busybox` are assumed in the image
+                        "busybox mkdir -p /tmp/www && busybox hostname > /tmp/www/index.html"
+                        " && exec busybox httpd -f -p 8080 -h /tmp/www",
                     ],
                     "ports": [{"containerPort": 8080}],
                 }
