@@ -27,7 +27,8 @@ STAGE_DIR="$LAB_DIR/stages"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 METRICS_SERVER_VERSION="${TAICHU_LAB_METRICS_SERVER_VERSION:-v0.9.0}"
 METRICS_DIR="$LAB_DIR/metrics"
-NODE_BINARIES=(kubelet kube-proxy etcdctl containerd ctr containerd-shim-runc-v2 coredns flanneld pause)
+NODE_BINARIES=(kubelet kube-proxy etcdctl containerd ctr containerd-shim-runc-v2 coredns flanneld pause
+  taichu-apilb)
 CONTAINERD_VERSION="${TAICHU_LAB_CONTAINERD_VERSION:-v2.4.2}"
 COREDNS_VERSION="${TAICHU_LAB_COREDNS_VERSION:-v1.15.0}"
 FLANNEL_VERSION="${TAICHU_LAB_FLANNEL_VERSION:-v0.28.10}"
@@ -152,12 +153,14 @@ build_node() {
     say "building CoreDNS $COREDNS_VERSION (several minutes cold)"
     install_module -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
   fi
-  if [ ! -x "$BIN_DIR/pause" ]; then
-    say "building pause"
-    (cd "$SCRIPTS_DIR/pause" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS= \
-      go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/pause.tmp" .)
-    mv "$BIN_DIR/pause.tmp" "$BIN_DIR/pause"
-  fi
+  # Programs of our own (scripts/<name>/, standard library only).
+  for own in pause:pause apilb:taichu-apilb; do
+    [ -x "$BIN_DIR/${own#*:}" ] && continue
+    say "building ${own#*:}"
+    (cd "$SCRIPTS_DIR/${own%%:*}" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS= \
+      go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/${own#*:}.tmp" .)
+    mv "$BIN_DIR/${own#*:}.tmp" "$BIN_DIR/${own#*:}"
+  done
 }
 
 # Parts a cache lacks when its binaries exist: stages (older caches), metrics-server, node.

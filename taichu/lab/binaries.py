@@ -31,6 +31,7 @@ NODE_BINARIES = (
     "coredns",
     "flanneld",
     "pause",
+    "taichu-apilb",  # a node's API-server endpoint when a cluster has several (scripts/apilb)
 )
 
 # kwok stage files the clusters load (the build copies exactly these; see lab-build.sh).
