@@ -101,9 +101,7 @@ class StepFailed(Exception):
     writes the task's error as `<machine name> (<address>): <step title>: <message>`
     followed by `output` (a bounded tail of what the command printed)."""
 
-    def __init__(
-        self, node: NodePlan | None, step: str, message: str, output: str = ""
-    ) -> None:
+    def __init__(self, node: NodePlan | None, step: str, message: str, output: str = "") -> None:
         super().__init__(message)
         self.node = node
         self.step = step
