@@ -22,6 +22,7 @@ from taichu.jobs import service as jobs
 from taichu.machines import events as machine_events
 from taichu.machines import service as machines
 from taichu.machines.models import Machine
+from taichu.machines.preflight_report import PreflightPolicy
 from taichu.machines.preflight_service import run_preflight, validate_request
 from taichu.provision import bundles, validation
 from taichu.provision.models import (
@@ -35,6 +36,12 @@ from taichu.provision.validation import MachineView
 from taichu.timeutil import rfc3339
 
 CREATE_KIND = "provision.create"
+# The installer supervises services itself where there is no systemd (lab hosts, minimal
+# images); without br_netfilter bridged pod traffic bypasses iptables, which the probe on
+# such a kernel showed clusters survive (DNS and pod-to-pod worked): both only warn here.
+CREATE_PREFLIGHT = PreflightPolicy(
+    supervised_without_systemd=True, optional_modules=("br_netfilter",)
+)
 INITIAL_STEP = "Initializing"
 
 
@@ -79,7 +86,7 @@ async def check_request(ctx: AppContext, body: CreateClusterIn) -> Checked:
         body.network.plugin,
         body.kubernetes.container_manager,
     )
-    report = await run_preflight(ctx, body.machine_ids)
+    report = await run_preflight(ctx, body.machine_ids, policy=CREATE_PREFLIGHT)
     if not report.passed:
         failed = "; ".join(f"{c.name}: {c.message}" for c in report.failures()[:20])
         raise Invalid(f"machine_ids: preflight failed: {failed}")
