@@ -148,8 +148,21 @@ async def get_cluster(id: str, _: CurrentUser, session: Session) -> dict[str, ob
 
 @router.delete("/clusters/{id}", response_model=Envelope[MessageData])
 async def delete_cluster(
-    id: str, principal: CurrentUser, ctx: Ctx, session: Session
+    id: str,
+    principal: CurrentUser,
+    ctx: Ctx,
+    session: Session,
+    teardown: bool = Query(
+        False,
+        description="A cluster the platform created: first remove what the installer put "
+        "on its machines and release them (the cluster is deleted when that is done).",
+    ),
 ) -> dict[str, object]:
+    if teardown:
+        from taichu.provision.teardown import request_teardown
+
+        await request_teardown(ctx, session, principal, id)
+        return ok({"message": "Cluster teardown started"})
     await service.managed_cluster(session, principal, id)
     await service.delete_cluster(ctx, session, id)
     return ok({"message": "Cluster deleted"})
