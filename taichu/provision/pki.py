@@ -108,6 +108,11 @@ class ClusterPki:
     def admin_kubeconfig(self, server: str) -> str:
         return self.kubeconfig(ADMIN, server)
 
+    @classmethod
+    def create(cls, plan: ClusterPlan) -> ClusterPki:
+        """Every certificate a task's plan needs. Blocking (CPU): run it in a thread."""
+        return pki_for_plan(plan)
+
     # --- persistence ---------------------------------------------------------------------
 
     def to_json(self) -> str:
@@ -234,6 +239,6 @@ def pki_for_plan(plan: ClusterPlan) -> ClusterPki:
         cluster_domain=plan.cluster_domain,
         masters=members(plan.masters()),
         etcd_members=members(plan.etcd_members()),
-        nodes=members([*plan.masters(), *plan.workers()]),
+        nodes=members(plan.kube_nodes()),
         extra_sans=(),
     )

@@ -326,6 +326,11 @@ def kubelet_argv(*, node_name: str, address: str, taints: Sequence[str] = ()) ->
 KUBELET_ENV = CONTAINERD_ENV  # kubelet finds iptables, mount and friends on PATH
 
 
+def apilb_argv(*, port: int, backends: str) -> tuple[str, ...]:
+    """taichu-apilb: a worker's loopback endpoint passing TCP to the masters' API servers."""
+    return (f"{L.BIN}/taichu-apilb", f"-listen=127.0.0.1:{port}", f"-backends={backends}")
+
+
 # --- kube-proxy ----------------------------------------------------------------------------
 
 KUBE_PROXY_CONFIG = f"{L.KUBERNETES}/kube-proxy.yaml"

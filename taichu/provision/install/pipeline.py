@@ -7,9 +7,10 @@ the time each takes (distribute copies a few hundred MB; the waits are the rest)
 from __future__ import annotations
 
 from taichu.provision.install import steps_cluster, steps_control, steps_nodes, steps_workers
-from taichu.provision.install.remote import all_machines, api_server, cluster_endpoint, kube_nodes
+from taichu.provision.install.remote import kube_nodes
 from taichu.provision.install.teardown import teardown
-from taichu.provision.plan import ClusterPlan, NodePlan, Step
+from taichu.provision.pki import ClusterPki
+from taichu.provision.plan import ClusterPlan, NodePlan, Pipeline, Step, all_nodes
 
 
 def _masters(plan: ClusterPlan) -> list[NodePlan]:
@@ -17,10 +18,12 @@ def _masters(plan: ClusterPlan) -> list[NodePlan]:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("preflight", "Checking the machines", 2, all_machines, steps_nodes.preflight),
+    Step("preflight", "Checking the machines", 2, all_nodes, steps_nodes.preflight),
     Step("packages", "Checking OS packages", 3, kube_nodes, steps_nodes.packages),
-    Step("distribute", "Copying the artifact to the machines", 25, all_machines, steps_nodes.distribute),
-    Step("pki", "Installing certificates", 3, all_machines, steps_nodes.pki),
+    Step(
+        "distribute", "Copying the artifact to the machines", 25, all_nodes, steps_nodes.distribute
+    ),
+    Step("pki", "Installing certificates", 3, all_nodes, steps_nodes.pki),
     Step("etcd", "Starting etcd", 8, None, steps_control.etcd),
     Step("control_plane", "Starting the control plane", 12, _masters, steps_control.control_plane),
     Step("runtime", "Starting the container runtime", 10, kube_nodes, steps_workers.runtime),
@@ -33,4 +36,6 @@ STEPS: tuple[Step, ...] = (
 
 STEP_NAMES = tuple(s.name for s in STEPS)
 
-__all__ = ["STEPS", "STEP_NAMES", "api_server", "cluster_endpoint", "teardown"]
+PIPELINE = Pipeline(
+    steps=STEPS, teardown=teardown, new_pki=ClusterPki.create, load_pki=ClusterPki.from_json
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
@@ -69,8 +70,9 @@ async def dns(ctx: StepContext, node: NodePlan | None) -> None:
         pods, _ = await client.list_all(
             f"/api/v1/namespaces/{M.SYSTEM}/pods", {"labelSelector": "k8s-app=kube-dns"}
         )
+        problems = _pod_problems(pods)
         raise StepFailed(
-            plan.masters()[0], "dns", f"CoreDNS not ready within {DNS_WAIT:g}s: {_pod_problems(pods)}"
+            plan.masters()[0], ctx.step.title, f"CoreDNS not ready within {DNS_WAIT:g}s: {problems}"
         )
     await ctx.log(None, "CoreDNS ready")
 
@@ -85,9 +87,9 @@ async def verify(ctx: StepContext, node: NodePlan | None) -> None:
         try:
             found = await client.get(f"/api/v1/nodes/{n.name}")
         except ClusterNotFound:
-            raise StepFailed(n, "verify", f"node {n.name} is not registered") from None
+            raise StepFailed(n, ctx.step.title, f"node {n.name} is not registered") from None
         if not node_ready(found):
-            raise StepFailed(n, "verify", f"node {n.name} is not Ready")
+            raise StepFailed(n, ctx.step.title, f"node {n.name} is not Ready")
     # A namespace left terminating by an earlier attempt refuses new pods: let it go.
     ns_path = f"/api/v1/namespaces/{M.VERIFY_NAMESPACE}"
 
@@ -115,10 +117,12 @@ async def verify(ctx: StepContext, node: NodePlan | None) -> None:
     found = await wait_api("verify pods Running", fetch, all_ready, PODS_WAIT)
     if found is None:
         problems = _pod_problems(await fetch())
-        raise StepFailed(first, "verify", f"pods not Running within {PODS_WAIT:g}s: {problems}")
+        raise StepFailed(
+            first, ctx.step.title, f"pods not Running within {PODS_WAIT:g}s: {problems}"
+        )
     ips = {p["metadata"]["name"]: (p.get("status") or {}).get("podIP") for p in found}
     await ctx.log(None, f"a pod Running on each of {len(nodes)} nodes")
-    m = Machine(ctx, first, "verify")
+    m = Machine(ctx, first)
 
     async def exec_in(pod: str, command: str) -> str:
         result = await m.sh(
@@ -148,7 +152,5 @@ async def verify(ctx: StepContext, node: NodePlan | None) -> None:
         if peer not in page:
             raise m.fail(f"pod {name} fetched {url} and got {tail(page, 200)!r}, not {peer}")
     await ctx.log(None, "pods reach each other across nodes")
-    try:
+    with contextlib.suppress(ClusterNotFound):
         await client.delete(ns_path)
-    except ClusterNotFound:
-        pass

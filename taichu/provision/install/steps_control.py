@@ -29,7 +29,7 @@ def etcd_service(ctx: StepContext, node: NodePlan) -> Service:
 
 
 async def _etcd_member(ctx: StepContext, node: NodePlan) -> None:
-    m = Machine(ctx, node, "etcd")
+    m = Machine(ctx, node)
     services = await m.services()
     await m.sh(f"mkdir -p {C.L.ETCD_DATA} && chmod 700 {C.L.ETCD_DATA}")
     if await services.ensure(etcd_service(ctx, node)):
@@ -75,7 +75,7 @@ def control_plane_services(ctx: StepContext, node: NodePlan) -> list[Service]:
 
 async def control_plane(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "control_plane")
+    m = Machine(ctx, node)
     services = await m.services()
     apiserver, kcm, scheduler = control_plane_services(ctx, node)
     if await services.ensure(apiserver):
@@ -95,7 +95,9 @@ async def control_plane(ctx: StepContext, node: NodePlan | None) -> None:
     # are refused before that).
     try:
         await m.wait_command(
-            "the default service account", f"{KUBECTL} -n default get serviceaccount default", KCM_WAIT
+            "the default service account",
+            f"{KUBECTL} -n default get serviceaccount default",
+            KCM_WAIT,
         )
     except Exception:
         raise await m.service_failed(

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from taichu.provision.install import configs as C
 from taichu.provision.install import layout as L
-from taichu.provision.install.remote import Machine, api_server
+from taichu.provision.install.remote import Machine, api_server, uses_apilb
 from taichu.provision.pki import ADMIN, CONTROLLER_MANAGER, FLANNEL, KUBE_PROXY, SCHEDULER
 
 if TYPE_CHECKING:
-    from taichu.provision.plan import NodePlan, StepContext
+    from taichu.provision.plan import ClusterPlan, NodePlan, StepContext
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _TOOLS = ("sh", "sha256sum", "mount", "umount", "ip", "sysctl", "tail", "setsid")
@@ -41,7 +41,7 @@ def _is_kube_node(node: NodePlan) -> bool:
     return node.role in ("master", "worker")
 
 
-def _ports(node: NodePlan) -> list[int]:
+def _ports(plan: ClusterPlan, node: NodePlan) -> list[int]:
     ports: list[int] = []
     if node.role == "master":
         ports += _PORTS["master"]
@@ -49,12 +49,14 @@ def _ports(node: NodePlan) -> list[int]:
         ports += _PORTS["etcd"]
     if _is_kube_node(node):
         ports += _PORTS["node"]
+    if uses_apilb(plan, node):
+        ports.append(plan.api_port)
     return ports
 
 
 async def preflight(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "preflight")
+    m = Machine(ctx, node)
     problems: list[str] = []
     arch = (await m.sh("uname -m")).stdout.strip()
     want = ctx.plan.bundle.manifest.arch
@@ -64,7 +66,7 @@ async def preflight(ctx: StepContext, node: NodePlan | None) -> None:
     found = await m.sh(
         f"{checks} ip -o addr show | grep -qF ' {node.address}/' || echo noaddr; "
         "grep -qw overlay /proc/filesystems || echo nooverlay; "
-        "[ -d /sys/fs/cgroup ] && [ -n \"$(ls /sys/fs/cgroup)\" ] || echo nocgroup",
+        '[ -d /sys/fs/cgroup ] && [ -n "$(ls /sys/fs/cgroup)" ] || echo nocgroup',
         check=False,
     )
     words = found.stdout.split()
@@ -85,7 +87,7 @@ async def preflight(ctx: StepContext, node: NodePlan | None) -> None:
     if ours.exit_status != 0:
         listening = await m.sh("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", check=False)
         taken = _listening_ports(listening.stdout)
-        busy = [p for p in _ports(node) if p in taken]
+        busy = [p for p in _ports(ctx.plan, node) if p in taken]
         if busy:
             problems.append(f"ports already in use: {', '.join(map(str, busy))}")
     if problems:
@@ -107,7 +109,7 @@ def _listening_ports(proc_net_tcp: str) -> set[int]:
 
 async def packages(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "packages")
+    m = Machine(ctx, node)
     wanted = (*REQUIRED_PACKAGES, *OPTIONAL_PACKAGES)
     missing = await _missing(m, wanted)
     if missing and ctx.plan.with_packages:
@@ -145,7 +147,7 @@ def _wants(node: NodePlan, path: str) -> bool:
 
 async def distribute(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "distribute")
+    m = Machine(ctx, node)
     await m.mkdirs()
     bundle = ctx.plan.bundle
     sent = skipped = 0
@@ -205,7 +207,7 @@ def node_files(ctx: StepContext, node: NodePlan) -> list[tuple[Any, str, int]]:
 
 async def pki(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "pki")
+    m = Machine(ctx, node)
     await m.mkdirs()
     files = node_files(ctx, node)
     changed = sum([await m.put(data, path, mode) for data, path, mode in files])

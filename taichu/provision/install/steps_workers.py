@@ -8,10 +8,11 @@ from taichu.kube import ClusterNotFound
 from taichu.provision.install import configs as C
 from taichu.provision.install import layout as L
 from taichu.provision.install import manifests as M
-from taichu.provision.install.remote import Machine, q, tail, wait_api
+from taichu.provision.install.remote import Machine, q, tail, uses_apilb, wait_api
 from taichu.provision.install.services import Service
 
 if TYPE_CHECKING:
+    from taichu.kube import KubeClient
     from taichu.provision.plan import ClusterPlan, NodePlan, StepContext
 
 CTR = f"{L.BIN}/ctr --address={L.CONTAINERD_SOCKET} -n k8s.io"
@@ -45,9 +46,7 @@ async def _sysctl(m: Machine, values: dict[str, str], persist: str | None = None
     keys = " ".join(values)
     current = await m.sh(f"sysctl -n {keys} 2>/dev/null", check=False)
     found = current.stdout.split()
-    differ = {
-        k: v for i, (k, v) in enumerate(values.items()) if i >= len(found) or found[i] != v
-    }
+    differ = {k: v for i, (k, v) in enumerate(values.items()) if i >= len(found) or found[i] != v}
     if not differ:
         return
     sets = " && ".join(f"sysctl -qw {k}={v}" for k, v in differ.items())
@@ -62,7 +61,7 @@ async def _sysctl(m: Machine, values: dict[str, str], persist: str | None = None
 
 async def runtime(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "runtime")
+    m = Machine(ctx, node)
     plan = ctx.plan
     # Pod traffic is forwarded and bridged traffic seen by iptables (kube-proxy).
     await _sysctl(m, {"net.ipv4.ip_forward": "1"})
@@ -105,9 +104,9 @@ async def runtime(ctx: StepContext, node: NodePlan | None) -> None:
 # --- kubelet -------------------------------------------------------------------------------
 
 
-async def _node(ctx: StepContext, name: str) -> dict[str, Any] | None:
+async def _node(client: KubeClient, name: str) -> dict[str, Any] | None:
     try:
-        return await ctx.admin_client().get(f"/api/v1/nodes/{name}")
+        return await client.get(f"/api/v1/nodes/{name}")
     except ClusterNotFound:
         return None
 
@@ -119,7 +118,7 @@ def node_ready(node: dict[str, Any] | None) -> bool:
 
 async def kubelet(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "kubelet")
+    m = Machine(ctx, node)
     plan = ctx.plan
     await _sysctl(m, KERNEL_DEFAULTS, persist=SYSCTL_FILE)
     facts = await m.sh(
@@ -128,7 +127,7 @@ async def kubelet(ctx: StepContext, node: NodePlan | None) -> None:
         "[ -f /run/systemd/resolve/resolv.conf ]; then echo /run/systemd/resolve/resolv.conf; "
         "else echo /etc/resolv.conf; fi"
     )
-    fstype, resolv = (facts.stdout.split() + ["", "/etc/resolv.conf"])[:2]
+    fstype, resolv = [*facts.stdout.split(), "", "/etc/resolv.conf"][:2]
     config = C.kubelet_config(
         address=node.address,
         cluster_dns=plan.cluster_dns,
@@ -146,10 +145,16 @@ async def kubelet(ctx: StepContext, node: NodePlan | None) -> None:
         env=C.CONTAINERD_ENV,
     )
     services = await m.services()
+    if uses_apilb(plan, node):
+        backends = ",".join(f"{n.address}:{plan.api_port}" for n in plan.masters())
+        apilb = Service("taichu-apilb", C.apilb_argv(port=plan.api_port, backends=backends))
+        if await services.ensure(apilb):
+            await m.log(f"taichu-apilb started (127.0.0.1:{plan.api_port} to {backends})")
     if await services.ensure(svc, changed=changed):
         await m.log("kubelet started")
+    client = ctx.admin_client()
     found = await wait_api(
-        f"node {node.name} Ready", lambda: _node(ctx, node.name), node_ready, NODE_READY_WAIT
+        f"node {node.name} Ready", lambda: _node(client, node.name), node_ready, NODE_READY_WAIT
     )
     if found is None:
         raise await m.service_failed(
@@ -157,7 +162,7 @@ async def kubelet(ctx: StepContext, node: NodePlan | None) -> None:
         )
     if node.role == "master":
         labels = {"metadata": {"labels": {M.CONTROL_PLANE_LABEL: ""}}}
-        await ctx.admin_client().patch(f"/api/v1/nodes/{node.name}", labels)
+        await client.patch(f"/api/v1/nodes/{node.name}", labels)
     await m.log(f"node {node.name} Ready")
 
 
@@ -166,7 +171,7 @@ async def kubelet(ctx: StepContext, node: NodePlan | None) -> None:
 
 async def kube_proxy(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "kube_proxy")
+    m = Machine(ctx, node)
     config = C.kube_proxy_config(
         node_name=node.name, address=node.address, pods_cidr=ctx.plan.pods_cidr
     )
@@ -187,7 +192,7 @@ async def kube_proxy(ctx: StepContext, node: NodePlan | None) -> None:
 
 async def network(ctx: StepContext, node: NodePlan | None) -> None:
     assert node is not None
-    m = Machine(ctx, node, "network")
+    m = Machine(ctx, node)
     plan = ctx.plan
     if plan.network_plugin != "flannel":
         raise m.fail(f"network plugin {plan.network_plugin!r} is not one the installer has")

@@ -21,6 +21,7 @@ SERVICES = (
     "flanneld",
     "kube-proxy",
     "kubelet",
+    "taichu-apilb",
     "kube-scheduler",
     "kube-controller-manager",
     "kube-apiserver",
@@ -47,7 +48,7 @@ def pod_routes(route_table: str, pods_cidr: str) -> list[str]:
 
 
 async def teardown(ctx: StepContext, node: NodePlan) -> None:
-    m = Machine(ctx, node, "teardown")
+    m = Machine(ctx, node)
     services = await m.services()
     for name in SERVICES:
         if name == "containerd":
@@ -62,7 +63,7 @@ async def teardown(ctx: StepContext, node: NodePlan) -> None:
     # What outlives its service: containerd's shims. Only this machine's processes (the
     # same mount namespace), running a binary of ours.
     await m.sh(
-        'me=$(readlink /proc/self/ns/mnt); for d in /proc/[0-9]*; do '
+        "me=$(readlink /proc/self/ns/mnt); for d in /proc/[0-9]*; do "
         '[ "$(readlink $d/ns/mnt 2>/dev/null)" = "$me" ] || continue; '
         f'case "$(readlink $d/exe 2>/dev/null)" in {L.OPT}/*) kill -KILL "${{d#/proc/}}";; esac; '
         "done; true",
@@ -72,7 +73,7 @@ async def teardown(ctx: StepContext, node: NodePlan) -> None:
     prefixes = "|".join(p.replace(".", "\\.") for p in L.MOUNT_PREFIXES)
     await m.sh(
         f"awk '{{print $2}}' /proc/mounts | grep -E '^({prefixes})' | sort -r | "
-        "while read -r mnt; do umount -l \"$mnt\" 2>/dev/null; done; true",
+        'while read -r mnt; do umount -l "$mnt" 2>/dev/null; done; true',
         timeout=60,
         check=False,
     )
@@ -91,14 +92,14 @@ async def teardown(ctx: StepContext, node: NodePlan) -> None:
     removed = " ".join(L.REMOVED)
     files = " ".join((*L.CNI_CONF_FILES, SYSCTL_FILE))
     await m.sh(
-        f"for d in {removed}; do rm -rf --one-file-system \"$d\" 2>/dev/null; "
+        f'for d in {removed}; do rm -rf --one-file-system "$d" 2>/dev/null; '
         '[ -d "$d" ] && find "$d" -mindepth 1 -xdev -delete 2>/dev/null; done; '
         f"rm -rf {files} /var/lib/cni/networks/taichu /var/lib/cni/results; true",
         timeout=300,
         check=False,
     )
     left = await m.sh(
-        f"for d in {removed}; do [ -d \"$d\" ] && [ -n \"$(ls -A \"$d\")\" ] && echo $d; done; true",
+        f'for d in {removed}; do [ -d "$d" ] && [ -n "$(ls -A "$d")" ] && echo $d; done; true',
         check=False,
     )
     if left.stdout.strip():
