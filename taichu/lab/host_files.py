@@ -14,6 +14,27 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from taichu.lab.procs import LabError
 
+SSHD_CONFIG = """\
+Port {port}
+{listen}
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+PermitRootLogin yes
+PasswordAuthentication yes
+PubkeyAuthentication yes
+KbdInteractiveAuthentication no
+# PAM session modules (loginuid, systemd) fail in namespaces; sshd checks /etc/shadow itself.
+UsePAM no
+AuthorizedKeysFile .ssh/authorized_keys
+Subsystem sftp internal-sftp
+UseDNS no
+AcceptEnv LANG LC_*
+# Tests open many connections at once; the default 10:30:100 drops some of them.
+MaxStartups 200
+MaxSessions 100
+LogLevel INFO
+"""
+
 
 def sha512_crypt(password: str) -> str:
     """/etc/shadow hash via libcrypt (the `crypt` module is gone from Python 3.13)."""

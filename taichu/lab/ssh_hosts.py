@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from taichu.lab import janitor
+from taichu.lab.host_files import SSHD_CONFIG, product_uuid_mounts, write_users
 from taichu.lab.host_files import openssh_keypair as _openssh_keypair
-from taichu.lab.host_files import product_uuid_mounts, write_users
 from taichu.lab.host_files import sha512_crypt as _sha512_crypt
 from taichu.lab.lan import Lan
 from taichu.lab.netns import NetNs, ip, next_seq
@@ -42,27 +42,6 @@ from taichu.lab.procs import LabError, LabProcess, kill_pids, wait_until
 from taichu.lab.state import keep_logs, run_dir
 
 _SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-SSHD_CONFIG = """\
-Port {port}
-{listen}
-HostKey /etc/ssh/ssh_host_ed25519_key
-PidFile /run/sshd.pid
-PermitRootLogin yes
-PasswordAuthentication yes
-PubkeyAuthentication yes
-KbdInteractiveAuthentication no
-# PAM session modules (loginuid, systemd) fail in namespaces; sshd checks /etc/shadow itself.
-UsePAM no
-AuthorizedKeysFile .ssh/authorized_keys
-Subsystem sftp internal-sftp
-UseDNS no
-AcceptEnv LANG LC_*
-# Tests open many connections at once; the default 10:30:100 drops some of them.
-MaxStartups 200
-MaxSessions 100
-LogLevel INFO
-"""
 
 
 class SshHost:
