@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +16,18 @@ import asyncssh
 import pytest
 
 from taichu.lab import cgroups
+from taichu.lab.janitor import sweep
 from taichu.lab.lan import Lan
 from taichu.lab.node_host import KERNEL_DEFAULTS, PLAIN_DIRS
 from taichu.lab.procs import LabError, alive
 from taichu.lab.pytest_fixtures import RealNodeFactory
 from taichu.lab.ssh_hosts import SshHost, wait_refused
-from taichu.lab.state import state_root
+from taichu.lab.state import OWNER_ENV, state_root
+from tests.lab.leftovers import NOTHING, leftovers
 
 pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
 
 BUSYBOX = shutil.which("busybox")
 RUNC = shutil.which("runc")
@@ -206,3 +213,46 @@ async def test_plain_hosts_have_no_lan_and_no_node_parts(ssh_hosts: list[SshHost
     assert "eth1" not in links and cgroup_fs == "cgroup2fs"
     panic = await _ssh(host, "cat /proc/sys/kernel/panic", address=host.address)
     assert panic == _read("/proc/sys/kernel/panic")
+
+
+@needs_runc
+def test_janitor_removes_a_killed_owners_lan_hosts_and_containers() -> None:
+    # Started from a thread: no parent-death signal, so after SIGKILL of the owner all of
+    # it survives (sshd, the container in its own netns) and only the sweep removes it.
+    script = textwrap.dedent("""
+        import threading, time
+        from taichu.lab.lan import Lan
+        from taichu.lab.ssh_hosts import SshHost
+        from tests.lab.test_real_node_hosts import _run_detached
+
+        out = []
+        def start():
+            lan = Lan().start()
+            host = SshHost(lan=lan, real_node=True).start()
+            out.append(_run_detached(host, "left"))
+
+        t = threading.Thread(target=start)
+        t.start()
+        t.join()
+        print("READY", out[0], flush=True)
+        time.sleep(300)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line[:1] == ["READY"], line
+        container = int(line[1])
+        left = leftovers(proc.pid)
+        assert len(left["netns"]) == 2 and len(left["links"]) == 2  # the host's and the LAN's
+        assert left["lans"] and left["cgroups"] and alive(container)
+    finally:
+        proc.kill()
+        proc.wait()
+    sweep()
+    assert leftovers(proc.pid) == NOTHING
+    assert not alive(container)
