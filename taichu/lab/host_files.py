@@ -111,6 +111,22 @@ def write_users(root: Path, password: str, public_key: str, shadow: list[str]) -
     rules.chmod(0o440)
 
 
+def write_logins(root: Path, password: str, public_key: str) -> None:
+    """/etc/shadow (root's password replaced) and LAB_USERS in the host's /etc overlay."""
+    etc = root / "etc.upper"
+    shadow = []
+    for line in Path("/etc/shadow").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "root":
+            fields[1] = sha512_crypt(password)
+        shadow.append(":".join(fields))
+    write_users(root, password, public_key, shadow)
+    (etc / "shadow").write_text("\n".join(shadow) + "\n")
+    real = os.stat("/etc/shadow")
+    os.chown(etc / "shadow", real.st_uid, real.st_gid)
+    (etc / "shadow").chmod(real.st_mode & 0o777)
+
+
 def product_uuid_mounts(r: Path) -> list[str]:
     """Init-script lines giving the host its own product_uuid (the file r/product_uuid)."""
     real = "/sys/class/dmi/id/product_uuid"

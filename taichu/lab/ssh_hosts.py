@@ -21,7 +21,6 @@ sysctl values kubelet demands; its first process is a holder, so sshd can die an
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
@@ -32,9 +31,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from taichu.lab import janitor
-from taichu.lab.host_files import SSHD_CONFIG, product_uuid_mounts, write_users
+from taichu.lab.host_files import SSHD_CONFIG, product_uuid_mounts, write_logins
 from taichu.lab.host_files import openssh_keypair as _openssh_keypair
-from taichu.lab.host_files import sha512_crypt as _sha512_crypt
 from taichu.lab.lan import Lan
 from taichu.lab.netns import NetNs, ip, next_seq
 from taichu.lab.node_host import NodeParts
@@ -102,12 +100,8 @@ class SshHost:
         argv = self.node.enter(argv) if self.node else argv
         self.proc = LabProcess(f"sshd {self.hostname}", argv, self.root / "logs" / "sshd.log")
         self.proc.start()
-        wait_until(
-            f"sshd of {self.hostname} at {self.address}:{self.port}",
-            self._answers,
-            timeout,
-            watch=[self.proc],
-        )
+        what = f"sshd of {self.hostname} at {self.address}:{self.port}"
+        wait_until(what, self._answers, timeout, watch=[self.proc])
         return self
 
     def stop(self) -> None:
@@ -138,14 +132,16 @@ class SshHost:
             self._handle = None
 
     def unplug(self) -> None:
-        """Pull the network cable: packets to the host go nowhere (no refusal, no answer),
-        sshd and its sessions keep running. `plug()` undoes it."""
+        """Pull the network cables (eth0, and eth1 on a LAN): packets to the host go nowhere
+        (no refusal, no answer), sshd and its sessions keep running. `plug()` undoes it."""
         if self.net is not None:
-            ip("-n", self.net.name, "link", "set", "eth0", "down")
+            for link in ("eth0", "eth1") if self._lan_address else ("eth0",):
+                ip("-n", self.net.name, "link", "set", link, "down")
 
     def plug(self) -> None:
         if self.net is not None:
-            ip("-n", self.net.name, "link", "set", "eth0", "up")
+            for link in ("eth0", "eth1") if self._lan_address else ("eth0",):
+                ip("-n", self.net.name, "link", "set", link, "up")
             # Link down dropped the default route; the connected /30 comes back by itself.
             ip("-n", self.net.name, "route", "replace", "default", "via", self.net.gateway)
 
@@ -293,18 +289,8 @@ class SshHost:
         (etc / "hosts").write_text(f"{hosts.rstrip()}\n{own}\t{self.hostname}\n")
         # Machines are told apart by machine-id in inventories: give each its own.
         (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
-        shadow = []
-        for line in Path("/etc/shadow").read_text().splitlines():
-            fields = line.split(":")
-            if fields[0] == "root":
-                fields[1] = _sha512_crypt(self.password)
-            shadow.append(":".join(fields))
         # The same password and client key for every login of the host, root included.
-        write_users(r, self.password, self.public_key, shadow)
-        (etc / "shadow").write_text("\n".join(shadow) + "\n")
-        real = os.stat("/etc/shadow")
-        os.chown(etc / "shadow", real.st_uid, real.st_gid)
-        (etc / "shadow").chmod(real.st_mode & 0o777)
+        write_logins(r, self.password, self.public_key)
         addresses = [self.address, *([self._lan_address] if self._lan_address else [])]
         listen = "\n".join(f"ListenAddress {a}" for a in addresses)
         (etc / "ssh" / "sshd_config").write_text(SSHD_CONFIG.format(port=self.port, listen=listen))
