@@ -153,7 +153,7 @@ def _kubernetes_version(lab: Path) -> str:
 
 def _cni_version(plugin: Path) -> str:
     try:
-        return versions.ask(plugin)  # "CNI bridge plugin v1.1.1" (without CNI_COMMAND)
+        return versions.ask(plugin, pattern=versions.CNI_VERSION)  # without CNI_COMMAND
     except versions.VersionError:
         found = versions.debian_version("containernetworking-plugins")
         if found is None:

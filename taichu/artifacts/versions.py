@@ -15,6 +15,9 @@ MAX_OUTPUT = 64 * 1024
 ASK_SECONDS = 15.0
 # x.y.z with an optional pre-release; build metadata ("+ds1", "+unknown") is dropped.
 _SEMVER = re.compile(r"(?<![\w.])v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?)")
+# "CNI bridge plugin v1.1.1"; Debian's says "version unknown" and then lists the CNI
+# protocol versions, which are not the plugins' version.
+CNI_VERSION = re.compile(r"plugin (?:version )?v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)")
 _ELF_MACHINES = {62: "amd64", 183: "arm64", 3: "386", 40: "arm", 243: "riscv64", 21: "ppc64le"}
 PT_INTERP = 3
 
@@ -82,11 +85,15 @@ def go_module_version(binary: Path) -> str | None:
     return None
 
 
-def ask(binary: Path, *args: str, go_fallback: bool = False) -> str:
-    """The version `binary args...` prints (`1.2.3`, no leading v), else from Go build
-    info when allowed, else VersionError quoting the start of the answer."""
+def ask(
+    binary: Path, *args: str, go_fallback: bool = False, pattern: re.Pattern[str] = _SEMVER
+) -> str:
+    """The version `binary args...` prints (`1.2.3`, no leading v; the first match of
+    `pattern`), else from Go build info when allowed, else VersionError quoting the start
+    of the answer."""
     text = run_bounded([str(binary), *args])
-    found = semver(text)
+    match = pattern.search(text)
+    found = match.group(1) if match else None
     if found is None and go_fallback:
         found = go_module_version(binary)
     if found is None:

@@ -33,7 +33,7 @@ def script(path: Path, answer: str, extra: str = "") -> Path:
     return path
 
 
-def make_sources(root: Path, **answers: str) -> Sources:
+def make_sources(root: Path, cni: str = "CNI {} plugin v1.1.1", **answers: str) -> Sources:
     """Every input of a bundle under `root` (answers override by binary name, `_` for `-`)."""
     wanted = {**ANSWERS, **{k.replace("_", "-"): v for k, v in answers.items()}}
     lab = root / "lab-bin"
@@ -41,7 +41,7 @@ def make_sources(root: Path, **answers: str) -> Sources:
         script(lab / name, answer)
     runc = script(root / "usr/sbin/runc", "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1")
     for plugin in CNI_PLUGINS:
-        script(root / "usr/lib/cni" / plugin, f"CNI {plugin} plugin v1.1.1")
+        script(root / "usr/lib/cni" / plugin, cni.format(plugin))
     listing = 'if [ "$1" = --list ]; then printf "sh\\nls\\ncat\\nnslookup\\nwget\\n"; exit 0; fi\n'
     busybox = script(
         root / "bin/busybox", "BusyBox v1.35.0 (Debian 1:1.35.0-4+b3) multi-call binary.", listing

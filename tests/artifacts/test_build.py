@@ -14,6 +14,7 @@ import pytest
 
 from taichu.artifacts.build import BuildError, build
 from taichu.artifacts.service import list_bundles, open_bundle, sha256_file
+from taichu.artifacts.versions import debian_version
 from tests.artifacts.sources import make_sources, script
 
 NAME = "k8s-v1.36.3-amd64"
@@ -105,6 +106,20 @@ def test_disagreeing_or_silent_binaries_are_refused(tmp_path: Path) -> None:
     made = build(silent, dest, overrides={"flannel": "v0.28.10"}, name="given")
     assert made.manifest.components["flannel"] == "v0.28.10" and made.root == dest / "given"
     assert only_bundles(dest) == ["given"]
+
+
+@pytest.mark.skipif(
+    not debian_version("containernetworking-plugins"),
+    reason="Debian's containernetworking-plugins is not installed (scripts/bootstrap.sh --test)",
+)
+def test_cni_plugins_that_do_not_know_their_version_take_the_debian_package_s(
+    tmp_path: Path,
+) -> None:
+    # What Debian's plugins answer: the protocol versions are not the plugins' version.
+    debian = "CNI {} plugin version unknown\nCNI protocol versions supported: 0.1.0, 0.2.0, 1.0.0"
+    made = build(make_sources(tmp_path / "src", cni=debian), tmp_path / "artifacts")
+    package = debian_version("containernetworking-plugins")
+    assert made.manifest.components["cni_plugins"] == package != "0.1.0"
 
 
 def test_a_dynamically_linked_busybox_is_refused(tmp_path: Path) -> None:
