@@ -159,7 +159,7 @@ async def distribute(ctx: StepContext, node: NodePlan | None) -> None:
             sent += 1
         else:
             skipped += 1
-    await m.put(bundle.manifest.model_dump_json(indent=1), L.BUNDLE_STAMP, 0o644)
+    await m.put(bundle.manifest.to_json(), L.BUNDLE_STAMP, 0o644)
     await m.log(f"artifact {bundle.manifest.name}: {sent} files copied, {skipped} already there")
 
 

@@ -19,7 +19,14 @@ CTR = f"{L.BIN}/ctr --address={L.CONTAINERD_SOCKET} -n k8s.io"
 NODE_READY_WAIT = 180.0
 # What kubelet's protectKernelDefaults checks: set where the machine differs (kubelet
 # refuses to start otherwise), persisted in a file teardown removes.
-KERNEL_DEFAULTS = {"vm.overcommit_memory": "1", "kernel.panic": "10", "kernel.panic_on_oops": "1"}
+KERNEL_DEFAULTS = {
+    "vm.overcommit_memory": "1",
+    "vm.panic_on_oom": "0",
+    "kernel.panic": "10",
+    "kernel.panic_on_oops": "1",
+    "kernel.keys.root_maxkeys": "1000000",
+    "kernel.keys.root_maxbytes": "25000000",
+}
 SYSCTL_FILE = "/etc/sysctl.d/90-taichu.conf"
 
 
