@@ -35,6 +35,7 @@ CONTROL_PLANE_FILES = frozenset(
     {"bin/kube-apiserver", "bin/kube-controller-manager", "bin/kube-scheduler", "bin/kubectl"}
 )
 ETCD_FILES = frozenset({"bin/etcd", "bin/etcdctl"})
+APILB = "bin/taichu-apilb"
 
 
 def _is_kube_node(node: NodePlan) -> bool:
@@ -90,9 +91,15 @@ async def preflight(ctx: StepContext, node: NodePlan | None) -> None:
         busy = [p for p in _ports(ctx.plan, node) if p in taken]
         if busy:
             problems.append(f"ports already in use: {', '.join(map(str, busy))}")
+    if uses_apilb(ctx.plan, node) and not _has_file(ctx, APILB):
+        problems.append(f"the artifact has no {APILB} (workers of several masters need it)")
     if problems:
         raise m.fail("; ".join(problems))
     await m.log(f"preflight passed ({arch}, role {node.role})")
+
+
+def _has_file(ctx: StepContext, path: str) -> bool:
+    return any(f.path == path for f in ctx.plan.bundle.manifest.files)
 
 
 def _listening_ports(proc_net_tcp: str) -> set[int]:
@@ -137,7 +144,9 @@ async def _missing(m: Machine, commands: tuple[str, ...]) -> list[str]:
     return [c for c in out.stdout.split() if c in commands]
 
 
-def _wants(node: NodePlan, path: str) -> bool:
+def _wants(plan: ClusterPlan, node: NodePlan, path: str) -> bool:
+    if path == APILB:
+        return uses_apilb(plan, node)
     if path in CONTROL_PLANE_FILES:
         return node.role == "master"
     if path in ETCD_FILES:
@@ -152,7 +161,7 @@ async def distribute(ctx: StepContext, node: NodePlan | None) -> None:
     bundle = ctx.plan.bundle
     sent = skipped = 0
     for entry in bundle.manifest.files:
-        if not _wants(node, entry.path):
+        if not _wants(ctx.plan, node, entry.path):
             continue
         remote = f"{L.OPT}/{entry.path}"
         if await m.put(bundle.file(entry.path), remote, int(entry.mode, 8)):

@@ -206,6 +206,7 @@ async def network(ctx: StepContext, node: NodePlan | None) -> None:
     client = ctx.admin_client()
     for obj in M.flannel_rbac():  # server-side apply: the same on every node, idempotent
         await client.patch(M.api_path(obj), obj, "apply", force=True)
+    await m.sh(f"mkdir -p {L.FLANNEL_RUN}")
     changed = await m.put(C.flannel_net_conf(plan.pods_cidr), C.FLANNEL_NET_CONF)
     services = await m.services()
     svc = Service("flanneld", C.flanneld_argv(address=node.address), env=C.flanneld_env(node.name))
