@@ -51,9 +51,11 @@ def image_for(plan: ClusterPlan, purpose: str) -> str:
 async def _sysctl(m: Machine, values: dict[str, str], persist: str | None = None) -> None:
     """Set what differs (reading first: most machines already have it)."""
     keys = " ".join(values)
-    current = await m.sh(f"sysctl -n {keys} 2>/dev/null", check=False)
-    found = current.stdout.split()
-    differ = {k: v for i, (k, v) in enumerate(values.items()) if i >= len(found) or found[i] != v}
+    current = await m.sh(
+        f'for k in {keys}; do echo "$k=$(sysctl -n $k 2>/dev/null)"; done', check=False
+    )
+    found = dict(line.partition("=")[::2] for line in current.stdout.splitlines())
+    differ = {k: v for k, v in values.items() if found.get(k, "").strip() != v}
     if not differ:
         return
     sets = " && ".join(f"sysctl -qw {k}={v}" for k, v in differ.items())
