@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taichu.artifacts import oci
 from taichu.artifacts.service import open_bundle_sync
 from taichu.config import SshSettings
 from taichu.errors import TaichuError
@@ -23,27 +24,36 @@ from taichu.ssh import CommandResult, SshPool
 from tests.ssh.support import target
 
 
-def partial_bundle(directory: Path, lab_bin: Path, names: list[str]) -> Path:
-    """A bundle of just `names` from the lab's binaries (for steps before the runtime)."""
+def partial_bundle(
+    directory: Path,
+    files: dict[str, Path],
+    images: tuple[tuple[str, str, tuple[str, ...]], ...] = (),
+) -> Path:
+    """A bundle of just `files` (bundle path -> local file), plus busybox-based images
+    (name, purpose, entrypoint): for steps before the whole bundle's inputs exist."""
     root = directory / "partial"
-    (root / "bin").mkdir(parents=True, exist_ok=True)
-    files = []
-    for name in names:
-        dst = root / "bin" / name
+    entries = []
+    for rel, source in files.items():
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
         if not dst.exists():
             try:
-                os.link(lab_bin / name, dst)  # no copy of a few hundred MB
+                os.link(source, dst)  # no copy of a few hundred MB
             except OSError:
-                shutil.copy2(lab_bin / name, dst)
-        data = (lab_bin / name).read_bytes()
-        files.append(
-            {
-                "path": f"bin/{name}",
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-                "mode": "0755",
-            }
+                shutil.copy2(source, dst)
+        entries.append((rel, dst, "0755"))
+    listed = []
+    for name, purpose, entrypoint in images:
+        rel = f"images/{purpose}.tar"
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        spec = oci.ImageSpec(
+            ref=name,
+            entries=oci.busybox_entries(Path("/bin/busybox"), BUSYBOX_APPLETS),
+            entrypoint=entrypoint,
         )
+        oci.write_image(spec, root / rel)
+        entries.append((rel, root / rel, "0644"))
+        listed.append({"name": name, "path": rel, "purpose": purpose})
     manifest = {
         "format": 1,
         "name": "partial",
@@ -53,11 +63,22 @@ def partial_bundle(directory: Path, lab_bin: Path, names: list[str]) -> Path:
         "components": {"kubernetes": "v1.36.3"},
         "container_runtimes": ["containerd"],
         "network_plugins": ["flannel"],
-        "files": files,
-        "images": [],
+        "files": [
+            {
+                "path": rel,
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "size": path.stat().st_size,
+                "mode": mode,
+            }
+            for rel, path, mode in entries
+        ],
+        "images": listed,
     }
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
+
+
+BUSYBOX_APPLETS = ("sh", "sleep", "mkdir", "hostname", "httpd", "wget", "nslookup", "cat")
 
 
 def plan_for(hosts: list[tuple[SshHost, str, str]], bundle: Any, **kw: Any) -> ClusterPlan:

@@ -42,7 +42,9 @@ def _teardown_step() -> Step:
 
 async def test_control_plane_steps_rerun_and_teardown(tmp_path: Path, real_node_hosts: Any) -> None:
     (host,) = real_node_hosts(1)
-    bundle = open_bundle(partial_bundle(tmp_path, default_root() / "bin", CONTROL))
+    lab_bin = default_root() / "bin"
+    files = {f"bin/{name}": lab_bin / name for name in CONTROL}
+    bundle = open_bundle(partial_bundle(tmp_path, files))
     plan = plan_for([(host, "cp-1", "master")], bundle)
     pki = ClusterPki.create(plan)
     lines = await run_steps(plan, pki, UP_TO_CONTROL_PLANE)
