@@ -20,7 +20,7 @@ from taichu.provision.install.services import (
     supervisor_definition,
     systemd_unit,
 )
-from taichu.ssh import SshPool, SshSession
+from taichu.ssh import SshCommandFailed, SshPool, SshSession
 from tests.ssh.support import target
 from tests.support.waiting import wait_for
 
@@ -129,6 +129,11 @@ async def test_supervisor_keeps_a_service_running_and_stops_it(
         assert await services.status(name) == "running"
         fourth = pid_of(host, name)
         assert fourth != third and not running(host, third)
+
+        # A definition whose program is not there is refused, naming it.
+        with pytest.raises(SshCommandFailed, match="/opt/taichu/bin/nosuch is missing"):
+            await services.ensure(Service(name, ("/opt/taichu/bin/nosuch",)))
+        assert pid_of(host, name) == fourth  # the running one is left alone
 
         # A service that ignores TERM is killed.
         stubborn = Service(name, ("/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"))

@@ -84,6 +84,10 @@ class Machine:
     async def log(self, line: str) -> None:
         await self.ctx.log(self.node, line)
 
+    @property
+    def services_key(self) -> str:
+        return f"{self.plan.task_id}:{self.node.machine_id}"
+
     async def services(self) -> Services:
         if self._services is None:
 
@@ -93,8 +97,7 @@ class Machine:
             async def upload(data: bytes, path: str, mode: int) -> bool:
                 return await self.ctx.upload(self.node, data, path, mode)
 
-            key = f"{self.plan.task_id}:{self.node.machine_id}"
-            self._services = await Services.detect(run, upload, key)
+            self._services = await Services.detect(run, upload, self.services_key)
         return self._services
 
     async def mkdirs(self) -> None:

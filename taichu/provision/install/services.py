@@ -112,24 +112,34 @@ class Services:
         """Find the machine's init (cached under `key`, e.g. task + machine id) and put the
         supervisor in place where it is needed."""
         init = _DETECTED.get(key) if key else None
-        if init is None:
-            found = await run(_DETECT, check=False, timeout=30)
-            init = "systemd" if found.exit_status == 0 else "supervisor"
-            if key:
-                _DETECTED[key] = init
-                while len(_DETECTED) > _DETECTED_MAX:
-                    _DETECTED.popitem(last=False)
-        services = cls(run, upload, init)
+        if init is not None:  # found, and the supervisor put in place, earlier in the task
+            return cls(run, upload, init)
+        found = await run(_DETECT, check=False, timeout=30)
+        init = "systemd" if found.exit_status == 0 else "supervisor"
+        dirs = f"{layout.BIN} {layout.SERVICES} {layout.RUN} {layout.LOGS}"
+        await run(f"mkdir -p {dirs}", timeout=30)
         if init == "supervisor":
-            await run(f"mkdir -p {layout.BIN} {layout.SERVICES} {layout.RUN} {layout.LOGS}")
             await upload(supervisor_script(), layout.SUPERVISOR, 0o755)
-        return services
+        if key:
+            _DETECTED[key] = init
+            while len(_DETECTED) > _DETECTED_MAX:
+                _DETECTED.popitem(last=False)
+        return cls(run, upload, init)
+
+    @staticmethod
+    def forget(key: str) -> None:
+        """After teardown: the supervisor is gone; the next use of `key` detects anew."""
+        _DETECTED.pop(key, None)
 
     # --- definitions ---------------------------------------------------------------------
 
     async def install(self, service: Service) -> bool:
         """Write the definition; True when it changed."""
-        await self._run(f"mkdir -p {layout.LOGS} {layout.SERVICES}", timeout=30)
+        binary = shlex.quote(service.argv[0])
+        await self._run(
+            f"test -x {binary} || {{ echo {binary} is missing or not executable >&2; exit 1; }}",
+            timeout=30,
+        )
         if self.init == "systemd":
             path = layout.unit_path(service.name)
             changed = await self._upload(systemd_unit(service).encode(), path, 0o644)

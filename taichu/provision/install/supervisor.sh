@@ -109,7 +109,10 @@ start() {
   fi
   i=0
   while ! alive "$RUN/$NAME.pid"; do
-    i=$((i + 1)); [ "$i" -gt 100 ] && die "$NAME: did not start within 20 s"
+    if [ "$i" -ge 100 ]; then
+      die "$NAME: did not start within 20 s; its log ends: $(tail -n 5 "$LOGS/$NAME.log" 2>/dev/null)"
+    fi
+    i=$((i + 1))
     sleep 0.2
   done
 }

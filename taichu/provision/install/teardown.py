@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from taichu.provision.install import layout as L
 from taichu.provision.install.remote import Machine
+from taichu.provision.install.services import Services
 from taichu.provision.install.steps_workers import CTR, SYSCTL_FILE
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ async def teardown(ctx: StepContext, node: NodePlan) -> None:
         f'for d in {removed}; do [ -d "$d" ] && [ -n "$(ls -A "$d")" ] && echo $d; done; true',
         check=False,
     )
+    Services.forget(m.services_key)
     if left.stdout.strip():
         raise m.fail(f"could not empty {', '.join(left.stdout.split())}")
     await m.log("services stopped and the installer's files removed")
