@@ -137,20 +137,22 @@ async def verify(ctx: StepContext, node: NodePlan | None) -> None:
     names = [p["metadata"]["name"] for p in pods]
     service_ip = str(ipaddress.ip_network(plan.service_cidr, strict=False)[1])
     fqdn = f"kubernetes.default.svc.{plan.cluster_domain}"
-    # DNS from the last node's pod (on a worker where there are workers).
-    answer = await exec_in(names[-1], f"busybox nslookup {fqdn} {plan.cluster_dns}")
-    if service_ip not in answer:
-        raise m.fail(f"DNS answered {fqdn} without {service_ip}: {tail(answer, 400)}")
-    await ctx.log(None, f"DNS resolves {fqdn} to {service_ip} from a pod")
     # Each pod fetches the next one's page: every node reaches a pod on another node.
     for i, name in enumerate(names):
         peer = names[(i + 1) % len(names)]
         if peer == name:
             break
         url = f"http://{ips[peer]}:8080/"
-        page = await exec_in(name, f"busybox wget -q -T 5 -O - {url}")
+        # nc, not wget: Debian's static busybox wget crashes (glibc's resolver, static)
+        get = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 5 {ips[peer]} 8080"
+        page = await exec_in(name, get)
         if peer not in page:
             raise m.fail(f"pod {name} fetched {url} and got {tail(page, 200)!r}, not {peer}")
     await ctx.log(None, "pods reach each other across nodes")
+    # DNS from the last node's pod (on a worker where there are workers).
+    answer = await exec_in(names[-1], f"busybox nslookup {fqdn} {plan.cluster_dns}")
+    if service_ip not in answer:
+        raise m.fail(f"DNS answered {fqdn} without {service_ip}: {tail(answer, 400)}")
+    await ctx.log(None, f"DNS resolves {fqdn} to {service_ip} from a pod")
     with contextlib.suppress(ClusterNotFound):
         await client.delete(ns_path)
