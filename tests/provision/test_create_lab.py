@@ -21,6 +21,7 @@ from taichu.artifacts.build import Sources
 from taichu.lab.binaries import default_root
 from taichu.lab.ssh_hosts import SshHost
 from taichu.provision.install import layout as L
+from taichu.provision.install.pipeline import STEP_NAMES
 from tests.clusters.serving import ADMIN_PASSWORD
 from tests.provision.serving import Provision
 from tests.support.server import (
@@ -132,6 +133,7 @@ DEPLOYMENT = {
                         "maxSkew": 1,
                         "topologyKey": "kubernetes.io/hostname",
                         "whenUnsatisfiable": "DoNotSchedule",
+                        "nodeTaintsPolicy": "Honor",  # the tainted control plane is no domain
                         "labelSelector": {"matchLabels": {"app": "web"}},
                     }
                 ],
@@ -178,9 +180,12 @@ def test_three_machines_become_a_working_cluster_and_teardown_returns_them(
 
     # Nodes named after the machines, Ready, through the platform's own nodes endpoint.
     nodes = served.get(f"/api/v1/clusters/{cluster_id}/nodes").json()["data"]
-    items = nodes["items"] if isinstance(nodes, dict) else nodes
-    assert sorted(n["name"] for n in items) == ["cp-1", "worker-a", "worker-b"], items
-    assert all(n["status"] == "ready" for n in items), items
+    assert sorted(n["name"] for n in nodes["nodes"]) == ["cp-1", "worker-a", "worker-b"], nodes
+    assert nodes["summary"] == {"control_plane_count": 1, "worker_count": 2, "ready_count": 3}
+    # The steps, in order, each done once.
+    steps = [line.split(" ", 3)[2].rstrip(":") for line in task["logs"].splitlines()]
+    seen = [s for i, s in enumerate(steps) if s not in steps[:i]]
+    assert seen[: len(STEP_NAMES)] == list(STEP_NAMES), seen
 
     master = hosts[0]
     deployment = json.loads(json.dumps(DEPLOYMENT))
@@ -197,7 +202,7 @@ def test_three_machines_become_a_working_cluster_and_teardown_returns_them(
     assert spread == {"worker-a", "worker-b"}, spread  # the control plane is tainted
 
     pod = pods[0]["metadata"]["name"]
-    answer = kubectl(master, f"exec {pod} -- busybox nslookup kubernetes.default")
+    answer = kubectl(master, f"exec {pod} -- busybox nslookup kubernetes.default.svc.cluster.local")
     assert "10.96.0.1" in answer, answer
 
     # Teardown: services stopped, the installer's files gone, machines available again.
