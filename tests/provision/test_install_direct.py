@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from taichu.lab.binaries import default_root
+from taichu.lab.ssh_hosts import SshHost
 from taichu.provision.install import layout as L
 from taichu.provision.install.pipeline import STEPS
 from taichu.provision.install.teardown import teardown
@@ -18,6 +19,7 @@ from taichu.provision.pki import ClusterPki
 from taichu.provision.plan import Step
 from tests.provision.direct import open_bundle, partial_bundle, plan_for, run_steps
 from tests.provision.test_create_lab import KUBECTL, ours
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 CONTROL = [
@@ -68,3 +70,74 @@ async def test_control_plane_steps_rerun_and_teardown(tmp_path: Path, real_node_
         assert host.exec(f"test -e {path}", check=False).returncode != 0, path
     # A mount point of the host stays, emptied.
     assert host.exec(f"ls -A {L.ETCD_DATA} 2>/dev/null; true").stdout.strip() == ""
+
+
+NODE_FILES = [
+    *CONTROL,
+    "kubelet",
+    "kube-proxy",
+    "containerd",
+    "ctr",
+    "containerd-shim-runc-v2",
+    "flanneld",
+    "taichu-apilb",
+]
+
+
+def node_bundle(tmp_path: Path) -> Any:
+    """Every file a node needs (CoreDNS aside: its image comes with the real bundle)."""
+    lab_bin = default_root() / "bin"
+    files = {f"bin/{name}": lab_bin / name for name in NODE_FILES}
+    files["bin/runc"] = Path("/usr/sbin/runc")
+    for plugin in ("bridge", "host-local", "loopback", "portmap"):
+        files[f"cni/{plugin}"] = Path("/usr/lib/cni") / plugin
+    images = (
+        ("registry.k8s.io/pause:3.10", "sandbox", ("/bin/sleep", "1000000")),
+        ("docker.io/library/busybox:1.36", "verify", ("/bin/sh",)),
+    )
+    return open_bundle(partial_bundle(tmp_path, files, images))
+
+
+def lease_renewed(host: SshHost, node: str) -> str:
+    return host.exec(
+        f"{KUBECTL} -n kube-node-lease get lease {node} -o jsonpath='{{.spec.renewTime}}'"
+    ).stdout.strip()
+
+
+@pytest.mark.skipif(
+    not all((default_root() / "bin" / n).exists() for n in NODE_FILES),
+    reason="the node binaries are not built yet (scripts/lab-build.sh --with-node)",
+)
+async def test_three_masters_and_a_worker_survive_one_api_server_down(
+    tmp_path: Path, real_node_hosts: Any
+) -> None:
+    hosts = real_node_hosts(4)
+    roles = [("m-1", "master"), ("m-2", "master"), ("m-3", "master"), ("w-1", "worker")]
+    plan = plan_for(
+        [(h, n, r) for h, (n, r) in zip(hosts, roles, strict=True)], node_bundle(tmp_path)
+    )
+    steps = [s for s in STEPS if s.name not in ("dns", "verify")]  # no CoreDNS image here
+    lines = await run_steps(plan, ClusterPki.create(plan), steps)
+    assert any("taichu-apilb started" in x and x.startswith("[w-1]") for x in lines), lines
+    members = (
+        hosts[0]
+        .exec(
+            f"{L.BIN}/etcdctl --endpoints=https://127.0.0.1:2379 --cacert={L.ETCD_PKI}/ca.crt "
+            f"--cert={L.ETCD_PKI}/healthcheck-client.crt --key={L.ETCD_PKI}/healthcheck-client.key "
+            "member list"
+        )
+        .stdout
+    )
+    assert sorted(line.split(", ")[2] for line in members.splitlines()) == ["m-1", "m-2", "m-3"]
+    # The worker's kubeconfig names its loopback balancer, not one master.
+    assert (
+        "https://127.0.0.1:6443" in hosts[3].exec("cat /etc/kubernetes/kubelet.kubeconfig").stdout
+    )
+
+    # m-1's API server down (the one a worker would use without the balancer): the API
+    # answers on the others and the worker keeps renewing its lease through them.
+    hosts[0].exec(f"{L.SUPERVISOR} stop kube-apiserver")
+    before = lease_renewed(hosts[1], "w-1")
+    await wait_for(lambda: lease_renewed(hosts[1], "w-1"), lambda t: t != before, timeout=60)
+    assert "ok" in hosts[2].exec(f"{KUBECTL} get --raw=/readyz").stdout
+    assert "Ready" in hosts[1].exec(f"{KUBECTL} get node w-1").stdout
