@@ -17,6 +17,7 @@ from taichu.artifacts.service import open_bundle_sync
 from taichu.config import SshSettings
 from taichu.errors import TaichuError
 from taichu.kube import KubeClient, parse_kubeconfig
+from taichu.lab.procs import LabError
 from taichu.lab.ssh_hosts import SshHost
 from taichu.provision.pki import ClusterPki
 from taichu.provision.plan import ClusterPlan, NodePlan, Step, StepFailed
@@ -81,12 +82,20 @@ def partial_bundle(
 BUSYBOX_APPLETS = ("sh", "sleep", "mkdir", "hostname", "httpd", "wget", "nslookup", "cat")
 
 
+def address(host: SshHost) -> str:
+    """The LAN address of a real-node host, else its only one."""
+    try:
+        return host.lan_address
+    except LabError:
+        return host.address
+
+
 def plan_for(hosts: list[tuple[SshHost, str, str]], bundle: Any, **kw: Any) -> ClusterPlan:
     nodes = tuple(
         NodePlan(
             machine_id=f"m-{i}",
             name=name,
-            address=host.lan_address,
+            address=address(host),
             role=role,
             etcd_member=role == "master",
             target=target(host),

@@ -5,6 +5,8 @@ nothing of the installer behind."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from taichu.provision.install import layout as L
 from taichu.provision.install.pipeline import STEPS
 from taichu.provision.install.teardown import teardown
 from taichu.provision.pki import ClusterPki
-from taichu.provision.plan import Step
+from taichu.provision.plan import Step, StepFailed
 from tests.provision.direct import open_bundle, partial_bundle, plan_for, run_steps
 from tests.provision.test_create_lab import KUBECTL, ours
 from tests.support.waiting import wait_for
@@ -141,3 +143,23 @@ async def test_three_masters_and_a_worker_survive_one_api_server_down(
     await wait_for(lambda: lease_renewed(hosts[1], "w-1"), lambda t: t != before, timeout=60)
     assert "ok" in hosts[2].exec(f"{KUBECTL} get --raw=/readyz").stdout
     assert "Ready" in hosts[1].exec(f"{KUBECTL} get node w-1").stdout
+
+
+async def test_preflight_names_what_is_wrong_and_touches_nothing(
+    tmp_path: Path, ssh_hosts: list[SshHost]
+) -> None:
+    host = ssh_hosts[0]
+    lab_bin = default_root() / "bin"
+    root = partial_bundle(tmp_path, {"bin/etcd": lab_bin / "etcd"})
+    manifest = json.loads((root / "manifest.json").read_text())
+    (root / "manifest.json").write_text(json.dumps({**manifest, "arch": "arm64"}))
+    plan = plan_for([(host, "m-1", "master")], open_bundle(root))
+    wrong = replace(plan.nodes[0], address="192.0.2.77")  # not an address of the machine
+    plan = replace(plan, nodes=(wrong,))
+    with pytest.raises(StepFailed) as failed:
+        await run_steps(plan, ClusterPki.create(plan), [STEPS[0]])
+    message = failed.value.message
+    assert failed.value.node == wrong and failed.value.step == "Checking the machines"
+    assert "the machine is x86_64, the artifact is for arm64" in message, message
+    assert "no interface carries the machine's address 192.0.2.77" in message, message
+    assert host.exec(f"test -e {L.OPT}", check=False).returncode != 0
