@@ -50,8 +50,8 @@ async def _ssh(host: SshHost, command: str, *, address: str | None = None) -> st
         return str((await conn.run(command, check=True)).stdout)
 
 
-def _banner(address: str, port: int) -> bytes:
-    with socket.create_connection((address, port), timeout=5) as s:
+def _banner(address: str, port: int, timeout: float = 5.0) -> bytes:
+    with socket.create_connection((address, port), timeout=timeout) as s:
         return s.recv(4)
 
 
@@ -201,6 +201,12 @@ async def test_sshd_can_die_and_return_while_the_node_keeps_running(
     assert alive(service) and host.running
     host.start_sshd()
     assert (await _ssh(host, "cat /run/service.pid")).strip() == str(service)
+    # Unplugged, the LAN address goes silent too (no refusal, no answer); plugged, it is back.
+    host.unplug()
+    with pytest.raises(TimeoutError):
+        _banner(host.lan_address, host.port, timeout=1.0)
+    host.plug()
+    assert _banner(host.lan_address, host.port) == b"SSH-"
 
 
 async def test_plain_hosts_have_no_lan_and_no_node_parts(ssh_hosts: list[SshHost]) -> None:
