@@ -92,6 +92,9 @@ class SshHost:
         if self.running:
             return self
         net = self.net
+        if self.node is not None:  # a boot: a machine's /run is a fresh tmpfs
+            shutil.rmtree(self.root / "run", ignore_errors=True)
+            (self.root / "run" / "sshd").mkdir(parents=True)
         cgroupns = ["--cgroup"] if self.node else []
         # --kill-child: if unshare dies, so does sshd (the kernel's parent-death signal).
         argv = ["ip", "netns", "exec", net.name, "unshare", "--mount", "--uts", *cgroupns]

@@ -201,6 +201,11 @@ async def test_sshd_can_die_and_return_while_the_node_keeps_running(
     assert alive(service) and host.running
     host.start_sshd()
     assert (await _ssh(host, "cat /run/service.pid")).strip() == str(service)
+    # A stop is a power cut, a start a boot: the service is gone, and so is /run's content.
+    host.stop()
+    assert not alive(service)
+    host.start()
+    assert (await _ssh(host, "ls /run/service.pid || echo none")).strip() == "none"
     # Unplugged, the LAN address goes silent too (no refusal, no answer); plugged, it is back.
     host.unplug()
     with pytest.raises(TimeoutError):
