@@ -121,6 +121,12 @@ def _busybox_task(host: SshHost) -> str:
     return ""
 
 
+def _running(host: SshHost) -> str:
+    if host.exec("kill -0 $(cat /run/kubelet.pid)", check=False).returncode != 0:
+        raise AssertionError("kubelet exited")
+    return _busybox_task(host)
+
+
 @pytest.mark.skipif(bool(_missing), reason=f"node binaries missing: {', '.join(_missing)}")
 def test_containerd_and_a_standalone_kubelet_run_a_static_pod(
     real_node_hosts: RealNodeFactory,
@@ -144,13 +150,18 @@ def test_containerd_and_a_standalone_kubelet_run_a_static_pod(
     host.exec(
         f"setsid env {path} kubelet --config=/opt/lab/kubelet.yaml"
         f" --hostname-override={host.hostname} --node-ip={host.lan_address} --v=2"
-        " >/var/log/kubelet.log 2>&1 </dev/null &"
+        " >/var/log/kubelet.log 2>&1 </dev/null & echo $! > /run/kubelet.pid"
     )
     try:
-        pid = int(_wait("the static pod's container RUNNING", lambda: _busybox_task(host), 240))
+        pid = int(_wait("the static pod's container RUNNING", lambda: _running(host), 240))
     except AssertionError:
         log = host.exec("tail -n 30 /var/log/kubelet.log /var/log/containerd.log", check=False)
         raise AssertionError(log.stdout) from None
+    # It ran its command (kubelet's own container log), and kubelet's protectKernelDefaults
+    # check passed: only the host's sysctl masks make it pass on this machine.
+    logs = host.exec("cat /var/log/pods/*/bb/0.log").stdout
+    assert logs.split()[-1:] == ["started"]
+    assert "invalid kernel flag" not in host.exec("cat /var/log/kubelet.log").stdout
     # The pod's cgroup: under kubelet's default root, which is the host's own cgroup.
     own = {p.parts[4]: p for p in host.node.paths}  # /sys/fs/cgroup/<hierarchy>/...
     assert (own["pids"] / "kubepods").is_dir()
