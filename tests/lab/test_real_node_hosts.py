@@ -84,6 +84,10 @@ async def test_hosts_on_a_lan_reach_each_other_and_the_platform_reaches_them(
         assert _banner(host.address, host.port) == b"SSH-"
         assert (await _ssh(host, "hostname")).strip() == host.hostname
         assert (await _ssh(host, "cat /proc/sys/net/ipv4/ip_forward")).strip() == "1"
+        # The default route is on the LAN: what a node detects as its address is lan_address.
+        route = (await _ssh(host, "ip -4 route get 192.0.2.1")).split()
+        assert route[route.index("dev") + 1] == "eth1"
+        assert route[route.index("src") + 1] == host.lan_address
         # The hostname resolves to the LAN address, like a machine's own name on its network.
         assert (await _ssh(host, f"getent hosts {host.hostname}")).split()[0] == host.lan_address
     assert _read("/proc/sys/net/ipv4/ip_forward").strip() == "0"
@@ -212,6 +216,7 @@ async def test_sshd_can_die_and_return_while_the_node_keeps_running(
         _banner(host.lan_address, host.port, timeout=1.0)
     host.plug()
     assert _banner(host.lan_address, host.port) == b"SSH-"
+    assert "default via" in host.exec("ip route show default dev eth1").stdout
 
 
 async def test_plain_hosts_have_no_lan_and_no_node_parts(ssh_hosts: list[SshHost]) -> None:
