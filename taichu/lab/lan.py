@@ -46,12 +46,12 @@ class Lan:
     def start(self) -> Self:
         if self.index is not None:
             return self
-        self._handle = janitor.track(self.destroy)
         network = _network()
         if network.prefixlen > 24:
             raise LabError(f"TAICHU_LAB_LAN_SUBNET {network} is smaller than a /24")
-        self.index = claim_index(LAN_POOL, 2 ** (24 - network.prefixlen), f"/24 in {network}")
+        self._handle = janitor.track(self.destroy)
         try:
+            self.index = claim_index(LAN_POOL, 2 ** (24 - network.prefixlen), f"/24 in {network}")
             ip("netns", "add", self.name)
             ip("-n", self.name, "link", "set", "lo", "up")
             ip("-n", self.name, "link", "add", "br0", "type", "bridge")

@@ -272,3 +272,27 @@ def test_janitor_removes_a_killed_owners_lan_hosts_and_containers() -> None:
     sweep()
     assert leftovers(proc.pid) == NOTHING
     assert not alive(container)
+
+
+def test_lans_never_share_a_subnet_and_a_full_pool_says_so(
+    lab_session: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pool of two /24s of its own (claims in a private state root), so nothing else
+    # running on the machine takes part.
+    monkeypatch.setenv("TAICHU_LAB_STATE", str(tmp_path))
+    monkeypatch.setenv("TAICHU_LAB_LAN_SUBNET", "10.215.0.0/23")
+    first, second = Lan().start(), Lan().start()
+    try:
+        assert {str(first.subnet), str(second.subnet)} == {"10.215.0.0/24", "10.215.1.0/24"}
+        assert sorted(p.name for p in (tmp_path / "lans").iterdir()) == ["0", "1"]
+        with pytest.raises(LabError, match=r"no free /24 in 10\.215\.0\.0/23"):
+            Lan().start()
+        index = second.index
+        second.destroy()
+        third = Lan().start()  # the released /24 is free again
+        assert third.index == index
+        third.destroy()
+    finally:
+        first.destroy()
+        second.destroy()
+    assert list((tmp_path / "lans").iterdir()) == []
