@@ -239,6 +239,13 @@ def _locked(dest: Path) -> Iterator[None]:
         yield
 
 
+def _sweep(dest: Path) -> None:
+    """Remains of builds that were killed (under the lock, so none is running)."""
+    for entry in dest.iterdir():
+        if entry.name.startswith(".") and (".build-" in entry.name or ".old-" in entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def _same(existing: Manifest, new: Manifest) -> bool:
     skip = {"created_at"}
     return existing.model_dump(exclude=skip) == new.model_dump(exclude=skip)
@@ -267,6 +274,7 @@ def build(
         raise BuildError(f"--name {name!r}: one path segment of A-Z a-z 0-9 . _ - (not '.' first)")
     dest.mkdir(parents=True, exist_ok=True)
     with _locked(dest):
+        _sweep(dest)
         work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{name}.build-"))
         try:
             say(f"copying binaries and making images in {work}")

@@ -71,6 +71,8 @@ def test_a_rebuild_keeps_an_identical_bundle_and_replaces_a_changed_one(tmp_path
     assert not again.changed and again.manifest == first.manifest  # created_at kept too
     assert (dest / NAME).stat().st_ino == inode
 
+    # A build killed half-way left its temporary directory: the next build removes it.
+    (dest / f".{NAME}.build-killed" / "bin").mkdir(parents=True)
     script(sources.lab_bin / "kubelet", "Kubernetes v1.36.3", extra="# rebuilt\n")
     changed = build(sources, dest)
     assert changed.changed
