@@ -39,6 +39,7 @@ LAB_BIN = (
     "ctr",
     "containerd-shim-runc-v2",
     "flanneld",
+    "taichu-apilb",  # workers' API-server endpoint when a cluster has several masters
 )
 LAB_IMAGE_BIN = ("coredns", "pause")  # only inside images
 KUBERNETES = (

@@ -43,7 +43,9 @@ async def test_a_bundle_is_built_from_the_inputs_and_verifies(tmp_path: Path) ->
         "pause": "3.10",
     }
     paths = {f.path for f in m.files}
-    assert {f"bin/{b}" for b in ("kubelet", "etcd", "runc", "containerd", "flanneld")} <= paths
+    assert {
+        f"bin/{b}" for b in ("kubelet", "etcd", "runc", "containerd", "flanneld", "taichu-apilb")
+    } <= paths
     assert {f"cni/{p}" for p in ("bridge", "host-local", "loopback", "portmap")} <= paths
     assert {(i.purpose, i.name, i.path) for i in m.images} == {
         ("sandbox", "registry.k8s.io/pause:3.10", "images/pause.tar"),
