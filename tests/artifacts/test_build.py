@@ -170,3 +170,16 @@ def test_the_command_prints_what_it_made_and_fails_with_one_sentence(tmp_path: P
     assert failed.returncode == 1
     assert "artifact build failed: missing:" in failed.stderr and "Traceback" not in failed.stderr
     assert [b.name for b in list_bundles(dest) if b.valid] == [NAME]  # the old one stays
+
+
+def test_an_input_changed_during_the_build_fails_it(tmp_path: Path) -> None:
+    sources = make_sources(tmp_path / "src")
+    dest = tmp_path / "artifacts"
+
+    def meddle(line: str) -> None:
+        if line.startswith("copying"):  # after hashing, before copying
+            script(sources.lab_bin / "etcd", "etcd Version: 3.6.5", extra="# swapped\n")
+
+    with pytest.raises(BuildError, match="etcd changed while the bundle was being built"):
+        build(sources, dest, say=meddle)
+    assert only_bundles(dest) == []
