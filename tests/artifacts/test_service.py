@@ -168,3 +168,9 @@ async def test_bundle_lookups(dest: Path) -> None:
         bundle.file("bin/../manifest.json")
     with pytest.raises(Invalid, match=r"no gpu image.*sandbox, dns, verify"):
         bundle.image("gpu")
+
+
+async def test_a_directory_in_place_of_a_file_is_refused(dest: Path) -> None:
+    (dest / NAME / "bin/kubelet").unlink()
+    (dest / NAME / "bin/kubelet").mkdir()
+    assert "bin/kubelet: not a regular file" in await refused(dest)
