@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import stat
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from taichu.config import Settings
 from taichu.errors import Invalid, Unavailable
 
 FIELD = "artifact_path"
-MAX_BUNDLES = 1000  # directory entries looked at by one listing
+MAX_BUNDLES = 1000  # bundles one listing shows
+MAX_ENTRIES = 10 * MAX_BUNDLES  # directory entries it looks at
 CHUNK = 1024 * 1024
 
 
@@ -151,7 +153,8 @@ def list_bundles(
     Blocking: call it in a thread from async code."""
     try:
         base = directory.resolve()
-        entries = sorted(os.scandir(base), key=lambda e: e.name)[:MAX_BUNDLES]
+        with os.scandir(base) as scan:
+            entries = sorted(itertools.islice(scan, MAX_ENTRIES), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as e:
@@ -160,6 +163,8 @@ def list_bundles(
     for entry in entries:
         if not valid_name(entry.name) or not entry.is_dir():
             continue  # temporary build directories, stray files
+        if len(summaries) == MAX_BUNDLES:
+            break
         root = Path(entry.path).resolve()
         try:
             if not _inside(root, base):

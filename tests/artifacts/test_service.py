@@ -174,3 +174,10 @@ async def test_a_directory_in_place_of_a_file_is_refused(dest: Path) -> None:
     (dest / NAME / "bin/kubelet").unlink()
     (dest / NAME / "bin/kubelet").mkdir()
     assert "bin/kubelet: not a regular file" in await refused(dest)
+
+
+def test_a_listing_is_bounded(dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(5):
+        (dest / f"b{i}").mkdir()
+    monkeypatch.setattr(service, "MAX_BUNDLES", 3)
+    assert [b.name for b in list_bundles(dest)] == ["b0", "b1", "b2"]
