@@ -41,7 +41,14 @@ def test_create_register_and_teardown(served: Provision, ssh_hosts: list[SshHost
     )
     assert response.status_code == 200, response.text
     created = response.json()["data"]
-    assert set(created) >= {"id", "cluster_name", "status", "progress", "current_step", "created_at"}
+    assert set(created) >= {
+        "id",
+        "cluster_name",
+        "status",
+        "progress",
+        "current_step",
+        "created_at",
+    }
     assert created["cluster_name"] == "made-here"
     assert created["status"] == "pending" and created["progress"] == 0
     assert created["current_step"] == "Initializing"
