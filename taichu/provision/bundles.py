@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from taichu.config import Settings
-from taichu.errors import Invalid, Unavailable
+from taichu.errors import Invalid
 
 
 def artifacts_dir(settings: Settings) -> Path:
@@ -22,7 +22,7 @@ def _service() -> Any:
     try:
         from taichu.artifacts import service
     except ImportError as e:  # a build without the artifacts domain
-        raise Unavailable("artifact_path: offline bundles are not available") from e
+        raise Invalid("artifact_path: offline bundles are not available in this build") from e
     return service
 
 

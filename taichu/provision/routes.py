@@ -43,7 +43,11 @@ async def _detail(ctx: Ctx, session: Session, task: CreateTask) -> dict[str, obj
     return data.model_dump(mode="json")
 
 
-@router.post("/clusters/create", response_model=Envelope[CreateTaskCreated])
+@router.post(
+    "/clusters/create",
+    response_model=Envelope[CreateTaskCreated],
+    operation_id="clusters_create_from_machines",
+)
 async def create_from_machines(
     body: CreateClusterIn, principal: AdminUser, ctx: Ctx, session: Session
 ) -> dict[str, object]:
