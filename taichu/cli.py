@@ -30,9 +30,11 @@ PRIVATE_UMASK = 0o077
 
 
 def _register_optional_apps() -> None:
+    from taichu.artifacts.cli import artifact_app
     from taichu.jobs.cli import jobs_app
     from taichu.machines.import_cli import machines_app
 
+    app.add_typer(artifact_app, name="artifact")
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(machines_app, name="machines")
     try:

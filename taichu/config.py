@@ -342,6 +342,23 @@ class ProvisionSettings(BaseModel):
     )
 
 
+class ArtifactsSettings(BaseModel):
+    """Offline bundles for creating clusters (taichu/artifacts; env `TAICHU_ARTIFACTS__*`)."""
+
+    dir: Path | None = Field(
+        None,
+        description="Directory of the bundles (`taichu artifact build` writes there; a "
+        "create request's `artifact_path` names one of its bundles); default "
+        "`<data_dir>/artifacts`.",
+    )
+    max_manifest_bytes: int = Field(
+        1024 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="Largest bundle manifest.json read; a larger one makes the bundle invalid.",
+    )
+
+
 class HttpSettings(BaseModel):
     """Limits of the HTTP edge (env `TAICHU_HTTP__*`): what one client may hold or send."""
 
@@ -433,6 +450,7 @@ class Settings(BaseSettings):
     backups: BackupSettings = Field(default_factory=BackupSettings)
     machines: MachinesSettings = Field(default_factory=MachinesSettings)
     provision: ProvisionSettings = Field(default_factory=ProvisionSettings)
+    artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
 

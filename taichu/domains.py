@@ -45,6 +45,7 @@ class Domain:
 def installed() -> list[Domain]:
     """The domains, in the order their routes are matched. Imported here, not at module
     load: each declaration imports its routes, which import the core."""
+    from taichu.artifacts.domain import DOMAIN as artifacts
     from taichu.audit.domain import DOMAIN as audit
     from taichu.auth.domain import DOMAIN as auth
     from taichu.backups.domain import DOMAIN as backups
@@ -55,7 +56,7 @@ def installed() -> list[Domain]:
     from taichu.system.domain import DOMAIN as system
     from taichu.users.domain import DOMAIN as users
 
-    return [system, auth, users, audit, provision, clusters, observe, backups, machines]
+    return [system, auth, users, audit, provision, clusters, observe, backups, machines, artifacts]
 
 
 def audit_vocabulary(domains: Sequence[Domain]) -> tuple[frozenset[str], dict[str, str]]:
