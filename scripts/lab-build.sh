@@ -4,13 +4,17 @@
 # Idempotent (a complete cache is left alone) and locked against concurrent runs.
 # With --with-metrics-server it also builds metrics-server (its own module) and copies
 # kwok's metrics configs into metrics/; a cache without them is completed in place.
+# With --with-node it also builds what a real node and an artifact bundle need: kubelet,
+# kube-proxy, etcdctl, containerd 2.x (+ctr, shim), CoreDNS, flanneld and a pause program.
 set -euo pipefail
 
 WITH_METRICS_SERVER=0
+WITH_NODE=0
 for arg in "$@"; do
   case "$arg" in
     --with-metrics-server) WITH_METRICS_SERVER=1 ;;
-    *) echo "usage: $0 [--with-metrics-server]" >&2; exit 2 ;;
+    --with-node) WITH_NODE=1 ;;
+    *) echo "usage: $0 [--with-metrics-server] [--with-node]" >&2; exit 2 ;;
   esac
 done
 
@@ -23,6 +27,12 @@ STAGE_DIR="$LAB_DIR/stages"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 METRICS_SERVER_VERSION="${TAICHU_LAB_METRICS_SERVER_VERSION:-v0.9.0}"
 METRICS_DIR="$LAB_DIR/metrics"
+NODE_BINARIES=(kubelet kube-proxy etcdctl containerd ctr containerd-shim-runc-v2 coredns flanneld pause
+  taichu-apilb)
+CONTAINERD_VERSION="${TAICHU_LAB_CONTAINERD_VERSION:-v2.4.2}"
+COREDNS_VERSION="${TAICHU_LAB_COREDNS_VERSION:-v1.15.0}"
+FLANNEL_VERSION="${TAICHU_LAB_FLANNEL_VERSION:-v0.28.10}"
+SCRIPTS_DIR="$(cd "$(dirname "$0")" && pwd)"
 
 say() { printf '[lab-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -40,8 +50,12 @@ binaries_built() {
 metrics_built() {
   [ -x "$BIN_DIR/metrics-server" ] && [ -f "$METRICS_DIR/usage-from-annotation.yaml" ]
 }
+node_built() {
+  for b in "${NODE_BINARIES[@]}"; do [ -x "$BIN_DIR/$b" ] || return 1; done
+}
 complete() {
-  binaries_built && [ -f "$STAGE_MARK" ] && { [ "$WITH_METRICS_SERVER" = 0 ] || metrics_built; }
+  binaries_built && [ -f "$STAGE_MARK" ] && { [ "$WITH_METRICS_SERVER" = 0 ] || metrics_built; } \
+    && { [ "$WITH_NODE" = 0 ] || node_built; }
 }
 
 kwok_src() {
@@ -78,10 +92,82 @@ build_metrics_server() {
   chmod -R u+w "$METRICS_DIR"
 }
 
-# Parts a cache lacks when its binaries exist: stages (older caches), metrics-server.
+k8s_stamp() {
+  local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  echo "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
+ -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \
+ -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION \
+ -X k8s.io/component-base/version.gitTreeState=clean \
+ -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+}
+
+# A go install of one module's commands into bin/ (modules without replace directives).
+install_module() {
+  CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS= GOBIN="$BIN_DIR" go install -trimpath "$@"
+}
+
+# What a real node needs beside the control plane's binaries. Each part is skipped when
+# present, so an interrupted build resumes.
+build_node() {
+  local etcd_version mod
+  (
+    cd "$LAB_DIR/src/kubernetes"
+    export CGO_ENABLED=0 GOFLAGS="-mod=mod" GOTOOLCHAIN=local
+    for cmd in kubelet kube-proxy; do
+      [ -x "$BIN_DIR/$cmd" ] && continue
+      say "building $cmd"
+      go get "k8s.io/kubernetes/cmd/$cmd@$K8S_VERSION" 2>&1 | tail -3 >&2
+      go build -trimpath -tags selinux,notest -ldflags "-s -w $(k8s_stamp)" -o "$BIN_DIR/$cmd.tmp" \
+        "k8s.io/kubernetes/cmd/$cmd"
+      mv "$BIN_DIR/$cmd.tmp" "$BIN_DIR/$cmd"
+    done
+  )
+  if [ ! -x "$BIN_DIR/etcdctl" ]; then
+    # etcdctl's go.mod has replace directives: build it from a module of our own that
+    # requires it at the etcd server's version.
+    etcd_version=$(cd "$LAB_DIR/src/kubernetes" && GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+      go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+    mod="$LAB_DIR/src/etcdctl"
+    mkdir -p "$mod"
+    printf 'module taichu.local/lab/etcdctl\n\ngo 1.24\n' >"$mod/go.mod"
+    say "building etcdctl $etcd_version"
+    (cd "$mod" && export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+      && go get "go.etcd.io/etcd/etcdctl/v3@$etcd_version" 2>&1 | tail -3 >&2 \
+      && go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/etcdctl.tmp" go.etcd.io/etcd/etcdctl/v3)
+    mv "$BIN_DIR/etcdctl.tmp" "$BIN_DIR/etcdctl"
+  fi
+  if [ ! -x "$BIN_DIR/containerd-shim-runc-v2" ]; then
+    say "building containerd $CONTAINERD_VERSION"
+    local m=github.com/containerd/containerd/v2
+    install_module -tags no_btrfs -ldflags "-s -w -X $m/version.Version=$CONTAINERD_VERSION" \
+      "$m/cmd/containerd@$CONTAINERD_VERSION" "$m/cmd/ctr@$CONTAINERD_VERSION" \
+      "$m/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION"
+  fi
+  if [ ! -x "$BIN_DIR/flanneld" ]; then
+    say "building flannel $FLANNEL_VERSION"
+    install_module -ldflags "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" \
+      "github.com/flannel-io/flannel@$FLANNEL_VERSION"
+    mv "$BIN_DIR/flannel" "$BIN_DIR/flanneld"
+  fi
+  if [ ! -x "$BIN_DIR/coredns" ]; then
+    say "building CoreDNS $COREDNS_VERSION (several minutes cold)"
+    install_module -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  fi
+  # Programs of our own (scripts/<name>/, standard library only).
+  for own in pause:pause apilb:taichu-apilb; do
+    [ -x "$BIN_DIR/${own#*:}" ] && continue
+    say "building ${own#*:}"
+    (cd "$SCRIPTS_DIR/${own%%:*}" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS= \
+      go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/${own#*:}.tmp" .)
+    mv "$BIN_DIR/${own#*:}.tmp" "$BIN_DIR/${own#*:}"
+  done
+}
+
+# Parts a cache lacks when its binaries exist: stages (older caches), metrics-server, node.
 finish() {
   [ -f "$STAGE_MARK" ] || { say "copying kwok stages"; copy_stages; }
   if [ "$WITH_METRICS_SERVER" = 1 ] && ! metrics_built; then build_metrics_server; fi
+  if [ "$WITH_NODE" = 1 ] && ! node_built; then build_node; fi
   complete || die "build finished but parts are missing in $LAB_DIR"
 }
 
@@ -133,12 +219,7 @@ go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
 etcd_version=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 go get "go.etcd.io/etcd/server/v3@$etcd_version" 2>&1 | tail -3 >&2
 
-minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
-stamp="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
- -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \
- -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION \
- -X k8s.io/component-base/version.gitTreeState=clean \
- -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+stamp=$(k8s_stamp)
 for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   [ -x "$BIN_DIR/$cmd" ] && { say "$cmd already built"; continue; }
   say "building $cmd"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
-bash scripts/lab-build.sh --with-metrics-server >/dev/null
+bash scripts/lab-build.sh --with-metrics-server --with-node >/dev/null
 bash scripts/minio-build.sh >/dev/null
 # Each run gets its own PostgreSQL (own directory, free port), so two runs at once never
 # stop each other's server; it is removed on exit. TAICHU_TEST_PG_URL uses a given one.

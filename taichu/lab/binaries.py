@@ -20,6 +20,20 @@ BINARIES = (
     "kwok",
 )
 
+# What a real node and an artifact bundle need beside the control plane's (--with-node).
+NODE_BINARIES = (
+    "kubelet",
+    "kube-proxy",
+    "etcdctl",
+    "containerd",
+    "ctr",
+    "containerd-shim-runc-v2",
+    "coredns",
+    "flanneld",
+    "pause",
+    "taichu-apilb",  # a node's API-server endpoint when a cluster has several (scripts/apilb)
+)
+
 # kwok stage files the clusters load (the build copies exactly these; see lab-build.sh).
 NODE_STAGES = ("node-initialize", "node-heartbeat-with-lease")
 POD_STAGES = ("pod-ready", "pod-complete", "pod-delete")
@@ -52,6 +66,11 @@ class LabBinaries:
         )
 
     @property
+    def has_node(self) -> bool:
+        """kubelet, containerd and the rest of NODE_BINARIES are built."""
+        return all(os.access(self.bin(b), os.X_OK) for b in NODE_BINARIES)
+
+    @property
     def complete(self) -> bool:
         return all(os.access(self.bin(b), os.X_OK) for b in BINARIES) and all(
             f.is_file() for f in self.stage_files
@@ -63,27 +82,40 @@ def default_root() -> Path:
     return cache / f"k8s-{K8S_VERSION}-kwok-{KWOK_VERSION}"
 
 
-def find_binaries(*, metrics_server: bool = False) -> LabBinaries | None:
-    """The cached binaries if complete, without building."""
+def find_binaries(*, metrics_server: bool = False, node: bool = False) -> LabBinaries | None:
+    """The cached binaries if complete (with the optional parts asked for), without
+    building."""
     found = LabBinaries(default_root())
-    if found.complete and (found.has_metrics_server or not metrics_server):
+    if (
+        found.complete
+        and (found.has_metrics_server or not metrics_server)
+        and (found.has_node or not node)
+    ):
         return found
     return None
 
 
-def ensure_binaries(*, metrics_server: bool = False, timeout: float = 3600) -> LabBinaries:
-    """Return the binaries, building them first if needed (metrics-server only if asked).
+def ensure_binaries(
+    *, metrics_server: bool = False, node: bool = False, timeout: float = 3600
+) -> LabBinaries:
+    """Return the binaries, building them first if needed (metrics-server and the node's
+    only if asked).
 
     The script is idempotent and holds a lock, so concurrent callers (pytest-xdist workers)
     wait for one build instead of racing; a warm call takes milliseconds.
     """
-    found = find_binaries(metrics_server=metrics_server)
+    found = find_binaries(metrics_server=metrics_server, node=node)
     if found:
         return found
     if not BUILD_SCRIPT.is_file():
         raise LabError(f"lab binaries missing and build script not found: {BUILD_SCRIPT}")
     proc = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), *(["--with-metrics-server"] if metrics_server else [])],
+        [
+            "bash",
+            str(BUILD_SCRIPT),
+            *(["--with-metrics-server"] if metrics_server else []),
+            *(["--with-node"] if node else []),
+        ],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -98,6 +130,10 @@ def ensure_binaries(*, metrics_server: bool = False, timeout: float = 3600) -> L
         raise LabError(f"{BUILD_SCRIPT} failed with code {proc.returncode}:\n{log}")
     root = Path(proc.stdout.strip().splitlines()[-1])
     built = LabBinaries(root)
-    if not built.complete or (metrics_server and not built.has_metrics_server):
+    if (
+        not built.complete
+        or (metrics_server and not built.has_metrics_server)
+        or (node and not built.has_node)
+    ):
         raise LabError(f"{BUILD_SCRIPT} finished but {root} is incomplete")
     return built

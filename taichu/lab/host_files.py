@@ -14,6 +14,27 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from taichu.lab.procs import LabError
 
+SSHD_CONFIG = """\
+Port {port}
+{listen}
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+PermitRootLogin yes
+PasswordAuthentication yes
+PubkeyAuthentication yes
+KbdInteractiveAuthentication no
+# PAM session modules (loginuid, systemd) fail in namespaces; sshd checks /etc/shadow itself.
+UsePAM no
+AuthorizedKeysFile .ssh/authorized_keys
+Subsystem sftp internal-sftp
+UseDNS no
+AcceptEnv LANG LC_*
+# Tests open many connections at once; the default 10:30:100 drops some of them.
+MaxStartups 200
+MaxSessions 100
+LogLevel INFO
+"""
+
 
 def sha512_crypt(password: str) -> str:
     """/etc/shadow hash via libcrypt (the `crypt` module is gone from Python 3.13)."""
@@ -88,6 +109,22 @@ def write_users(root: Path, password: str, public_key: str, shadow: list[str]) -
     rules = etc / "sudoers.d" / "taichu-lab"
     rules.write_text("\n".join(sudoers) + "\n")
     rules.chmod(0o440)
+
+
+def write_logins(root: Path, password: str, public_key: str) -> None:
+    """/etc/shadow (root's password replaced) and LAB_USERS in the host's /etc overlay."""
+    etc = root / "etc.upper"
+    shadow = []
+    for line in Path("/etc/shadow").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "root":
+            fields[1] = sha512_crypt(password)
+        shadow.append(":".join(fields))
+    write_users(root, password, public_key, shadow)
+    (etc / "shadow").write_text("\n".join(shadow) + "\n")
+    real = os.stat("/etc/shadow")
+    os.chown(etc / "shadow", real.st_uid, real.st_gid)
+    (etc / "shadow").chmod(real.st_mode & 0o777)
 
 
 def product_uuid_mounts(r: Path) -> list[str]:

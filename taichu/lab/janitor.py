@@ -6,7 +6,8 @@ the KeyboardInterrupt pytest turns into fixture teardown.
 
 Across processes: `sweep()` removes what owners that died without cleaning up (SIGKILL,
 OOM, power loss) left behind: processes carrying their owner marker, network namespaces
-and veths named `tcl-<owner pid>-<n>`, subnet claims and work dirs.
+and veths named `tcl-<owner pid>-<n>` (hosts' and LANs'), subnet and LAN claims, real-node
+hosts' cgroups (with what still runs in them: containers) and work dirs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from taichu.lab.cgroups import sweep_cgroups
 from taichu.lab.procs import kill_pids
 from taichu.lab.state import (
     NAME_PREFIX,
@@ -148,6 +150,15 @@ def _orphan_links() -> list[str]:
     return found
 
 
+def run_ip(*args: str) -> None:
+    """`ip` where failing is fine (the object may be gone already)."""
+    subprocess.run(["ip", *args], capture_output=True)
+
+
+def delete_link(name: str) -> None:
+    run_ip("link", "del", name)
+
+
 def delete_netns(name: str) -> None:
     """Kill everything inside a namespace, then delete it (its veth end goes with it)."""
     pids = [int(p) for p in _ip("netns", "pids", name).split()]
@@ -158,17 +169,20 @@ def delete_netns(name: str) -> None:
 def sweep() -> dict[str, int]:
     """Remove leftovers of lab owners that are gone; returns what was removed, by kind."""
     root = state_root()
-    report = {"processes": 0, "netns": 0, "links": 0, "subnets": 0, "dirs": 0}
+    report = {"processes": 0, "netns": 0, "links": 0, "subnets": 0, "dirs": 0, "cgroups": 0}
     procs = _orphan_processes()
     kill_pids(procs)
     report["processes"] = len(procs)
+    # Containers of real-node hosts carry no owner marker: found through the cgroups.
+    report["cgroups"] = sweep_cgroups()
     for ns in _orphan_netns():
         delete_netns(ns)
         report["netns"] += 1
     for link in _orphan_links():
         subprocess.run(["ip", "link", "del", link], capture_output=True)
         report["links"] += 1
-    for claim in sorted((root / "subnets").glob("*")):
+    claims = [*(root / "subnets").glob("*"), *(root / "lans").glob("*")]
+    for claim in sorted(claims):
         owner = owner_of_marker(claim.read_text().strip()) if claim.is_file() else None
         if owner and owner[0] != os.getpid() and not owner_alive(*owner):
             claim.unlink(missing_ok=True)

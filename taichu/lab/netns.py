@@ -9,6 +9,7 @@ the lab created; nothing is forwarded or NATed, and no global setting changes.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import subprocess
 from dataclasses import dataclass
@@ -22,17 +23,32 @@ def _network() -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(os.environ.get("TAICHU_LAB_SUBNET", "10.213.0.0/16"))
 
 
+_seq = itertools.count(1)
+
+
+def next_seq() -> int:
+    """The next number of this owner's lab objects named `tcl-<owner pid>-<n>` (hosts,
+    LANs): one counter, so their names never collide."""
+    return next(_seq)
+
+
+def netns_pids(name: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
 def ip(*args: str) -> None:
     proc = subprocess.run(["ip", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise LabError(f"ip {' '.join(args)} failed: {proc.stderr.strip()}")
 
 
-def claim_subnet() -> int:
-    """Claim the first free /30 (an O_EXCL file, so concurrent owners never share one)."""
-    claims = state_root() / "subnets"
+def claim_index(pool: str, count: int, what: str) -> int:
+    """Claim the first free index of `count` in pool `pool` (a directory of the state root
+    holding one O_EXCL file per claim, so concurrent owners never share one)."""
+    claims = state_root() / pool
     claims.mkdir(parents=True, exist_ok=True)
-    for index in range(_network().num_addresses // 4):
+    for index in range(count):
         try:
             fd = os.open(claims / str(index), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -40,11 +56,20 @@ def claim_subnet() -> int:
         with os.fdopen(fd, "w") as f:
             f.write(owner_marker())
         return index
-    raise LabError(f"no free /30 left in {_network()}: run taichu.lab.janitor.sweep()")
+    raise LabError(f"no free {what} left: run taichu.lab.janitor.sweep()")
+
+
+def release_index(pool: str, index: int) -> None:
+    (state_root() / pool / str(index)).unlink(missing_ok=True)
+
+
+def claim_subnet() -> int:
+    """Claim the first free /30 of TAICHU_LAB_SUBNET."""
+    return claim_index("subnets", _network().num_addresses // 4, f"/30 in {_network()}")
 
 
 def release_subnet(index: int) -> None:
-    (state_root() / "subnets" / str(index)).unlink(missing_ok=True)
+    release_index("subnets", index)
 
 
 @dataclass
@@ -90,8 +115,7 @@ class NetNs:
         return self._addr(2)
 
     def pids(self) -> list[int]:
-        out = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
+        return netns_pids(self.name)
 
     def delete(self) -> None:
         delete_netns(self.name)

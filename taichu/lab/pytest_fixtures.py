@@ -14,6 +14,7 @@ from taichu.lab.binaries import LabBinaries, ensure_binaries
 from taichu.lab.cluster import LabCluster
 from taichu.lab.components import Settings
 from taichu.lab.janitor import cleanup_all, install_signal_handlers, sweep
+from taichu.lab.lan import Lan
 from taichu.lab.ssh_hosts import SshHost, start_ssh_hosts
 from taichu.lab.state import forget_owner
 
@@ -24,12 +25,14 @@ __all__ = [
     "lab_cluster",
     "lab_cluster_factory",
     "lab_session",
+    "real_node_hosts",
     "ssh_host_factory",
     "ssh_hosts",
 ]
 
 ClusterFactory = Callable[..., LabCluster]
 HostFactory = Callable[..., list[SshHost]]
+RealNodeFactory = Callable[..., list[SshHost]]
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +138,26 @@ def ssh_host_factory(lab_session: None) -> Iterator[HostFactory]:
     yield make
     for host in made:
         host.destroy()
+
+
+@pytest.fixture
+def real_node_hosts(lab_session: None) -> Iterator[RealNodeFactory]:
+    """Hosts that can be real Kubernetes nodes, for one test: `make(count=1,
+    prefix="node")` starts `count` real-node hosts on the test's LAN (one LAN per test:
+    hosts of every call reach each other at `lan_address`); all destroyed afterwards."""
+    made: list[SshHost] = []
+    lan = Lan()
+
+    def make(count: int = 1, prefix: str = "node") -> list[SshHost]:
+        lan.start()
+        hosts = start_ssh_hosts(count, prefix=prefix, lan=lan, real_node=True)
+        made.extend(hosts)
+        return hosts
+
+    yield make
+    for host in made:
+        host.destroy()
+    lan.destroy()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,12 +10,17 @@ root password and authorized key, and private views of the filesystem:
   /sys/class/dmi/id/product_uuid  the host's own (over the real one, or in a private
                   /sys/class where the real machine has no DMI), readable by root only
 The real machine's files, including its root password, are never modified.
+
+On a LAN (`lan=`, taichu.lab.lan) a host also has eth1 with `lan_address` (sshd listens
+there too) and forwards packets (ip_forward=1 in its namespace only). A real-node host
+(`real_node=True`, taichu.lab.node_host) has its own cgroups and cgroup namespace, the
+cgroup hierarchies mounted, plain /var/lib/{containerd,kubelet,etcd} and /var/log, and the
+sysctl values kubelet demands; its first process is a holder, so sshd can die and come back
+(`stop_sshd`, `start_sshd`) while the node's services keep running.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import secrets
 import shutil
 import socket
@@ -26,36 +31,15 @@ from pathlib import Path
 from typing import Any, Self
 
 from taichu.lab import janitor
+from taichu.lab.host_files import SSHD_CONFIG, product_uuid_mounts, write_logins
 from taichu.lab.host_files import openssh_keypair as _openssh_keypair
-from taichu.lab.host_files import product_uuid_mounts, write_users
-from taichu.lab.host_files import sha512_crypt as _sha512_crypt
-from taichu.lab.netns import NetNs, ip
+from taichu.lab.lan import Lan
+from taichu.lab.netns import NetNs, ip, next_seq
+from taichu.lab.node_host import NodeParts
 from taichu.lab.procs import LabError, LabProcess, kill_pids, wait_until
 from taichu.lab.state import keep_logs, run_dir
 
-_seq = itertools.count(1)
 _SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-SSHD_CONFIG = """\
-Port {port}
-ListenAddress {address}
-HostKey /etc/ssh/ssh_host_ed25519_key
-PidFile /run/sshd.pid
-PermitRootLogin yes
-PasswordAuthentication yes
-PubkeyAuthentication yes
-KbdInteractiveAuthentication no
-# PAM session modules (loginuid, systemd) fail in namespaces; sshd checks /etc/shadow itself.
-UsePAM no
-AuthorizedKeysFile .ssh/authorized_keys
-Subsystem sftp internal-sftp
-UseDNS no
-AcceptEnv LANG LC_*
-# Tests open many connections at once; the default 10:30:100 drops some of them.
-MaxStartups 200
-MaxSessions 100
-LogLevel INFO
-"""
 
 
 class SshHost:
@@ -65,9 +49,19 @@ class SshHost:
     username = "root"
 
     def __init__(
-        self, hostname: str | None = None, *, password: str | None = None, port: int = 22
+        self,
+        hostname: str | None = None,
+        *,
+        password: str | None = None,
+        port: int = 22,
+        lan: Lan | None = None,
+        real_node: bool = False,
     ) -> None:
-        self.seq = next(_seq)
+        self.seq = next_seq()
+        self.lan = lan
+        self.real_node = real_node
+        self._lan_address: str | None = None
+        self.node: NodeParts | None = None
         self.hostname = hostname or f"labhost-{self.seq}"
         self.password = password or secrets.token_urlsafe(12)
         self.port = port
@@ -86,6 +80,11 @@ class SshHost:
             self._handle = janitor.track(self.destroy)
             try:
                 self.net = NetNs.create(self.seq)
+                if self.lan is not None:
+                    self._lan_address = self.lan.attach(self.net.name, self.seq)
+                if self.real_node:
+                    self.node = NodeParts(self.net.name, self.root)
+                    self.node.prepare()
                 self._write_files()
             except BaseException:
                 self.destroy()
@@ -93,47 +92,39 @@ class SshHost:
         if self.running:
             return self
         net = self.net
-        self.proc = LabProcess(
-            f"sshd {self.hostname}",
-            # --kill-child: if unshare dies, so does sshd (the kernel's parent-death signal).
-            [
-                "ip",
-                "netns",
-                "exec",
-                net.name,
-                "unshare",
-                "--mount",
-                "--uts",
-                "--kill-child",
-                "--",
-                "sh",
-                "-c",
-                self._init_script(),
-            ],
-            self.root / "logs" / "sshd.log",
-        )
+        cgroupns = ["--cgroup"] if self.node else []
+        # --kill-child: if unshare dies, so does sshd (the kernel's parent-death signal).
+        argv = ["ip", "netns", "exec", net.name, "unshare", "--mount", "--uts", *cgroupns]
+        argv += ["--kill-child", "--", "sh", "-c", self._init_script()]
+        # A real node's first process enters its cgroups before it unshares the namespace.
+        argv = self.node.enter(argv) if self.node else argv
+        self.proc = LabProcess(f"sshd {self.hostname}", argv, self.root / "logs" / "sshd.log")
         self.proc.start()
-        wait_until(
-            f"sshd of {self.hostname} at {self.address}:{self.port}",
-            self._answers,
-            timeout,
-            watch=[self.proc],
-        )
+        what = f"sshd of {self.hostname} at {self.address}:{self.port}"
+        wait_until(what, self._answers, timeout, watch=[self.proc])
         return self
 
     def stop(self) -> None:
         """Kill sshd and every session in the host, like pulling its plug."""
         if self.net is not None:
             kill_pids(self.net.pids())
+        if self.node is not None:
+            self.node.kill()  # a power cut: its containers (in their own netns) too
         if self.proc is not None:
             self.proc.stop()
             self.proc = None
 
     def destroy(self) -> None:
         self.stop()
+        if self.lan is not None and self._lan_address is not None:
+            self.lan.detach(self.seq, self._lan_address)
+            self._lan_address = None
         if self.net is not None:
             self.net.delete()
             self.net = None
+        if self.node is not None:
+            self.node.destroy()
+            self.node = None
         keep_logs(self.root / "logs", self.hostname)
         shutil.rmtree(self.root, ignore_errors=True)
         if self._handle is not None:
@@ -141,14 +132,16 @@ class SshHost:
             self._handle = None
 
     def unplug(self) -> None:
-        """Pull the network cable: packets to the host go nowhere (no refusal, no answer),
-        sshd and its sessions keep running. `plug()` undoes it."""
+        """Pull the network cables (eth0, and eth1 on a LAN): packets to the host go nowhere
+        (no refusal, no answer), sshd and its sessions keep running. `plug()` undoes it."""
         if self.net is not None:
-            ip("-n", self.net.name, "link", "set", "eth0", "down")
+            for link in ("eth0", "eth1") if self._lan_address else ("eth0",):
+                ip("-n", self.net.name, "link", "set", link, "down")
 
     def plug(self) -> None:
         if self.net is not None:
-            ip("-n", self.net.name, "link", "set", "eth0", "up")
+            for link in ("eth0", "eth1") if self._lan_address else ("eth0",):
+                ip("-n", self.net.name, "link", "set", link, "up")
             # Link down dropped the default route; the connected /30 comes back by itself.
             ip("-n", self.net.name, "route", "replace", "default", "via", self.net.gateway)
 
@@ -181,6 +174,30 @@ class SshHost:
         if self.net is None:
             raise LabError(f"host {self.hostname} was not started")
         return self.net.address
+
+    @property
+    def lan_address(self) -> str:
+        """The host's address on its LAN: where other hosts (and the platform) reach it."""
+        if self._lan_address is None:
+            raise LabError(f"host {self.hostname} is not on a started LAN")
+        return self._lan_address
+
+    def stop_sshd(self, timeout: float = 10.0) -> None:
+        """Kill the host's sshd only (a real node: its services and sessions keep running)."""
+        if not self.real_node:
+            raise LabError("stop_sshd needs a real-node host; stop() takes a host down")
+        self.exec("kill $(cat /run/sshd.pid)")
+        wait_refused(self, timeout)
+
+    def start_sshd(self, timeout: float = 20.0) -> None:
+        """Start sshd again in a running real-node host (after `stop_sshd`)."""
+        self.exec(f"{_SSHD} -D -e -f /etc/ssh/sshd_config >>/run/sshd.log 2>&1 </dev/null &")
+        wait_until(
+            f"sshd of {self.hostname}",
+            self._answers,
+            timeout,
+            watch=[self.proc] if self.proc else [],
+        )
 
     @property
     def private_key_path(self) -> Path:
@@ -223,9 +240,13 @@ class SshHost:
 
     def exec(self, command: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a shell command inside the host without SSH (its mounts, hostname, network)."""
-        pid = int((self.root / "run" / "sshd.pid").read_text().strip())
+        holder = "holder.pid" if self.node else "sshd.pid"
+        pid = int((self.root / "run" / holder).read_text().strip())
+        argv = ["nsenter", f"--target={pid}", "--mount", "--uts", "--net"]
+        if self.node:
+            argv = self.node.enter([*argv, "--cgroup"])
         proc = subprocess.run(
-            ["nsenter", f"--target={pid}", "--mount", "--uts", "--net", "--", "sh", "-c", command],
+            [*argv, "--", "sh", "-c", command],
             capture_output=True,
             text=True,
             timeout=60,
@@ -264,24 +285,15 @@ class SshHost:
         etc = r / "etc.upper"
         (etc / "hostname").write_text(f"{self.hostname}\n")
         hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
-        (etc / "hosts").write_text(f"{hosts.rstrip()}\n{self.address}\t{self.hostname}\n")
+        own = self._lan_address or self.address  # the hostname resolves to the LAN address
+        (etc / "hosts").write_text(f"{hosts.rstrip()}\n{own}\t{self.hostname}\n")
         # Machines are told apart by machine-id in inventories: give each its own.
         (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
-        shadow = []
-        for line in Path("/etc/shadow").read_text().splitlines():
-            fields = line.split(":")
-            if fields[0] == "root":
-                fields[1] = _sha512_crypt(self.password)
-            shadow.append(":".join(fields))
         # The same password and client key for every login of the host, root included.
-        write_users(r, self.password, self.public_key, shadow)
-        (etc / "shadow").write_text("\n".join(shadow) + "\n")
-        real = os.stat("/etc/shadow")
-        os.chown(etc / "shadow", real.st_uid, real.st_gid)
-        (etc / "shadow").chmod(real.st_mode & 0o777)
-        (etc / "ssh" / "sshd_config").write_text(
-            SSHD_CONFIG.format(port=self.port, address=self.address)
-        )
+        write_logins(r, self.password, self.public_key)
+        addresses = [self.address, *([self._lan_address] if self._lan_address else [])]
+        listen = "\n".join(f"ListenAddress {a}" for a in addresses)
+        (etc / "ssh" / "sshd_config").write_text(SSHD_CONFIG.format(port=self.port, listen=listen))
         self._write_host_key()
         keys = r / "root" / ".ssh" / "authorized_keys"
         keys.write_text(self.public_key + "\n")
@@ -320,9 +332,13 @@ class SshHost:
                 f"mount --bind {r}/varlib.upper /var/lib",
             ]
         lines += product_uuid_mounts(r)
+        if self.lan is not None:
+            lines.append("echo 1 > /proc/sys/net/ipv4/ip_forward")  # this namespace's only
+        if self.node is not None:
+            lines += self.node.init_lines()
         # `ip netns exec` mounted a fresh /sys without cgroups: give the host the unified
         # hierarchy, as a current distribution has (a test may unmount it in the host).
-        if "cgroup2" in Path("/proc/filesystems").read_text():
+        elif "cgroup2" in Path("/proc/filesystems").read_text():
             lines.append("mount -t cgroup2 cgroup2 /sys/fs/cgroup || true")
         # /tmp last: the host's own directories live under the real /tmp.
         private = (
@@ -333,16 +349,23 @@ class SshHost:
             ("tmp", "/tmp"),  # noqa: S108
         )
         lines += [f"mount --bind {r}/{src} {dst}" for src, dst in private]
-        lines += [f"hostname {self.hostname}", f"exec {_SSHD} -D -e -f /etc/ssh/sshd_config"]
+        lines.append(f"hostname {self.hostname}")
+        sshd = f"{_SSHD} -D -e -f /etc/ssh/sshd_config"
+        if self.node is not None:  # a holder as the first process: sshd may die and return
+            lines += ["echo $$ > /run/holder.pid", f"{sshd} &", "exec sleep infinity"]
+        else:
+            lines.append(f"exec {sshd}")
         return "\n".join(lines)
 
 
-def start_ssh_hosts(count: int, *, prefix: str = "labhost") -> list[SshHost]:
+def start_ssh_hosts(
+    count: int, *, prefix: str = "labhost", lan: Lan | None = None, real_node: bool = False
+) -> list[SshHost]:
     """Start `count` hosts named `<prefix>-<n>`; on failure none is left running."""
     hosts: list[SshHost] = []
     try:
         for _ in range(count):
-            host = SshHost()
+            host = SshHost(lan=lan, real_node=real_node)
             host.hostname = f"{prefix}-{host.seq}"
             hosts.append(host)
             host.start()

@@ -13,6 +13,8 @@ NOTHING: dict[str, list[str]] = {
     "links": [],
     "dirs": [],
     "subnets": [],
+    "lans": [],
+    "cgroups": [],
 }
 
 
@@ -34,10 +36,22 @@ def leftovers(owner: int) -> dict[str, list[str]]:
         for p in (state_root() / "subnets").glob("*")
         if p.read_text().startswith(f"{owner}:")
     ]
+    lans = [
+        p.name for p in (state_root() / "lans").glob("*") if p.read_text().startswith(f"{owner}:")
+    ]
+    # Real-node hosts' cgroups: named like their namespace, under any cgroup of the creator.
+    cgroups = [
+        str(d)
+        for d in Path("/sys/fs/cgroup").glob(f"**/{prefix}*")
+        if d.is_dir() and not d.is_symlink()
+    ]
+    cgroups += [r.name for r in (state_root() / "cgroups").glob(f"{prefix}*.json")]
     return {
         "processes": procs,
         "netns": [ln.split()[0] for ln in netns.splitlines() if ln.startswith(prefix)],
         "links": [ln.split(":")[1].strip() for ln in links.splitlines() if prefix in ln],
         "dirs": [str(p) for p in [state_root() / "run" / str(owner)] if p.exists()],
         "subnets": claims,
+        "lans": lans,
+        "cgroups": cgroups,
     }

@@ -1,0 +1,3 @@
+module taichu.local/apilb
+
+go 1.24

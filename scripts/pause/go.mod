@@ -1,0 +1,3 @@
+module taichu.local/pause
+
+go 1.24
