@@ -76,6 +76,9 @@ def test_create_register_and_teardown(served: Provision, ssh_hosts: list[SshHost
     for host in ssh_hosts:
         assert count(host, "prepare") == 1 and count(host, "finish") == 1
         assert host.exec("cat /root/t/node").stdout.startswith("node ")
+        # A file of the verified bundle, streamed from the platform's artifact directory.
+        assert host.exec("cat /root/t/kubelet").stdout == "#!/bin/sh\necho kubelet\n"
+        assert host.exec("stat -c %a /root/t/kubelet").stdout.strip() == "755"
     assert count(ssh_hosts[0], "cluster") == 1
     assert served.statuses(ids) == ["in_use"] * 3
 
