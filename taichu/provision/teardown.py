@@ -43,6 +43,7 @@ async def request_teardown(
     if not tasks:
         raise Invalid(f"teardown: cluster {cluster.name} has no create task")
     owned = await owned_machines(session, cluster.id)
+    before: dict[str, str] = {}
     for member in owned:
         machine = await machines.get_machine(session, member.machine_id, for_update=True)
         if machine.status not in ("in_use", "available", "deploying"):
@@ -50,6 +51,7 @@ async def request_teardown(
                 f"teardown: machine {machine.name} ({machine.ip_address}) is {machine.status}: "
                 "set it available first"
             )
+        before[machine.id] = machine.status
         await set_machine_status(session, machine, "deploying", f"tearing down {cluster.name}")
     old = cluster.status
     cluster.status = "maintenance"
@@ -61,7 +63,8 @@ async def request_teardown(
     await jobs.enqueue(
         session,
         TEARDOWN_KIND,
-        {"cluster_id": cluster.id, "task_id": tasks[0].id},
+        # What the machines were, for a failed teardown to put back.
+        {"cluster_id": cluster.id, "task_id": tasks[0].id, "machines": before, "status": old},
         dedup_key=teardown_dedup_key(cluster.id),
         max_attempts=ctx.settings.provision.job_attempts,
     )
