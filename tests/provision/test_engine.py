@@ -71,6 +71,15 @@ def test_failed_step_then_retry_skips_what_was_done(
     assert "already done, skipped" in task["logs"]
     assert served.statuses(ids) == ["in_use"] * 3
 
+    # Deleted without teardown: the cluster goes as before; its machines, which still
+    # carry the installation, are `error` for an operator to clear (not `in_use` by nothing).
+    deleted = served.delete(f"/api/v1/clusters/{task['cluster_id']}")
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["data"] == {"message": "Cluster deleted"}
+    assert served.get(f"/api/v1/clusters/{task['cluster_id']}").status_code == 404
+    assert served.statuses(ids) == ["error"] * 3
+    assert "without teardown" in served.machine(ids[0])["status_message"]
+
 
 def test_retry_refuses_machines_taken_meanwhile(
     served: Provision, ssh_hosts: list[SshHost]
