@@ -104,7 +104,10 @@ def test_cancel_stops_at_the_next_step_boundary(
     for host in ssh_hosts:
         host.exec("touch /root/hold")
     task_id = served.create("cancelled", ids).json()["data"]["id"]
-    served.wait_task(task_id, lambda t: t["current_step"] == HOLD_TITLE)
+    held = served.wait_task(task_id, lambda t: t["current_step"] == HOLD_TITLE)
+    # Progress is the done steps' weight over all: prepare and needs (1 each) of 8
+    # (six test steps of weight 1, register 2).
+    assert held["progress"] == 25 and held["status"] == "running"
     cancel = served.post(f"/api/v1/create-tasks/{task_id}/cancel", None)
     assert cancel.status_code == 200, cancel.text
     # The step in progress is not interrupted: the task runs until it ends.
