@@ -183,3 +183,16 @@ def test_unknown_task(served: tuple[Provision, dict[str, str]]) -> None:
         response = s.get(url) if method == "get" else s.post(url, None)
         assert response.status_code == 404, response.text
         assert response.json()["data"] is None
+
+
+def test_only_admins_create_and_users_see_only_their_tasks(
+    served: tuple[Provision, dict[str, str]],
+) -> None:
+    s, ids = served
+    user = s.new_user("provision-user")
+    response = s.post("/api/v1/clusters/create", body()(ids), headers=user)
+    assert response.status_code == 403, response.text
+    assert response.json()["data"] is None
+    listed = s.get("/api/v1/create-tasks", headers=user)
+    assert listed.status_code == 200 and listed.json()["data"]["total"] == 0
+    assert s.get("/api/v1/create-tasks").json()["data"]["total"] == 0
