@@ -143,3 +143,18 @@ def test_platform_killed_mid_task_finishes_after_restart(
         assert count(host, "needs") == 1, host.hostname
         assert count(host, "finish") == 1, host.hostname
     assert served.statuses(ids) == ["in_use"] * 3
+    # The journal: the step that was running when the platform died ran again (a second
+    # attempt on every machine); the ones done before it were not.
+    rows = served.sql(
+        "SELECT step, attempt, status FROM create_task_steps WHERE task_id = :id", id=task_id
+    )
+    attempts = {(step, attempt, status) for step, attempt, status in rows}
+    assert attempts == {
+        ("prepare", 1, "done"),
+        ("needs", 1, "done"),
+        ("hold", 2, "done"),
+        ("upload", 1, "done"),
+        ("finish", 1, "done"),
+        ("cluster", 1, "done"),
+        ("register", 1, "done"),
+    }, rows
