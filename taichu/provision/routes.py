@@ -15,6 +15,7 @@ from taichu.provision.schemas import (
     CreateTaskList,
     CreateTaskSummary,
     TaskMachineOut,
+    TaskStepOut,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["create tasks"])
@@ -37,6 +38,9 @@ async def _detail(ctx: Ctx, session: Session, task: CreateTask) -> dict[str, obj
                     machine_id=m.machine_id, role=m.role, node_name=m.node_name, address=m.address
                 )
                 for m in members
+            ],
+            "steps": [
+                TaskStepOut.model_validate(r) for r in await service.task_steps(session, task.id)
             ],
         }
     )

@@ -47,6 +47,10 @@ def test_failed_step_then_retry_skips_what_was_done(
     assert task["error_msg"].startswith(f"m1 ({address}): Checking what the machines need: ")
     assert "/root/needed is missing" in task["error_msg"]  # the command's output tail
     assert task["current_step"] == "Failed"
+    journal = {(r["step"], r["machine_id"]): r["status"] for r in task["steps"]}
+    assert journal[("needs", ids[1])] == "failed"
+    assert journal[("needs", ids[0])] == journal[("prepare", ids[1])] == "done"
+    assert ("hold", ids[0]) not in journal
     # Released for the retry; the cluster row stays, in error.
     assert served.statuses(ids) == ["available"] * 3
     cluster = served.get(f"/api/v1/clusters/{task['cluster_id']}").json()["data"]
