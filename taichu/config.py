@@ -312,6 +312,36 @@ class MachinesSettings(BaseModel):
     )
 
 
+class ProvisionSettings(BaseModel):
+    """Creating clusters from machines (`TAICHU_PROVISION__*`)."""
+
+    concurrency: int = Field(
+        10, ge=1, description="Machines one step of a create task works on at once."
+    )
+    step_timeout_seconds: float = Field(
+        1800.0, gt=0, description="Longest one step may take on one machine before it fails."
+    )
+    log_lines_per_task: int = Field(
+        5000, ge=10, description="Log lines kept per create task (the oldest are dropped)."
+    )
+    detail_log_lines: int = Field(
+        500, ge=1, description="Log lines (the newest) shown in a create task's detail."
+    )
+    output_tail_chars: int = Field(
+        2000, ge=100, description="Characters of a failed command's output kept in the error."
+    )
+    job_attempts: int = Field(
+        5,
+        ge=1,
+        description="Times a create job is started again after the platform died under it "
+        "(it resumes from its journal); a failed step is not retried by itself.",
+    )
+    pipeline: str = Field(
+        "taichu.provision.install.pipeline",
+        description="Module whose `PIPELINE` lists the steps (taichu.provision.plan.Pipeline).",
+    )
+
+
 class ArtifactsSettings(BaseModel):
     """Offline bundles for creating clusters (taichu/artifacts; env `TAICHU_ARTIFACTS__*`)."""
 
@@ -419,6 +449,7 @@ class Settings(BaseSettings):
     observe: ObserveSettings = Field(default_factory=ObserveSettings)
     backups: BackupSettings = Field(default_factory=BackupSettings)
     machines: MachinesSettings = Field(default_factory=MachinesSettings)
+    provision: ProvisionSettings = Field(default_factory=ProvisionSettings)
     artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)

@@ -52,10 +52,11 @@ def installed() -> list[Domain]:
     from taichu.clusters.domain import DOMAIN as clusters
     from taichu.machines.domain import DOMAIN as machines
     from taichu.observe.domain import DOMAIN as observe
+    from taichu.provision.domain import DOMAIN as provision
     from taichu.system.domain import DOMAIN as system
     from taichu.users.domain import DOMAIN as users
 
-    return [system, auth, users, audit, clusters, observe, backups, machines, artifacts]
+    return [system, auth, users, audit, provision, clusters, observe, backups, machines, artifacts]
 
 
 def audit_vocabulary(domains: Sequence[Domain]) -> tuple[frozenset[str], dict[str, str]]:

@@ -148,9 +148,23 @@ async def get_cluster(id: str, _: CurrentUser, session: Session) -> dict[str, ob
 
 @router.delete("/clusters/{id}", response_model=Envelope[MessageData])
 async def delete_cluster(
-    id: str, principal: CurrentUser, ctx: Ctx, session: Session
+    id: str,
+    principal: CurrentUser,
+    ctx: Ctx,
+    session: Session,
+    teardown: bool = Query(
+        False,
+        description="A cluster the platform created: first remove what the installer put "
+        "on its machines and release them (the cluster is deleted when that is done).",
+    ),
 ) -> dict[str, object]:
+    from taichu.provision.teardown import release_without_teardown, request_teardown
+
+    if teardown:
+        await request_teardown(ctx, session, principal, id)
+        return ok({"message": "Cluster teardown started"})
     await service.managed_cluster(session, principal, id)
+    await release_without_teardown(session, id)
     await service.delete_cluster(ctx, session, id)
     return ok({"message": "Cluster deleted"})
 

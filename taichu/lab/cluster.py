@@ -18,9 +18,9 @@ from taichu.lab import components as comp
 from taichu.lab import janitor, kwok, metrics, tokens
 from taichu.lab.binaries import K8S_VERSION, LabBinaries, ensure_binaries
 from taichu.lab.kubeapi import KubeApi, kubeconfig_yaml
-from taichu.lab.pki import ClusterPki, make_cluster_pki
 from taichu.lab.procs import LabError, LabProcess, free_ports, stop_all, wait_until
 from taichu.lab.state import keep_logs, run_dir
+from taichu.pki import ClusterPki, make_cluster_pki
 
 _names = itertools.count(1)
 

@@ -59,9 +59,9 @@ def machine_checks(
         checks.append(_swap(ref, facts, role))
     if role in KUBE_NODE_ROLES:
         checks += [
-            _modules(ref, facts),
+            _modules(ref, facts, policy),
             _sysctls(ref, facts),
-            _cgroups(ref, facts),
+            _cgroups(ref, facts, policy),
             _runtime(ref, facts),
         ]
     return checks
@@ -237,8 +237,18 @@ def _swap(ref: MachineRef, facts: MachineFacts, role: str) -> CheckResult:
     return _check("swap", "fail", ref, "swap is on: the kubelet refuses to start with it", hint)
 
 
-def _modules(ref: MachineRef, facts: MachineFacts) -> CheckResult:
-    missing = [m for m in MODULES if facts.kernel_modules.get(m) is False]
+def _modules(ref: MachineRef, facts: MachineFacts, policy: PreflightPolicy) -> CheckResult:
+    absent = [m for m in MODULES if facts.kernel_modules.get(m) is False]
+    missing = [m for m in absent if m not in policy.optional_modules]
+    if absent and not missing:
+        return _check(
+            "kernel_modules",
+            "warn",
+            ref,
+            f"kernel module {', '.join(absent)} is neither loaded nor loadable: bridged pod "
+            "traffic is not seen by iptables",
+            "install the kernel's extra modules (e.g. linux-modules-extra-$(uname -r))",
+        )
     unknown = [m for m in MODULES if m not in facts.kernel_modules]
     if missing:
         return _check(
@@ -279,8 +289,17 @@ def _sysctls(ref: MachineRef, facts: MachineFacts) -> CheckResult:
     return _check("sysctls", "pass", ref, ", ".join(f"{k}=1" for k in SYSCTLS))
 
 
-def _cgroups(ref: MachineRef, facts: MachineFacts) -> CheckResult:
+def _cgroups(ref: MachineRef, facts: MachineFacts, policy: PreflightPolicy) -> CheckResult:
     init = facts.init_system
+    if init != "systemd" and policy.supervised_without_systemd and facts.cgroup_version:
+        return _check(
+            "cgroups",
+            "warn",
+            ref,
+            f"init system is {init or 'unknown'}: the services run under the installer's "
+            f"supervisor (cgroup v{facts.cgroup_version}, cgroupfs driver)",
+            "nothing to do; a distribution booted with systemd gets systemd services",
+        )
     if init != "systemd":
         return _check(
             "cgroups",

@@ -25,6 +25,10 @@ class PreflightPolicy:
     disk_warn_free_gib: float = 10.0  # images and etcd data; kubelet evicts at 10% free
     # Whether etcd runs on the masters; None: stacked unless the set has etcd machines.
     etcd_stacked: bool | None = None
+    # The create flow's installer runs services under its own supervisor where there is
+    # no systemd, so a machine without it only warns; modules here only warn when absent.
+    supervised_without_systemd: bool = False
+    optional_modules: tuple[str, ...] = ()
 
 
 DEFAULT_POLICY = PreflightPolicy()

@@ -49,8 +49,10 @@ async def run_preflight(
     roles: Mapping[str, str] | None = None,
     *,
     one: bool = False,
+    policy: PreflightPolicy | None = None,
 ) -> PreflightReport:
-    """`one`: `ids` is the single machine of a path (an unknown one is NotFound, 404)."""
+    """`one`: `ids` is the single machine of a path (an unknown one is NotFound, 404);
+    `policy`: the thresholds (default: `PreflightPolicy()`)."""
     validate_request(ids, roles, one=one)
     async with ctx.read_sessions() as session:
         if one:
@@ -82,7 +84,7 @@ async def run_preflight(
     return preflight(
         facts,
         intended,
-        platform_settings=PreflightPolicy(),
+        platform_settings=policy or PreflightPolicy(),
         machines=refs,
         unreachable=unreachable,
     )

@@ -21,6 +21,7 @@ import shlex
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncssh
@@ -237,10 +238,16 @@ class SshSession:
     # --- files ---------------------------------------------------------------------------
 
     async def upload(
-        self, data: bytes, remote_path: str, *, mode: int = 0o644, privileged: bool = False
+        self,
+        data: bytes | Path,
+        remote_path: str,
+        *,
+        mode: int = 0o644,
+        privileged: bool = False,
     ) -> bool:
-        """Write `data` to `remote_path` (via a temporary file and a rename), verified by
-        sha256 afterwards. False when an identical file is already there."""
+        """Write `data` (bytes, or a local file streamed) to `remote_path` (via a temporary
+        file and a rename), verified by sha256 afterwards. False when an identical file is
+        already there."""
         from taichu.ssh.upload import upload
 
         return await upload(self, data, remote_path, mode=mode, privileged=privileged)

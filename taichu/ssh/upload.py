@@ -1,5 +1,8 @@
 """SFTP upload: skip if identical, write a temporary file, rename, verify by sha256.
 
+The data is bytes, or a local file (a Path) streamed in chunks read off the event loop,
+so a large binary is never held in memory whole.
+
 As root (or without sudo) the file is written next to its destination and renamed into
 place, so a reader never sees half a file. A privileged upload by a sudo user goes to a
 private temporary directory of the user first; root then copies it next to the
@@ -14,7 +17,8 @@ import posixpath
 import re
 import secrets
 import shlex
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import asyncssh
 
@@ -26,12 +30,46 @@ if TYPE_CHECKING:
 
 _SHA256 = re.compile(r"^([0-9a-f]{64})\s")
 _THREAD_HASH_BYTES = 1 << 20
+_FILE_CHUNK = 4 << 20  # one SFTP write (asyncssh splits it into parallel requests)
 
 
-async def _sha256(data: bytes) -> str:
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_FILE_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _sha256(data: bytes | Path) -> str:
+    if isinstance(data, Path):
+        return await asyncio.to_thread(_file_sha256, data)
     if len(data) > _THREAD_HASH_BYTES:
         return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
     return hashlib.sha256(data).hexdigest()
+
+
+class _LocalReadError(Exception):
+    """The local file could not be read (not the connection's fault)."""
+
+
+async def _read(local: BinaryIO) -> bytes:
+    try:
+        return await asyncio.to_thread(local.read, _FILE_CHUNK)
+    except OSError as e:
+        raise _LocalReadError(e.strerror or str(e)) from e
+
+
+async def _write_file(f: asyncssh.SFTPClientFile, path: Path) -> None:
+    try:
+        local = await asyncio.to_thread(path.open, "rb")
+    except OSError as e:
+        raise _LocalReadError(e.strerror or str(e)) from e
+    try:
+        while chunk := await _read(local):
+            await f.write(chunk)
+    finally:
+        await asyncio.to_thread(local.close)
 
 
 async def remote_sha256(session: SshSession, path: str, *, privileged: bool) -> str | None:
@@ -50,7 +88,7 @@ def _check_path(path: str) -> None:
         raise Invalid("remote_path must be an absolute file path")
 
 
-async def _sftp_write(session: SshSession, data: bytes, path: str, mode: int) -> None:
+async def _sftp_write(session: SshSession, data: bytes | Path, path: str, mode: int) -> None:
     settings = session.pool.settings
     try:
         async with (
@@ -58,10 +96,15 @@ async def _sftp_write(session: SshSession, data: bytes, path: str, mode: int) ->
             session.connection.conn.start_sftp_client() as sftp,
         ):
             async with sftp.open(path, "wb", asyncssh.SFTPAttrs(permissions=mode)) as f:
-                await f.write(data)
+                if isinstance(data, Path):
+                    await _write_file(f, data)
+                else:
+                    await f.write(data)
             await sftp.chmod(path, mode)
     except TimeoutError as e:
         raise SshTimeout(session.address, f"{session.address}: upload timed out") from e
+    except _LocalReadError as e:
+        raise SshError(session.address, f"cannot read {data}: {e}") from e
     except asyncssh.SFTPError as e:
         raise SshCommandFailed(
             session.address, 1, f"SFTP could not write {path}: {e.reason[:300]}"
@@ -72,10 +115,13 @@ async def _sftp_write(session: SshSession, data: bytes, path: str, mode: int) ->
 
 
 async def upload(
-    session: SshSession, data: bytes, remote_path: str, *, mode: int, privileged: bool
+    session: SshSession, data: bytes | Path, remote_path: str, *, mode: int, privileged: bool
 ) -> bool:
     _check_path(remote_path)
-    digest = await _sha256(data)
+    try:
+        digest = await _sha256(data)
+    except OSError as e:  # only a local file (a Path) is read here
+        raise SshError(session.address, f"cannot read {data}: {e.strerror or e}") from e
     if await remote_sha256(session, remote_path, privileged=privileged) == digest:
         return False
     directory, name = posixpath.split(remote_path)

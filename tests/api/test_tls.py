@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from taichu.lab.pki import issue, new_ca
+from taichu.pki import issue, new_ca
 from tests.api.conftest import EDGE_ADMIN_PASSWORD
 from tests.support.server import (
     drop_prepared_database,

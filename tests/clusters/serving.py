@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import yaml
 
-from taichu.lab.pki import issue, new_ca
+from taichu.pki import issue, new_ca
 from tests.support.server import (
     drop_prepared_database,
     login_token,

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from taichu.lab.pki import CertKey, issue, new_ca
+from taichu.pki import CertKey, issue, new_ca
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from taichu.kube import (
 )
 from taichu.kube.discovery import ApiResource, discover
 from taichu.lab.cluster import LabCluster
-from taichu.lab.pki import new_ca
+from taichu.pki import new_ca
 
 pytestmark = pytest.mark.lab
 

@@ -12,7 +12,7 @@ import yaml
 
 from taichu.errors import Invalid, TaichuError
 from taichu.kube import access_from_token, parse_kubeconfig, render_kubeconfig
-from taichu.lab.pki import CertKey
+from taichu.pki import CertKey
 from tests.kube.conftest import b64, kubeconfig_doc
 
 Doc = dict[str, Any]

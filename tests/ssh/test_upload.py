@@ -6,13 +6,14 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from taichu.config import SshSettings
 from taichu.errors import Invalid
 from taichu.lab.ssh_hosts import SshHost
-from taichu.ssh import SshCommandFailed, SshPool
+from taichu.ssh import SshCommandFailed, SshError, SshPool
 from tests.ssh.support import target
 
 pytestmark = pytest.mark.lab
@@ -70,3 +71,23 @@ async def test_upload_needs_an_absolute_path(pool: SshPool, ssh_hosts: list[SshH
     async with pool.session(target(ssh_hosts[2])) as ssh:
         with pytest.raises(Invalid, match="absolute"):
             await ssh.upload(b"x", "relative/file")
+
+
+async def test_upload_streams_a_local_file(
+    pool: SshPool, ssh_hosts: list[SshHost], tmp_path: Path
+) -> None:
+    host = ssh_hosts[2]
+    local = tmp_path / "big.bin"
+    data = os.urandom(9 * 2**20 + 5)  # several chunks, the last one short
+    local.write_bytes(data)
+    name = f"/opt/taichu-file-{uuid.uuid4().hex}"
+    async with pool.session(target(host, "deploy")) as ssh:
+        assert await ssh.upload(local, name, mode=0o755, privileged=True) is True
+        digest = hashlib.sha256(data).hexdigest()
+        assert host.exec(f"sha256sum {name}").stdout.split()[0] == digest
+        assert host.exec(f"stat -c '%U %a' {name}").stdout.split() == ["root", "755"]
+        assert await ssh.upload(local, name, mode=0o755, privileged=True) is False
+        with pytest.raises(SshError, match="cannot read"):
+            await ssh.upload(tmp_path / "missing", f"{name}.2", privileged=True)
+    assert _leftovers(host, "/opt") == []
+    host.exec(f"rm -f {name}")

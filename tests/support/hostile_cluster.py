@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from taichu.lab.pki import issue, new_ca
+from taichu.pki import issue, new_ca
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = "hostile-cluster-token"

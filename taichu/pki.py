@@ -1,4 +1,7 @@
-"""A cluster's PKI, made with `cryptography`: CA, serving and client certs, SA key.
+"""Certificates made with `cryptography`: CAs, serving and client certs, SA keys.
+
+Shared by the lab (`make_cluster_pki`: its local control planes) and the installer
+(`taichu.provision.pki`: clusters created on machines).
 
 ECDSA P-256 throughout: every component accepts it and generating a key takes
 microseconds, where RSA 2048 takes tens of milliseconds per key.
@@ -35,6 +38,23 @@ def cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def public_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def new_key() -> ec.EllipticCurvePrivateKey:
+    return _key()
+
+
+def load_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("expected an EC private key")
+    return key
+
+
 def _name(cn: str, orgs: tuple[str, ...] = ()) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
     return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -44,6 +64,10 @@ def _name(cn: str, orgs: tuple[str, ...] = ()) -> x509.Name:
 class CertKey:
     cert: x509.Certificate
     key: ec.EllipticCurvePrivateKey
+
+    @classmethod
+    def from_pem(cls, cert: bytes, key: bytes) -> CertKey:
+        return cls(x509.load_pem_x509_certificate(cert), load_key(key))
 
     @property
     def cert_pem(self) -> bytes:
@@ -201,11 +225,7 @@ def make_cluster_pki(directory: Path, service_ip: str) -> ClusterPki:
     )
     sa = _key()
     (directory / "sa.key").write_bytes(key_pem(sa))
-    (directory / "sa.pub").write_bytes(
-        sa.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    (directory / "sa.pub").write_bytes(public_key_pem(sa))
     front = new_ca("taichu-lab-front-proxy-ca")
     front.write(directory, "front-proxy-ca")
     issue(front, "front-proxy-client", client=True).write(directory, "front-proxy-client")
