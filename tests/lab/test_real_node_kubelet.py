@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from taichu.artifacts.oci import Entry, ImageSpec, busybox_entries, write_image
 from taichu.lab.binaries import default_root
 from taichu.lab.procs import alive
 from taichu.lab.pytest_fixtures import RealNodeFactory
 from taichu.lab.ssh_hosts import SshHost
-from tests.lab.oci_images import image_archive
 
 pytestmark = pytest.mark.lab
 
@@ -90,12 +90,17 @@ def _stage(host: SshHost) -> None:
         shutil.copy2(BIN / name, lab / "bin" / name)
     (lab / "containerd.toml").write_text(CONTAINERD_CONFIG.format(runc=shutil.which("runc")))
     (lab / "kubelet.yaml").write_text(KUBELET_CONFIG.format(address=host.lan_address))
-    image_archive(lab / "images" / "pause.tar", "registry.k8s.io/pause:3.10", ["/pause"],
-                  {"/pause": BIN / "pause"}, {})  # fmt: skip
+    pause = (Entry("pause", source=BIN / "pause"),)
+    write_image(
+        ImageSpec("registry.k8s.io/pause:3.10", pause, entrypoint=("/pause",)),
+        lab / "images" / "pause.tar",
+    )
     busybox = Path(shutil.which("busybox") or "/bin/busybox")
-    links = {f"/bin/{a}": "busybox" for a in ("sh", "sleep", "echo", "cat")}
-    image_archive(lab / "images" / "busybox.tar", "docker.io/library/busybox:lab", ["/bin/sh"],
-                  {"/bin/busybox": busybox}, links)  # fmt: skip
+    applets = busybox_entries(busybox, ("sh", "sleep", "echo", "cat"))
+    write_image(
+        ImageSpec("docker.io/library/busybox:lab", applets, cmd=("sh",)),
+        lab / "images" / "busybox.tar",
+    )
 
 
 def _wait(what: str, check: object, timeout: float) -> str:
