@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from taichu.artifacts import oci, versions
@@ -39,6 +39,7 @@ LAB_BIN = (
     "ctr",
     "containerd-shim-runc-v2",
     "flanneld",
+    "taichu-apilb",  # workers' API-server endpoint when a cluster has several masters
 )
 LAB_IMAGE_BIN = ("coredns", "pause")  # only inside images
 KUBERNETES = (
@@ -84,32 +85,6 @@ class BuildResult:
     root: Path
     manifest: Manifest
     changed: bool  # False: an identical bundle was already there and was kept
-
-
-@dataclass
-class _Collected:
-    files: list[FileEntry] = field(default_factory=list)
-    images: list[ImageEntry] = field(default_factory=list)
-
-
-def _copy_hashed(source: Path, target: Path, mode: int) -> FileEntry:
-    digest = hashlib.sha256()
-    size = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with source.open("rb") as src, target.open("wb") as dst:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-            dst.write(chunk)
-            size += len(chunk)
-    os.chmod(target, mode)
-    return FileEntry(
-        path=_relative(target), sha256=digest.hexdigest(), size=size, mode=f"{mode:04o}"
-    )
-
-
-def _relative(target: Path) -> str:
-    # target is <tmp>/<dir>/<file>: bundles have one level of directories.
-    return f"{target.parent.name}/{target.name}"
 
 
 def _components(sources: Sources, overrides: Mapping[str, str]) -> dict[str, str]:
@@ -211,13 +186,34 @@ def _images(sources: Sources, components: Mapping[str, str], arch: str) -> list[
 PURPOSES = {"pause": "sandbox", "coredns": "dns", "busybox": "verify"}
 
 
-def _fill(work: Path, sources: Sources, components: Mapping[str, str], arch: str) -> _Collected:
-    got = _Collected()
-    for name in LAB_BIN:
-        got.files.append(_copy_hashed(sources.lab_bin / name, work / "bin" / name, 0o755))
-    got.files.append(_copy_hashed(sources.runc_path(), work / "bin" / "runc", 0o755))
-    for plugin in CNI_PLUGINS:
-        got.files.append(_copy_hashed(sources.cni_dir / plugin, work / "cni" / plugin, 0o755))
+def _binaries(sources: Sources) -> list[tuple[Path, FileEntry]]:
+    """(source, entry) of every binary, hashed where it is (copied only if needed)."""
+    wanted = [(sources.lab_bin / n, f"bin/{n}") for n in LAB_BIN]
+    wanted.append((sources.runc_path(), "bin/runc"))
+    wanted += [(sources.cni_dir / p, f"cni/{p}") for p in CNI_PLUGINS]
+    return [
+        (src, FileEntry(path=path, sha256=sha256_file(src), size=src.stat().st_size, mode="0755"))
+        for src, path in wanted
+    ]
+
+
+def _copy_checked(source: Path, target: Path, entry: FileEntry) -> None:
+    """Copy `source`, checking it is still what was hashed into the manifest."""
+    digest = hashlib.sha256()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with source.open("rb") as src, target.open("wb") as dst:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            dst.write(chunk)
+    if digest.hexdigest() != entry.sha256:
+        raise BuildError(f"{source} changed while the bundle was being built; build again")
+    os.chmod(target, entry.mode_bits)
+
+
+def _write_images(
+    work: Path, sources: Sources, components: Mapping[str, str], arch: str
+) -> tuple[list[FileEntry], list[ImageEntry]]:
+    files, images = [], []
     (work / "images").mkdir()
     for spec in _images(sources, components, arch):
         short = spec.ref.rsplit("/", 1)[-1].split(":", 1)[0]
@@ -225,11 +221,11 @@ def _fill(work: Path, sources: Sources, components: Mapping[str, str], arch: str
         oci.write_image(spec, target)
         os.chmod(target, 0o644)
         entry = FileEntry(
-            path=_relative(target), sha256=sha256_file(target), size=target.stat().st_size
+            path=f"images/{target.name}", sha256=sha256_file(target), size=target.stat().st_size
         )
-        got.files.append(entry)
-        got.images.append(ImageEntry(name=spec.ref, path=entry.path, purpose=PURPOSES[short]))
-    return got
+        files.append(entry)
+        images.append(ImageEntry(name=spec.ref, path=entry.path, purpose=PURPOSES[short]))
+    return files, images
 
 
 @contextlib.contextmanager
@@ -237,6 +233,13 @@ def _locked(dest: Path) -> Iterator[None]:
     with (dest / ".build.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two builds at once: one after the other
         yield
+
+
+def _sweep(dest: Path) -> None:
+    """Remains of builds that were killed (under the lock, so none is running)."""
+    for entry in dest.iterdir():
+        if entry.name.startswith(".") and (".build-" in entry.name or ".old-" in entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _same(existing: Manifest, new: Manifest) -> bool:
@@ -267,10 +270,12 @@ def build(
         raise BuildError(f"--name {name!r}: one path segment of A-Z a-z 0-9 . _ - (not '.' first)")
     dest.mkdir(parents=True, exist_ok=True)
     with _locked(dest):
+        _sweep(dest)
         work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{name}.build-"))
         try:
-            say(f"copying binaries and making images in {work}")
-            got = _fill(work, sources, components, arch)
+            say("hashing the binaries and making the images")
+            binaries = _binaries(sources)
+            image_files, images = _write_images(work, sources, components, arch)
             manifest = Manifest(
                 format=1,
                 name=name,
@@ -280,34 +285,46 @@ def build(
                 components=components,
                 container_runtimes=["containerd"],
                 network_plugins=["flannel"],
-                files=got.files,
-                images=got.images,
+                files=[entry for _, entry in binaries] + image_files,
+                images=images,
             )
+            kept = _unchanged(dest / name, manifest)
+            if kept is not None:
+                return BuildResult(dest / name, kept, changed=False)
+            say(f"copying the binaries into {work}")
+            for source, entry in binaries:
+                _copy_checked(source, work / entry.path, entry)
             (work / "manifest.json").write_bytes(manifest.to_json())
             # Binaries and public images, nothing secret: a server of another user reads them.
             os.chmod(work, 0o755)  # noqa: S103
-            return _place(work, dest / name, manifest)
+            _place(work, dest / name)
+            return BuildResult(dest / name, manifest, changed=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _place(work: Path, target: Path, manifest: Manifest) -> BuildResult:
-    if target.is_dir():
-        try:
-            existing = open_bundle_sync(target.parent, target.name)
-        except Invalid:
-            existing = None
-        if existing is not None and _same(existing.manifest, manifest):
-            return BuildResult(target, existing.manifest, changed=False)
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-        os.rename(target, old / "bundle")
-        try:
-            os.rename(work, target)
-        except OSError:
-            os.rename(old / "bundle", target)  # the old bundle stays rather than none
-            raise
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
-    else:
+def _unchanged(target: Path, manifest: Manifest) -> Manifest | None:
+    """The existing bundle's manifest if it holds exactly these files, intact."""
+    if not target.is_dir():
+        return None
+    try:
+        existing = open_bundle_sync(target.parent, target.name)
+    except Invalid:
+        return None
+    return existing.manifest if _same(existing.manifest, manifest) else None
+
+
+def _place(work: Path, target: Path) -> None:
+    """Rename `work` to `target`, replacing an older bundle there."""
+    if not target.exists():
         os.rename(work, target)
-    return BuildResult(target, manifest, changed=True)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    os.rename(target, old / "bundle")
+    try:
+        os.rename(work, target)
+    except OSError:
+        os.rename(old / "bundle", target)  # the old bundle stays rather than none
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import stat
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ from taichu.artifacts.manifest import (
     valid_name,
 )
 from taichu.config import Settings
-from taichu.errors import Invalid
+from taichu.errors import Invalid, Unavailable
 
 FIELD = "artifact_path"
-MAX_BUNDLES = 1000  # directory entries looked at by one listing
+MAX_BUNDLES = 1000  # bundles one listing shows
+MAX_ENTRIES = 10 * MAX_BUNDLES  # directory entries it looks at
 CHUNK = 1024 * 1024
 
 
@@ -151,13 +153,18 @@ def list_bundles(
     Blocking: call it in a thread from async code."""
     try:
         base = directory.resolve()
-        entries = sorted(os.scandir(base), key=lambda e: e.name)[:MAX_BUNDLES]
+        with os.scandir(base) as scan:
+            entries = sorted(itertools.islice(scan, MAX_ENTRIES), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as e:
+        raise Unavailable(f"artifact directory {directory}: {e.strerror}") from None
     summaries = []
     for entry in entries:
         if not valid_name(entry.name) or not entry.is_dir():
             continue  # temporary build directories, stray files
+        if len(summaries) == MAX_BUNDLES:
+            break
         root = Path(entry.path).resolve()
         try:
             if not _inside(root, base):
@@ -168,6 +175,9 @@ def list_bundles(
             continue
         try:
             _check_sizes(root, manifest)
+        except OSError as e:
+            summaries.append(BundleSummary(entry.name, manifest, f"cannot be read ({e.strerror})"))
+            continue
         except Invalid as e:
             summaries.append(BundleSummary(entry.name, manifest, e.message))
             continue
@@ -186,10 +196,14 @@ def sha256_file(path: Path) -> str:
 def _verify(root: Path, manifest: Manifest) -> None:
     for entry in manifest.files:
         real = _resolve_file(root, entry.path)
-        size = real.stat().st_size
+        try:
+            size = real.stat().st_size
+            digest = sha256_file(real) if size == entry.size else ""
+        except OSError as e:
+            raise Invalid(f"{entry.path}: cannot be read ({e.strerror})") from None
         if size != entry.size:
             raise Invalid(f"{entry.path}: {size} bytes, the manifest says {entry.size}")
-        if sha256_file(real) != entry.sha256:
+        if digest != entry.sha256:
             raise Invalid(f"{entry.path}: sha256 differs from the manifest's (changed or damaged)")
 
 

@@ -7,6 +7,7 @@ import os
 import re
 import selectors
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def run_bounded(argv: list[str], *, timeout: float = ASK_SECONDS) -> str:
         try:
             proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: children go too
             proc.wait()
             raise VersionError(f"{argv[0]}: no answer within {timeout:.0f} s") from None
     return kept.decode(errors="replace")

@@ -158,12 +158,13 @@ async def delete_cluster(
         "on its machines and release them (the cluster is deleted when that is done).",
     ),
 ) -> dict[str, object]:
-    if teardown:
-        from taichu.provision.teardown import request_teardown
+    from taichu.provision.teardown import release_without_teardown, request_teardown
 
+    if teardown:
         await request_teardown(ctx, session, principal, id)
         return ok({"message": "Cluster teardown started"})
     await service.managed_cluster(session, principal, id)
+    await release_without_teardown(session, id)
     await service.delete_cluster(ctx, session, id)
     return ok({"message": "Cluster deleted"})
 

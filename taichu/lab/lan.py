@@ -4,7 +4,8 @@ A bridge `br0` in a network namespace of its own (`tcl-<owner pid>-<n>`, so the 
 sweeps it like a host's namespace); the root namespace is plugged in by a veth of the same
 name holding the LAN's first address, so the platform (in the root namespace) reaches every
 host's LAN address directly: a connected subnet, nothing forwarded, no global sysctl
-changed. Each host gets `eth1` on the bridge with an address of its own.
+changed. Each host gets `eth1` on the bridge with an address of its own, and its default
+route (the root namespace forwards nothing, so it leads to the platform only).
 
 Subnets are /24s of TAICHU_LAB_LAN_SUBNET (default 10.214.0.0/16), claimed with an O_EXCL
 file under <state root>/lans/ so concurrent runs and workers never share one.
@@ -45,12 +46,12 @@ class Lan:
     def start(self) -> Self:
         if self.index is not None:
             return self
-        self._handle = janitor.track(self.destroy)
         network = _network()
         if network.prefixlen > 24:
             raise LabError(f"TAICHU_LAB_LAN_SUBNET {network} is smaller than a /24")
-        self.index = claim_index(LAN_POOL, 2 ** (24 - network.prefixlen), f"/24 in {network}")
+        self._handle = janitor.track(self.destroy)
         try:
+            self.index = claim_index(LAN_POOL, 2 ** (24 - network.prefixlen), f"/24 in {network}")
             ip("netns", "add", self.name)
             ip("-n", self.name, "link", "set", "lo", "up")
             ip("-n", self.name, "link", "add", "br0", "type", "bridge")
@@ -111,10 +112,17 @@ class Lan:
             ip("-n", self.name, "link", "set", port, "master", "br0", "up")
             ip("-n", netns, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", "eth1")
             ip("-n", netns, "link", "set", "eth1", "up")
+            self.route(netns)
         except BaseException:
             self.detach(seq, address)
             raise
         return address
+
+    def route(self, netns: str) -> None:
+        """The default route on the LAN, as on a machine whose network this is: what
+        kubelet, etcd, the API server and flannel detect as the node's address is its LAN
+        address. (eth0's /30 to the root namespace stays a connected route.)"""
+        ip("-n", netns, "route", "replace", "default", "via", self.gateway, "dev", "eth1")
 
     def detach(self, seq: int, address: str) -> None:
         """Unplug the host's port (its eth1 goes too) and free its address."""

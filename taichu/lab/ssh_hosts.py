@@ -92,6 +92,9 @@ class SshHost:
         if self.running:
             return self
         net = self.net
+        if self.node is not None:  # a boot: a machine's /run is a fresh tmpfs
+            shutil.rmtree(self.root / "run", ignore_errors=True)
+            (self.root / "run" / "sshd").mkdir(parents=True)
         cgroupns = ["--cgroup"] if self.node else []
         # --kill-child: if unshare dies, so does sshd (the kernel's parent-death signal).
         argv = ["ip", "netns", "exec", net.name, "unshare", "--mount", "--uts", *cgroupns]
@@ -142,8 +145,11 @@ class SshHost:
         if self.net is not None:
             for link in ("eth0", "eth1") if self._lan_address else ("eth0",):
                 ip("-n", self.net.name, "link", "set", link, "up")
-            # Link down dropped the default route; the connected /30 comes back by itself.
-            ip("-n", self.net.name, "route", "replace", "default", "via", self.net.gateway)
+            # Link down dropped the default route; the connected subnets come back by themselves.
+            if self.lan is not None and self._lan_address is not None:
+                self.lan.route(self.net.name)
+            else:
+                ip("-n", self.net.name, "route", "replace", "default", "via", self.net.gateway)
 
     def regenerate_host_key(self, timeout: float = 20.0) -> str:
         """A new host key (as after a reinstall): sshd restarts with it; returns the new

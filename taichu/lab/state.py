@@ -9,6 +9,8 @@ Layout under the state root ($TMPDIR/taichu-lab, or env TAICHU_LAB_STATE):
   owners/<pid>.json    owner record: pid, start time, command line
   run/<pid>/           work dirs of that owner's clusters and hosts
   subnets/<index>      claim of one SSH-host subnet, holding the owner pid
+  lans/<index>         claim of one LAN's /24 (taichu.lab.lan), holding the owner marker
+  cgroups/<name>.json  a real-node host's cgroup paths and owner marker (taichu.lab.cgroups)
   envs/<name>/         state of a `taichu lab up` environment
 """
 

@@ -150,7 +150,15 @@ async def run_step(run: Run, step: Step) -> bool:
         async with gate:
             return await _run_one(run, step, node)
 
-    results = await asyncio.gather(*(bounded(t) for t in todo))
+    tasks = [asyncio.create_task(bounded(t)) for t in todo]
+    try:
+        results = await asyncio.gather(*tasks)
+    except BaseException:
+        # Cancelled or the lease lost: no machine goes on with this step unattended.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     failures = [f for f in results if f is not None]
     if failures:
         raise PermanentJobError(failure_message(run, failures[0]))

@@ -263,10 +263,19 @@ async def run_teardown(job: JobContext) -> dict[str, Any]:
 
 
 async def teardown_failed(session: AsyncSession, job: JobContext, error: str) -> None:
+    """The cluster stays (status `error`, saying why) and its machines get back the status
+    they had, so the teardown can be asked again once the machine is fixed."""
     cluster = await session.get(Cluster, job.payload.get("cluster_id"))
     if cluster is not None:
         cluster.status = "error"
         cluster.last_probe_error = f"teardown failed: {error}"[:MAX_ERROR_LENGTH]
+        await cluster_events.record(
+            session, cluster.id, reason="TeardownFailed", severity="error", message=error[:2000]
+        )
+    for machine_id, status in (job.payload.get("machines") or {}).items():
+        machine = await session.get(Machine, machine_id)
+        if machine is not None and machine.status == "deploying":
+            await set_machine_status(session, machine, status, "teardown failed")
 
 
 def register(registry: JobRegistry, settings: Settings) -> None:

@@ -15,6 +15,7 @@ from taichu.provision.schemas import (
     CreateTaskList,
     CreateTaskSummary,
     TaskMachineOut,
+    TaskStepOut,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["create tasks"])
@@ -38,12 +39,19 @@ async def _detail(ctx: Ctx, session: Session, task: CreateTask) -> dict[str, obj
                 )
                 for m in members
             ],
+            "steps": [
+                TaskStepOut.model_validate(r) for r in await service.task_steps(session, task.id)
+            ],
         }
     )
     return data.model_dump(mode="json")
 
 
-@router.post("/clusters/create", response_model=Envelope[CreateTaskCreated])
+@router.post(
+    "/clusters/create",
+    response_model=Envelope[CreateTaskCreated],
+    operation_id="clusters_create_from_machines",
+)
 async def create_from_machines(
     body: CreateClusterIn, principal: AdminUser, ctx: Ctx, session: Session
 ) -> dict[str, object]:

@@ -159,10 +159,9 @@ class EngineContext:
     async def upload(
         self, node: NodePlan, data: bytes | Path, remote_path: str, mode: int = 0o644
     ) -> bool:
-        payload = await asyncio.to_thread(data.read_bytes) if isinstance(data, Path) else data
-        try:
+        try:  # a local file (a Path) is streamed by the adapter, never read whole
             async with self.app.ssh.session(node.target) as ssh:
-                changed = await ssh.upload(payload, remote_path, mode=mode, privileged=True)
+                changed = await ssh.upload(data, remote_path, mode=mode, privileged=True)
         except TaichuError as e:
             await self.log(node, f"! upload of {remote_path}: {e.message}")
             raise self._failed(node, f"upload of {remote_path}: {e.message}") from e

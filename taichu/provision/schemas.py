@@ -88,10 +88,22 @@ class TaskMachineOut(BaseModel):
     address: str
 
 
+class TaskStepOut(OutModel):
+    step: str
+    machine_id: str = Field(description='"" for a step run once for the cluster.')
+    status: str = Field(description="pending | running | done | failed")
+    attempt: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
 class CreateTaskDetail(CreateTaskSummary):
     logs: str = Field(description="The newest log lines: `<time> [<host>] <step>: <line>`.")
     error_msg: str
     machines: list[TaskMachineOut] = Field(default_factory=list)
+    steps: list[TaskStepOut] = Field(
+        default_factory=list, description="The journal: each step on each machine."
+    )
 
 
 class CreateTaskList(BaseModel):

@@ -30,6 +30,7 @@ from taichu.provision.models import (
     CreateTask,
     CreateTaskLog,
     CreateTaskMachine,
+    CreateTaskStep,
 )
 from taichu.provision.schemas import CreateClusterIn
 from taichu.provision.validation import MachineView
@@ -234,6 +235,15 @@ async def task_machines(session: AsyncSession, task_id: str) -> list[CreateTaskM
         select(CreateTaskMachine)
         .where(CreateTaskMachine.task_id == task_id)
         .order_by(CreateTaskMachine.position)
+    )
+    return list(rows)
+
+
+async def task_steps(session: AsyncSession, task_id: str) -> list[CreateTaskStep]:
+    rows = await session.scalars(
+        select(CreateTaskStep)
+        .where(CreateTaskStep.task_id == task_id)
+        .order_by(CreateTaskStep.started_at, CreateTaskStep.step, CreateTaskStep.machine_id)
     )
     return list(rows)
 

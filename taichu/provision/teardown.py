@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.clusters import events as cluster_events
+from taichu.clusters.models import Cluster
 from taichu.clusters.service import managed_cluster
 from taichu.context import AppContext
 from taichu.errors import Conflict, Invalid
@@ -43,6 +44,7 @@ async def request_teardown(
     if not tasks:
         raise Invalid(f"teardown: cluster {cluster.name} has no create task")
     owned = await owned_machines(session, cluster.id)
+    before: dict[str, str] = {}
     for member in owned:
         machine = await machines.get_machine(session, member.machine_id, for_update=True)
         if machine.status not in ("in_use", "available", "deploying"):
@@ -50,6 +52,7 @@ async def request_teardown(
                 f"teardown: machine {machine.name} ({machine.ip_address}) is {machine.status}: "
                 "set it available first"
             )
+        before[machine.id] = machine.status
         await set_machine_status(session, machine, "deploying", f"tearing down {cluster.name}")
     old = cluster.status
     cluster.status = "maintenance"
@@ -61,7 +64,8 @@ async def request_teardown(
     await jobs.enqueue(
         session,
         TEARDOWN_KIND,
-        {"cluster_id": cluster.id, "task_id": tasks[0].id},
+        # What the machines were, for a failed teardown to put back.
+        {"cluster_id": cluster.id, "task_id": tasks[0].id, "machines": before, "status": old},
         dedup_key=teardown_dedup_key(cluster.id),
         max_attempts=ctx.settings.provision.job_attempts,
     )
@@ -72,3 +76,22 @@ async def request_teardown(
         old_value={"name": cluster.name, "api_server_url": cluster.api_server_url},
         details={"teardown": True, "machines": [m.machine_id for m in owned]},
     )
+
+
+async def release_without_teardown(session: AsyncSession, cluster_id: str) -> None:
+    """A created cluster deleted without teardown: its machines still carry what the
+    installer put there, so they are not `available`; `error` (an operator's to clear,
+    PUT .../status available) says so instead of leaving them `in_use` by nothing."""
+    cluster = await session.get(Cluster, cluster_id)
+    if cluster is None or cluster.source != SOURCE_CREATED:
+        return
+    for member in await owned_machines(session, cluster_id):
+        machine = await machines.get_machine(session, member.machine_id, for_update=True)
+        if machine.status == "in_use":
+            await set_machine_status(
+                session,
+                machine,
+                "error",
+                f"cluster {cluster.name} was deleted without teardown: its Kubernetes files "
+                "and services are still here; clean up, then set the machine available",
+            )

@@ -22,6 +22,7 @@ ANSWERS = {
     "flanneld": "v0.28.10",
     "coredns": "CoreDNS-1.15.0\nlinux/amd64, go1.25.3, ",
     "pause": "",
+    "taichu-apilb": "",
 }
 
 

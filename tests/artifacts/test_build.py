@@ -43,7 +43,9 @@ async def test_a_bundle_is_built_from_the_inputs_and_verifies(tmp_path: Path) ->
         "pause": "3.10",
     }
     paths = {f.path for f in m.files}
-    assert {f"bin/{b}" for b in ("kubelet", "etcd", "runc", "containerd", "flanneld")} <= paths
+    assert {
+        f"bin/{b}" for b in ("kubelet", "etcd", "runc", "containerd", "flanneld", "taichu-apilb")
+    } <= paths
     assert {f"cni/{p}" for p in ("bridge", "host-local", "loopback", "portmap")} <= paths
     assert {(i.purpose, i.name, i.path) for i in m.images} == {
         ("sandbox", "registry.k8s.io/pause:3.10", "images/pause.tar"),
@@ -71,6 +73,8 @@ def test_a_rebuild_keeps_an_identical_bundle_and_replaces_a_changed_one(tmp_path
     assert not again.changed and again.manifest == first.manifest  # created_at kept too
     assert (dest / NAME).stat().st_ino == inode
 
+    # A build killed half-way left its temporary directory: the next build removes it.
+    (dest / f".{NAME}.build-killed" / "bin").mkdir(parents=True)
     script(sources.lab_bin / "kubelet", "Kubernetes v1.36.3", extra="# rebuilt\n")
     changed = build(sources, dest)
     assert changed.changed
@@ -166,3 +170,16 @@ def test_the_command_prints_what_it_made_and_fails_with_one_sentence(tmp_path: P
     assert failed.returncode == 1
     assert "artifact build failed: missing:" in failed.stderr and "Traceback" not in failed.stderr
     assert [b.name for b in list_bundles(dest) if b.valid] == [NAME]  # the old one stays
+
+
+def test_an_input_changed_during_the_build_fails_it(tmp_path: Path) -> None:
+    sources = make_sources(tmp_path / "src")
+    dest = tmp_path / "artifacts"
+
+    def meddle(line: str) -> None:
+        if line.startswith("copying"):  # after hashing, before copying
+            script(sources.lab_bin / "etcd", "etcd Version: 3.6.5", extra="# swapped\n")
+
+    with pytest.raises(BuildError, match="etcd changed while the bundle was being built"):
+        build(sources, dest, say=meddle)
+    assert only_bundles(dest) == []

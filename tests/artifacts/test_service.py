@@ -141,7 +141,7 @@ async def test_hashing_runs_in_a_thread_not_on_the_loop(
     monkeypatch.setattr(service, "sha256_file", recording)
     bundle = await open_bundle(dest, NAME)
     assert len(threads) == 1 and threading.get_ident() not in threads
-    assert len(hashed) == len(bundle.manifest.files) == 20  # 13 bin, 4 cni, 3 images
+    assert len(hashed) == len(bundle.manifest.files) == 21  # 14 bin, 4 cni, 3 images
 
 
 async def test_the_list_skips_nothing_and_reports_broken_bundles(dest: Path) -> None:
@@ -168,3 +168,16 @@ async def test_bundle_lookups(dest: Path) -> None:
         bundle.file("bin/../manifest.json")
     with pytest.raises(Invalid, match=r"no gpu image.*sandbox, dns, verify"):
         bundle.image("gpu")
+
+
+async def test_a_directory_in_place_of_a_file_is_refused(dest: Path) -> None:
+    (dest / NAME / "bin/kubelet").unlink()
+    (dest / NAME / "bin/kubelet").mkdir()
+    assert "bin/kubelet: not a regular file" in await refused(dest)
+
+
+def test_a_listing_is_bounded(dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(5):
+        (dest / f"b{i}").mkdir()
+    monkeypatch.setattr(service, "MAX_BUNDLES", 3)
+    assert [b.name for b in list_bundles(dest)] == ["b0", "b1", "b2"]

@@ -71,10 +71,12 @@ def start_minio() -> Minio:
     )
     proc.start()
     endpoint = f"http://127.0.0.1:{api}"
+    # "live" answers before the server is initialized (then S3 calls get 503
+    # XMinioServerNotInitialized); "cluster" only once it has write quorum.
     wait_until(
-        "MinIO /minio/health/live",
-        lambda: httpx.get(f"{endpoint}/minio/health/live", timeout=2).status_code == 200,
-        60,
+        "MinIO /minio/health/cluster",
+        lambda: httpx.get(f"{endpoint}/minio/health/cluster", timeout=2).status_code == 200,
+        120,
         watch=[proc],
         interval=0.2,
     )

@@ -50,8 +50,8 @@ async def _ssh(host: SshHost, command: str, *, address: str | None = None) -> st
         return str((await conn.run(command, check=True)).stdout)
 
 
-def _banner(address: str, port: int) -> bytes:
-    with socket.create_connection((address, port), timeout=5) as s:
+def _banner(address: str, port: int, timeout: float = 5.0) -> bytes:
+    with socket.create_connection((address, port), timeout=timeout) as s:
         return s.recv(4)
 
 
@@ -84,6 +84,10 @@ async def test_hosts_on_a_lan_reach_each_other_and_the_platform_reaches_them(
         assert _banner(host.address, host.port) == b"SSH-"
         assert (await _ssh(host, "hostname")).strip() == host.hostname
         assert (await _ssh(host, "cat /proc/sys/net/ipv4/ip_forward")).strip() == "1"
+        # The default route is on the LAN: what a node detects as its address is lan_address.
+        route = (await _ssh(host, "ip -4 route get 192.0.2.1")).split()
+        assert route[route.index("dev") + 1] == "eth1"
+        assert route[route.index("src") + 1] == host.lan_address
         # The hostname resolves to the LAN address, like a machine's own name on its network.
         assert (await _ssh(host, f"getent hosts {host.hostname}")).split()[0] == host.lan_address
     assert _read("/proc/sys/net/ipv4/ip_forward").strip() == "0"
@@ -201,6 +205,18 @@ async def test_sshd_can_die_and_return_while_the_node_keeps_running(
     assert alive(service) and host.running
     host.start_sshd()
     assert (await _ssh(host, "cat /run/service.pid")).strip() == str(service)
+    # A stop is a power cut, a start a boot: the service is gone, and so is /run's content.
+    host.stop()
+    assert not alive(service)
+    host.start()
+    assert (await _ssh(host, "ls /run/service.pid || echo none")).strip() == "none"
+    # Unplugged, the LAN address goes silent too (no refusal, no answer); plugged, it is back.
+    host.unplug()
+    with pytest.raises(TimeoutError):
+        _banner(host.lan_address, host.port, timeout=1.0)
+    host.plug()
+    assert _banner(host.lan_address, host.port) == b"SSH-"
+    assert "default via" in host.exec("ip route show default dev eth1").stdout
 
 
 async def test_plain_hosts_have_no_lan_and_no_node_parts(ssh_hosts: list[SshHost]) -> None:
@@ -256,3 +272,27 @@ def test_janitor_removes_a_killed_owners_lan_hosts_and_containers() -> None:
     sweep()
     assert leftovers(proc.pid) == NOTHING
     assert not alive(container)
+
+
+def test_lans_never_share_a_subnet_and_a_full_pool_says_so(
+    lab_session: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pool of two /24s of its own (claims in a private state root), so nothing else
+    # running on the machine takes part.
+    monkeypatch.setenv("TAICHU_LAB_STATE", str(tmp_path))
+    monkeypatch.setenv("TAICHU_LAB_LAN_SUBNET", "10.215.0.0/23")
+    first, second = Lan().start(), Lan().start()
+    try:
+        assert {str(first.subnet), str(second.subnet)} == {"10.215.0.0/24", "10.215.1.0/24"}
+        assert sorted(p.name for p in (tmp_path / "lans").iterdir()) == ["0", "1"]
+        with pytest.raises(LabError, match=r"no free /24 in 10\.215\.0\.0/23"):
+            Lan().start()
+        index = second.index
+        second.destroy()
+        third = Lan().start()  # the released /24 is free again
+        assert third.index == index
+        third.destroy()
+    finally:
+        first.destroy()
+        second.destroy()
+    assert list((tmp_path / "lans").iterdir()) == []

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from taichu.artifacts.oci import Entry, ImageSpec, busybox_entries, write_image
 from taichu.lab.binaries import default_root
 from taichu.lab.procs import alive
 from taichu.lab.pytest_fixtures import RealNodeFactory
 from taichu.lab.ssh_hosts import SshHost
-from tests.lab.oci_images import image_archive
 
 pytestmark = pytest.mark.lab
 
@@ -90,12 +90,17 @@ def _stage(host: SshHost) -> None:
         shutil.copy2(BIN / name, lab / "bin" / name)
     (lab / "containerd.toml").write_text(CONTAINERD_CONFIG.format(runc=shutil.which("runc")))
     (lab / "kubelet.yaml").write_text(KUBELET_CONFIG.format(address=host.lan_address))
-    image_archive(lab / "images" / "pause.tar", "registry.k8s.io/pause:3.10", ["/pause"],
-                  {"/pause": BIN / "pause"}, {})  # fmt: skip
+    pause = (Entry("pause", source=BIN / "pause"),)
+    write_image(
+        ImageSpec("registry.k8s.io/pause:3.10", pause, entrypoint=("/pause",)),
+        lab / "images" / "pause.tar",
+    )
     busybox = Path(shutil.which("busybox") or "/bin/busybox")
-    links = {f"/bin/{a}": "busybox" for a in ("sh", "sleep", "echo", "cat")}
-    image_archive(lab / "images" / "busybox.tar", "docker.io/library/busybox:lab", ["/bin/sh"],
-                  {"/bin/busybox": busybox}, links)  # fmt: skip
+    applets = busybox_entries(busybox, ("sh", "sleep", "echo", "cat"))
+    write_image(
+        ImageSpec("docker.io/library/busybox:lab", applets, cmd=("sh",)),
+        lab / "images" / "busybox.tar",
+    )
 
 
 def _wait(what: str, check: object, timeout: float) -> str:
@@ -121,12 +126,14 @@ def _busybox_task(host: SshHost) -> str:
     return ""
 
 
-@pytest.mark.skipif(bool(_missing), reason=f"node binaries missing: {', '.join(_missing)}")
-def test_containerd_and_a_standalone_kubelet_run_a_static_pod(
-    real_node_hosts: RealNodeFactory,
-) -> None:
-    (host,) = real_node_hosts(1)
-    assert host.node is not None
+def _running(host: SshHost) -> str:
+    if host.exec("kill -0 $(cat /run/kubelet.pid)", check=False).returncode != 0:
+        raise AssertionError("kubelet exited")
+    return _busybox_task(host)
+
+
+def _start_node(host: SshHost) -> None:
+    """containerd, the images, the static pod and kubelet, as an installer would."""
     _stage(host)
     path = "PATH=/opt/lab/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     host.exec(
@@ -144,17 +151,39 @@ def test_containerd_and_a_standalone_kubelet_run_a_static_pod(
     host.exec(
         f"setsid env {path} kubelet --config=/opt/lab/kubelet.yaml"
         f" --hostname-override={host.hostname} --node-ip={host.lan_address} --v=2"
-        " >/var/log/kubelet.log 2>&1 </dev/null &"
+        " >/var/log/kubelet.log 2>&1 </dev/null & echo $! > /run/kubelet.pid"
     )
+
+
+def _pod_pid(host: SshHost) -> int:
     try:
-        pid = int(_wait("the static pod's container RUNNING", lambda: _busybox_task(host), 240))
-    except AssertionError:
+        return int(_wait("the static pod's container RUNNING", lambda: _running(host), 240))
+    except AssertionError as e:
         log = host.exec("tail -n 30 /var/log/kubelet.log /var/log/containerd.log", check=False)
-        raise AssertionError(log.stdout) from None
-    # The pod's cgroup: under kubelet's default root, which is the host's own cgroup.
-    own = {p.parts[4]: p for p in host.node.paths}  # /sys/fs/cgroup/<hierarchy>/...
-    assert (own["pids"] / "kubepods").is_dir()
-    cgroup = Path(f"/proc/{pid}/cgroup").read_text()
-    assert f"/{host.net.name}/kubepods/" in cgroup  # type: ignore[union-attr]
-    host.destroy()
-    assert not alive(pid)
+        raise AssertionError(f"{host.hostname}: {e}\n{log.stdout}") from None
+
+
+@pytest.mark.skipif(bool(_missing), reason=f"node binaries missing: {', '.join(_missing)}")
+def test_containerd_and_standalone_kubelets_run_static_pods_side_by_side(
+    real_node_hosts: RealNodeFactory,
+) -> None:
+    # Two nodes on one kernel, both with kubelet's default cgroupRoot: no collision.
+    hosts = real_node_hosts(2)
+    for host in hosts:
+        _start_node(host)
+    pids = [_pod_pid(host) for host in hosts]
+    for host, pid in zip(hosts, pids, strict=True):
+        assert host.node is not None and host.net is not None
+        # It ran its command (kubelet's own container log), and kubelet's
+        # protectKernelDefaults check passed: only the host's sysctl masks make it pass here.
+        logs = host.exec("cat /var/log/pods/*/bb/0.log").stdout
+        assert logs.split()[-1:] == ["started"]
+        assert "invalid kernel flag" not in host.exec("cat /var/log/kubelet.log").stdout
+        # The pod's cgroup: under kubelet's default root, which is the host's own cgroup.
+        own = {p.parts[4]: p for p in host.node.paths}  # /sys/fs/cgroup/<hierarchy>/...
+        assert (own["pids"] / "kubepods").is_dir()
+        assert f"/{host.net.name}/kubepods/" in Path(f"/proc/{pid}/cgroup").read_text()
+    # Destroying one node takes its pod (in a netns of its own) and leaves the other's.
+    hosts[0].destroy()
+    assert not alive(pids[0])
+    assert alive(pids[1]) and _busybox_task(hosts[1]) == str(pids[1])

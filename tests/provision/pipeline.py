@@ -54,6 +54,7 @@ async def upload(ctx: StepContext, node: NodePlan | None) -> None:
     await ctx.upload(
         node, f"node {node.name} of {ctx.plan.cluster_name}\n".encode(), "/root/t/node"
     )
+    await ctx.upload(node, ctx.plan.bundle.file("bin/kubelet"), "/root/t/kubelet", 0o755)
 
 
 async def finish(ctx: StepContext, node: NodePlan | None) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,6 @@ from tests.support.server import (
     server_env,
 )
 
-OVERLAY = Path(__file__).parent / "overlay"
 BUNDLE = "k8s-test-bundle"
 VERSION = "v1.36.3"
 
@@ -126,7 +124,6 @@ def serve_provision(tmp_path: Path, label: str, **env: str) -> Iterator[Provisio
     data_dir = tmp_path / f"data-{label}"
     write_bundle(data_dir / "artifacts")
     log_path = tmp_path / f"server-{label}.log"
-    path = os.pathsep.join(p for p in (str(OVERLAY), os.environ.get("PYTHONPATH", "")) if p)
     full_env = server_env(
         url,
         data_dir,
@@ -136,7 +133,6 @@ def serve_provision(tmp_path: Path, label: str, **env: str) -> Iterator[Provisio
         TAICHU_PROVISION__PIPELINE="tests.provision.pipeline",
         TAICHU_ARTIFACTS__DIR=str(data_dir / "artifacts"),
         TAICHU_HEALTH_INTERVAL="3600",
-        PYTHONPATH=path,
         **env,
     )
     server = ServerProcess(full_env, free_port(), log_path)

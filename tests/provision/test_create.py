@@ -21,7 +21,7 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[[a-z0-9.-]+\] [a-z_-]
 @pytest.fixture
 def served(tmp_path: Path, ssh_hosts: list[SshHost]) -> Iterator[Provision]:
     reset_hosts(ssh_hosts)
-    with serve_provision(tmp_path, "create") as s:
+    with serve_provision(tmp_path, "create", TAICHU_PROVISION__LOG_LINES_PER_TASK="30") as s:
         yield s
 
 
@@ -71,11 +71,19 @@ def test_create_register_and_teardown(served: Provision, ssh_hosts: list[SshHost
     assert [m["node_name"] for m in task["machines"]] == ["cp-one", "worker-a", "worker-b"]
     lines = task["logs"].splitlines()
     assert lines and all(LOG_LINE.match(line) for line in lines), lines[:5]
-    assert any(line.split(" ", 2)[1] == "[cp-one]" and " prepare: " in line for line in lines)
-    assert "dns 10.90.0.10" in task["logs"]
+    assert any(line.split(" ", 2)[1] == "[cp-one]" and " finish: " in line for line in lines)
+    # The log is bounded per task (30 here): the oldest lines were dropped, the newest kept.
+    assert len(lines) == 30, lines
+    assert "dns 10.90.0.10" in task["logs"]  # the cluster-wide step's own line
+    assert "Registering the cluster" not in lines[0] and " register: " in lines[-1]
+    (kept,) = served.sql("SELECT count(*) FROM create_task_logs")
+    assert kept[0] == 30
     for host in ssh_hosts:
         assert count(host, "prepare") == 1 and count(host, "finish") == 1
         assert host.exec("cat /root/t/node").stdout.startswith("node ")
+        # A file of the verified bundle, streamed from the platform's artifact directory.
+        assert host.exec("cat /root/t/kubelet").stdout == "#!/bin/sh\necho kubelet\n"
+        assert host.exec("stat -c %a /root/t/kubelet").stdout.strip() == "755"
     assert count(ssh_hosts[0], "cluster") == 1
     assert served.statuses(ids) == ["in_use"] * 3
 
@@ -113,3 +121,35 @@ def test_create_register_and_teardown(served: Provision, ssh_hosts: list[SshHost
     for host in ssh_hosts:
         assert host.exec("cat /root/torn").stdout.strip() == "torn"
         assert host.exec("test -e /root/t", check=False).returncode != 0
+
+
+def test_teardown_that_fails_keeps_the_cluster_and_can_be_asked_again(
+    served: Provision, ssh_hosts: list[SshHost]
+) -> None:
+    ids = [
+        served.add_machine(ssh_hosts[0], "tm", "master"),
+        served.add_machine(ssh_hosts[1], "tw", "worker"),
+    ]
+    created = served.create("torn-later", ids).json()["data"]
+    done = served.wait_task(created["id"], lambda t: t["status"] in ("completed", "failed"))
+    assert done["status"] == "completed", done
+    cluster_id = created["cluster_id"]
+    ssh_hosts[1].stop()
+    try:
+        assert served.delete(f"/api/v1/clusters/{cluster_id}?teardown=true").status_code == 200
+        deadline = time.monotonic() + 90
+        while (cluster := served.get(f"/api/v1/clusters/{cluster_id}").json()["data"])[
+            "status"
+        ] != "error":
+            assert time.monotonic() < deadline, cluster
+            time.sleep(0.3)
+        assert f"tw ({ssh_hosts[1].address}): Tearing down: " in cluster["last_probe_error"]
+        assert served.statuses(ids) == ["in_use", "in_use"]
+    finally:
+        ssh_hosts[1].start()
+    assert served.delete(f"/api/v1/clusters/{cluster_id}?teardown=true").status_code == 200
+    deadline = time.monotonic() + 90
+    while served.get(f"/api/v1/clusters/{cluster_id}").status_code != 404:
+        assert time.monotonic() < deadline, served.log()[-3000:]
+        time.sleep(0.3)
+    assert served.statuses(ids) == ["available", "available"]

@@ -30,7 +30,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> None:
+    # Generous: a loaded CI machine (and a first start, which hashes the admin's password)
+    # has taken over 60 s to answer /readyz; the wait ends as soon as it does.
+    def start(self, timeout: float = 180) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
