@@ -1,7 +1,8 @@
 """A real cluster from three real-node lab machines, by the installer, through a real
 `taichu serve` with a real bundle: one control plane and two workers named after the
-machines, Ready; a 3-replica Deployment spread and Running; DNS answers from a pod; then
-teardown leaves the machines as they were and `available`."""
+machines, Ready; a 3-replica Deployment spread and Running; DNS answers from a pod; the
+cluster works through the platform's existing endpoints (health, nodes, events, a backup and
+a restore); then teardown leaves the machines as they were and `available`."""
 
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def served(tmp_path: Path, bundles: Path) -> Iterator[Provision]:
         TAICHU_SECRET_KEY="installer-secret-0123456789abcdef0123",
         TAICHU_MACHINES__CHECK_INTERVAL="86400",
         TAICHU_ARTIFACTS__DIR=str(bundles),
+        TAICHU_HEALTH_INTERVAL="2",  # the monitor's verdict on the new cluster, soon
     )
     server = ServerProcess(env, free_port(), log_path)
     try:
@@ -205,6 +207,8 @@ def test_three_machines_become_a_working_cluster_and_teardown_returns_them(
     answer = kubectl(master, f"exec {pod} -- busybox nslookup kubernetes.default.svc.cluster.local")
     assert "10.96.0.1" in answer, answer
 
+    works_through_the_endpoints(served, cluster_id, master, busybox)
+
     # Teardown: services stopped, the installer's files gone, machines available again.
     response = served.delete(f"/api/v1/clusters/{cluster_id}?teardown=true")
     assert response.status_code == 200, response.text
@@ -213,6 +217,132 @@ def test_three_machines_become_a_working_cluster_and_teardown_returns_them(
         left = host.exec(f"ls -A {L.OPT} {L.ETC} {L.KUBERNETES} 2>/dev/null; true").stdout
         assert left.strip() == "", (host.hostname, left)
         assert ours(host) == [], host.hostname
+
+
+def works_through_the_endpoints(p: Provision, cluster_id: str, master: SshHost, image: str) -> None:
+    """What an operator does next with a cluster: its health, its nodes, its events, a
+    backup of a namespace and a restore after the namespace is lost."""
+    started = time.monotonic()
+
+    def detail() -> dict[str, Any] | None:
+        response = p.get(f"/api/v1/clusters/{cluster_id}")
+        assert response.status_code == 200, response.text
+        data = dict(response.json()["data"])
+        return data if data["status"] == "healthy" and data["last_heartbeat_at"] else None
+
+    cluster = wait("health monitor: healthy", detail, 120)
+    assert (cluster["version"], cluster["node_count"], cluster["ready_node_count"]) == (
+        "v1.36.3",
+        3,
+        3,
+    ), cluster
+
+    nodes = p.get(f"/api/v1/clusters/{cluster_id}/nodes").json()["data"]
+    by_name = {n["name"]: n for n in nodes["nodes"]}
+    assert sorted(by_name) == ["cp-1", "worker-a", "worker-b"], nodes
+    assert {n["status"] for n in nodes["nodes"]} == {"ready"}, nodes
+    assert by_name["cp-1"]["type"] == "control-plane", by_name["cp-1"]
+    assert by_name["worker-a"]["type"] == by_name["worker-b"]["type"] == "worker"
+
+    # The cluster's own Events (the scheduler placed the web pods) beside the platform's.
+    def events() -> dict[str, Any] | None:
+        response = p.get(f"/api/v1/clusters/{cluster_id}/events", limit=100)
+        assert response.status_code == 200, response.text
+        data = dict(response.json()["data"])
+        scheduled = [
+            e
+            for e in data["events"]
+            if e["source"] == "kubernetes"
+            and e["reason"] == "Scheduled"
+            and (e["object_name"] or "").startswith("web-")
+        ]
+        return data if data["cluster_events_available"] and scheduled else None
+
+    listed = wait("the cluster's events listed", events, 120)
+    assert listed["cluster_events_note"] is None, listed
+    assert {e["namespace"] for e in listed["events"] if e["reason"] == "Scheduled"} >= {"default"}
+
+    # A backup of a namespace (local storage), the namespace lost, a restore brings it back.
+    keep = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "keep"}},
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": "keep"},
+                "data": {"greeting": "hello from before"},
+            },
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "kept", "namespace": "keep"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": "kept"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "kept"}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "kept",
+                                    "image": image,
+                                    "imagePullPolicy": "IfNotPresent",
+                                    "command": ["sh", "-c", "exec sleep 3600"],
+                                }
+                            ]
+                        },
+                    },
+                },
+            },
+        ],
+    }
+    master.exec(f"{KUBECTL} apply -f - <<'EOF'\n{json.dumps(keep)}\nEOF")
+    body = {
+        "backup_name": "keep-before-loss",
+        "backup_type": "namespaces",
+        "included_namespaces": ["keep"],
+        "retention_days": 7,
+    }
+    response = p.post(f"/api/v1/clusters/{cluster_id}/backups", body)
+    assert response.status_code == 200, response.text
+    backup_id = response.json()["data"]["id"]
+
+    def backup() -> dict[str, Any] | None:
+        data = dict(p.get(f"/api/v1/clusters/{cluster_id}/backups/{backup_id}").json()["data"])
+        return data if data["status"] in ("completed", "failed", "cancelled") else None
+
+    done = wait("backup finished", backup, 180)
+    assert done["status"] == "completed", done
+    assert done["storage_size_bytes"] > 0, done
+
+    kubectl(master, "delete namespace keep --wait=true --timeout=120s")
+    gone = kubectl(master, "get namespace keep --ignore-not-found -o name")
+    assert gone.strip() == "", gone
+
+    restore_path = f"/api/v1/clusters/{cluster_id}/backups/{backup_id}/restore"
+    response = p.post(restore_path, {"restore_name": "keep-back"})
+    assert response.status_code == 200, response.text
+    restore_id = response.json()["data"]["restore_id"]
+
+    def restore() -> dict[str, Any] | None:
+        data = dict(p.get(f"{restore_path}/{restore_id}").json()["data"])
+        return data if data["status"] in ("completed", "failed", "cancelled") else None
+
+    restored = wait("restore finished", restore, 180)
+    assert restored["status"] == "completed", restored
+    config = json.loads(kubectl(master, "get configmap settings -n keep -o json"))
+    assert config["data"] == {"greeting": "hello from before"}, config
+
+    def kept_ready() -> bool:
+        kept = json.loads(kubectl(master, "get deployment kept -n keep -o json"))
+        return (kept.get("status") or {}).get("readyReplicas") == 1
+
+    wait("the restored Deployment Ready on a real node", kept_ready, 180)
+    print(
+        f"endpoints (health, nodes, events, backup, restore) in {time.monotonic() - started:.0f}s"
+    )
 
 
 def ours(host: SshHost) -> list[str]:
