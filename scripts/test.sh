@@ -25,6 +25,8 @@ workers="${TAICHU_TEST_WORKERS:-2}"
 echo "== tests on SQLite (and the lab's own tests) =="
 TAICHU_TEST_DB=sqlite .venv/bin/pytest -n "$workers" -q -p no:cacheprovider "$@"
 
+# The lab's own tests and the real-node creations (minutes each) run once, in the pass
+# above; the database code they touch is covered on PostgreSQL by lighter tests.
 echo "== tests on PostgreSQL =="
 TAICHU_TEST_DB=postgres TAICHU_TEST_PG_URL="$PG_URL" \
-  .venv/bin/pytest -n "$workers" -q -p no:cacheprovider --ignore=tests/lab "$@"
+  .venv/bin/pytest -n "$workers" -q -p no:cacheprovider --ignore=tests/lab -m "not real_nodes" "$@"

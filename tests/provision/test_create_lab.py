@@ -34,7 +34,7 @@ from tests.support.server import (
     server_env,
 )
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.real_nodes]
 MISSING = Sources(lab_bin=default_root() / "bin").missing()
 needs_inputs = pytest.mark.skipif(
     bool(MISSING),

@@ -23,7 +23,7 @@ from tests.provision.direct import open_bundle, partial_bundle, plan_for, run_st
 from tests.provision.test_create_lab import KUBECTL, ours
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.real_nodes]
 CONTROL = [
     "etcd",
     "etcdctl",
