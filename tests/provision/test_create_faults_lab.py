@@ -2,7 +2,8 @@
 a real `taichu serve` over HTTP), on one set of three machines in turn:
 
 1. sshd killed on one machine while the artifact is distributed: the task fails naming
-   that machine and the step, the machines are released, the cluster row is in error;
+   that machine and the step, the machines are released (the one without sshd
+   `unavailable` until a check finds it answering), the cluster row is in error;
    after sshd is back, a retry resumes from the failed step (the steps finished before
    it keep their first attempt).
 2. The platform SIGKILLed during that retry while the control plane starts: the restarted
@@ -94,12 +95,18 @@ def test_sshd_killed_retry_sigkill_and_cancel(
     assert task["current_step"] == "Failed"
     assert step_rows(task, "distribute")[ids[1]]["status"] == "failed"
     assert "pki" not in {r["step"] for r in task["steps"]}  # nothing went further
-    assert served.statuses(ids) == ["available"] * 3
+    # Released: none stays `deploying`. The check a release queues finds Worker-A's sshd
+    # down, so it is `unavailable` (saying why) until a check finds it answering again.
+    wanted = ["available", "unavailable", "available"]
+    wait("machines released", lambda: served.statuses(ids) == wanted, 120)
+    assert "refused" in served.machine(ids[1])["status_message"].lower()
     cluster = served.get(f"/api/v1/clusters/{cluster_id}").json()["data"]
     assert cluster["status"] == "error", cluster
 
     # 2. sshd back; retry; SIGKILL the platform while the control plane starts.
     hosts[1].start_sshd()
+    assert served.post(f"/api/v1/machines/{ids[1]}/check", None).status_code == 200
+    wait("Worker-A available", lambda: served.statuses(ids) == ["available"] * 3, 120)
     retried = served.post(f"/api/v1/create-tasks/{task_id}/retry", None)
     assert retried.status_code == 200, retried.text
     assert served.statuses(ids) == ["deploying"] * 3
