@@ -32,7 +32,7 @@ from tests.provision.test_create_lab import (  # noqa: F401 (bundles, served: fi
     wait,
 )
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.real_nodes]
 TITLES = {s.name: s.title for s in STEPS}
 ENDED = ("completed", "failed", "cancelled")
 
