@@ -199,7 +199,7 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):  # through the finally blocks: server too
         signal.signal(signum, _exit_on)
     tmp = Path(tempfile.mkdtemp(prefix="taichu-create-bench-"))
-    lan = Lan()
+    lans: list[Lan] = []
     hosts: list[SshHost] = []
     made: dict[str, Any] = {}
     hand: dict[str, Any] = {}
@@ -211,11 +211,12 @@ def main() -> None:
             build_bundle(bundles)
         built = time.monotonic() - started
         bundle_root = bundle_in(bundles)
-        lan.start()
         for phase in ("hand", "installer") if args.baseline_first else ("installer", "hand"):
             for host in hosts:  # each phase runs alone, on fresh hosts
                 host.destroy()
-            hosts = start_ssh_hosts(3, prefix=f"cb{phase[:4]}", lan=lan, real_node=True)
+            # A LAN of its own: a reused address would meet the old host's ARP entry.
+            lans.append(Lan().start())
+            hosts = start_ssh_hosts(3, prefix=f"cb{phase[:4]}", lan=lans[-1], real_node=True)
             if phase == "installer":
                 made = installer(tmp, bundles, hosts)
             else:
@@ -223,7 +224,8 @@ def main() -> None:
     finally:
         for host in hosts:
             host.destroy()
-        lan.destroy()
+        for lan in lans:
+            lan.destroy()
         cleanup_all()
         shutil.rmtree(tmp, ignore_errors=True)
     spans = dict(made["steps"])
