@@ -183,6 +183,10 @@ async def by_hand(bundle_root: Path, hosts: list[SshHost]) -> dict[str, Any]:
     return {"total": total, "copy": copied, "start": total - copied}
 
 
+def _load(values: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in values)
+
+
 def _exit_on(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -195,6 +199,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     install_signal_handlers()
     for signum in (signal.SIGTERM, signal.SIGHUP):  # through the finally blocks: server too
         signal.signal(signum, _exit_on)
@@ -235,7 +240,8 @@ def main() -> None:
     print(
         f"create_cluster: 3 real-node lab machines (1 master + 2 workers), bundle "
         f"{bundle_root.name} ({size:.0f} MiB{'' if args.bundles else f', built in {built:.0f}s'}), "
-        f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"{os.cpu_count()} cores, load average {_load(load_before)} before, "
+        f"{_load(os.getloadavg())} after"
     )
     print(
         f"  installer (POST /clusters/create -> completed): {made['total']:.1f}s; "
