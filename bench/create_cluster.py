@@ -13,7 +13,10 @@ preflight, DNS or verification (pki, etcd, control plane, containerd, kubelet), 
 node is Ready. The ratio compares the installer's time up to its kubelet step with it
 (like for like), and its whole time with it (everything it adds).
 
-    .venv/bin/python bench/create_cluster.py [--bundles DIR]
+    .venv/bin/python bench/create_cluster.py [--bundles DIR] [--baseline-first]
+
+Without --bundles it runs `taichu artifact build` into a temp dir first (not timed in the
+figures). The bundle is read once before either phase, so neither pays cold reads alone.
 """
 
 from __future__ import annotations
