@@ -42,6 +42,7 @@ class Lan:
         self._handle: int | None = None
         self._lock = threading.Lock()
         self._used: set[int] = set()
+        self._handed: set[int] = set()  # every host address given out on this LAN
 
     def start(self) -> Self:
         if self.index is not None:
@@ -103,8 +104,17 @@ class Lan:
             free = [n for n in range(2, 255) if n not in self._used]
             if not free:
                 raise LabError(f"LAN {self.name} ({self.subnet}) is full")
-            self._used.add(free[0])
-        address = str(self.subnet.network_address + free[0])
+            # An address never handed out first: the platform's neighbour entry for a
+            # destroyed host would send a new one's packets to the old MAC (seen as SSH
+            # timeouts under load). Reused only when every one was handed out once.
+            fresh = [n for n in free if n not in self._handed]
+            pick = (fresh or free)[0]
+            reused = not fresh
+            self._used.add(pick)
+            self._handed.add(pick)
+        address = str(self.subnet.network_address + pick)
+        if reused:
+            janitor.run_ip("neigh", "flush", "to", address)
         port = f"h{seq}"
         try:
             ip("-n", self.name, "link", "add", port, "type", "veth", "peer", "name", "eth1",

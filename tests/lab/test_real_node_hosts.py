@@ -296,3 +296,19 @@ def test_lans_never_share_a_subnet_and_a_full_pool_says_so(
         first.destroy()
         second.destroy()
     assert list((tmp_path / "lans").iterdir()) == []
+
+
+def test_a_destroyed_hosts_address_is_not_given_to_the_next(lab_session: None) -> None:
+    """The platform's neighbour entry for a destroyed host still names its MAC: a new host
+    at the same address would be unreachable until it expired (seen as SSH timeouts)."""
+    with Lan() as lan:
+        first = SshHost(lan=lan).start()
+        taken = first.lan_address
+        first.destroy()
+        second = SshHost(lan=lan).start()
+        try:
+            assert second.lan_address != taken
+            with socket.create_connection((second.lan_address, second.port), timeout=5) as s:
+                assert s.recv(4).startswith(b"SSH-")
+        finally:
+            second.destroy()
