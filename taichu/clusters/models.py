@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     ForeignKey,
     Index,
@@ -42,6 +43,9 @@ class Cluster(IdMixin, TimestampMixin, Base):
     # How the cluster was added: manual (kubeconfig), import, runtime (address + tokens).
     source: Mapped[str] = mapped_column(String(16), default="manual")
     api_server_url: Mapped[str] = mapped_column(String(500))
+    # Further API servers of the same cluster, tried in order when api_server_url cannot
+    # be connected to (a created HA cluster: its other masters); None: just the one.
+    fallback_api_servers: Mapped[list[str] | None] = mapped_column(JSON)
     # Encrypted kubeconfig (manual/import) or encrypted CA bundle (runtime); never returned.
     kubeconfig_encrypted: Mapped[str | None] = mapped_column(Text)
     ca_data_encrypted: Mapped[str | None] = mapped_column(Text)

@@ -95,29 +95,34 @@ async def validated_access(
     return access
 
 
-# Parsed accesses by cluster id, valid while the stored ciphertext is unchanged (a new
-# kubeconfig is a new ciphertext): the health monitor needs them every sweep.
-_ACCESS_CACHE: dict[str, tuple[str, ClusterAccess]] = {}
+# Parsed accesses by cluster id, valid while the stored ciphertext and fallback servers
+# are unchanged (a new kubeconfig is a new ciphertext): the health monitor needs them
+# every sweep.
+_ACCESS_CACHE: dict[str, tuple[tuple[str, tuple[str, ...]], ClusterAccess]] = {}
 _ACCESS_CACHE_MAX = 20_000
 
 
 def access_for(cluster: Cluster, box: SecretBox) -> ClusterAccess:
-    """The platform's own access to a cluster (from its stored, encrypted kubeconfig)."""
+    """The platform's own access to a cluster (from its stored, encrypted kubeconfig), with
+    the cluster's further API servers to fail over to."""
     if not cluster.kubeconfig_encrypted:
         raise Invalid(
             f"cluster {cluster.name} has no platform credentials: it was registered by "
             "address; bind a service-account token (POST /api/auth/k8s/account/bind/)"
         )
+    key = (cluster.kubeconfig_encrypted, tuple(cluster.fallback_api_servers or ()))
     cached = _ACCESS_CACHE.get(cluster.id)
-    if cached is not None and cached[0] == cluster.kubeconfig_encrypted:
+    if cached is not None and cached[0] == key:
         return cached[1]
     access = parse_kubeconfig(
         box.decrypt(cluster.kubeconfig_encrypted),
         allow_insecure=cluster.insecure_skip_tls_verify,
     )
+    if key[1]:
+        access = access.with_fallbacks(key[1])
     if len(_ACCESS_CACHE) >= _ACCESS_CACHE_MAX:
         _ACCESS_CACHE.clear()
-    _ACCESS_CACHE[cluster.id] = (cluster.kubeconfig_encrypted, access)
+    _ACCESS_CACHE[cluster.id] = (key, access)
     return access
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -15,6 +16,7 @@ from taichu.errors import Invalid
 CREDENTIALS_HINT = "embed a token or client-certificate-data and client-key-data instead"
 MAX_SERVER_LENGTH = 500  # the column that keeps it
 MAX_TOKEN_LENGTH = 16384
+MAX_FALLBACK_SERVERS = 16  # a control plane's masters; more is a mistake, not a cluster
 
 
 def shown(value: str, limit: int = 40) -> str:
@@ -38,10 +40,14 @@ class ClusterAccess:
     context: str | None = None
     cluster: str | None = None
     user: str | None = None
+    # Further API servers of the same cluster (same CA, same credentials), tried in order
+    # when `server` cannot be connected to: a highly available control plane's masters.
+    fallback_servers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.server.startswith("https://"):
-            raise Invalid(f"server must be an https:// URL, got {shown(self.server, 80)}")
+        for server in (self.server, *self.fallback_servers):
+            if not server.startswith("https://"):
+                raise Invalid(f"server must be an https:// URL, got {shown(server, 80)}")
         if (self.client_cert_data is None) != (self.client_key_data is None):
             raise Invalid("client certificate and client key must be given together")
         if not self.token and self.client_cert_data is None:
@@ -51,8 +57,9 @@ class ClusterAccess:
 
     def __repr__(self) -> str:
         # Never key or token material: reprs end up in logs and tracebacks.
+        fallbacks = f", fallbacks={self.fallback_servers!r}" if self.fallback_servers else ""
         return (
-            f"ClusterAccess(server={self.server!r}, auth={self.auth_kind!r}, "
+            f"ClusterAccess(server={self.server!r}{fallbacks}, auth={self.auth_kind!r}, "
             f"ca={'custom' if self.ca_data else 'system'}, insecure={self.insecure}, "
             f"context={shown(self.context or '')}, fingerprint={self.fingerprint[:12]!r})"
         )
@@ -81,10 +88,28 @@ class ClusterAccess:
             self.client_cert_data,
             self.client_key_data,
             self.token,
+            self.fallback_servers,
         ):
             raw = part if isinstance(part, bytes) else repr(part).encode()
             digest.update(len(raw).to_bytes(8, "big") + raw)
         return digest.hexdigest()
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        """Every API server to try, in order: `server` first."""
+        return (self.server, *self.fallback_servers)
+
+    def with_fallbacks(self, servers: Sequence[str]) -> ClusterAccess:
+        """The same access with these further API servers (normalized; `server` itself and
+        repeats dropped)."""
+        if len(servers) > MAX_FALLBACK_SERVERS:
+            raise Invalid(f"more than {MAX_FALLBACK_SERVERS} fallback API servers")
+        fallbacks: list[str] = []
+        for index, server in enumerate(servers):
+            url = normalize_server(server, f"fallback server {index + 1}")
+            if url != self.server and url not in fallbacks:
+                fallbacks.append(url)
+        return replace(self, fallback_servers=tuple(fallbacks))
 
     def with_token(self, token: str) -> ClusterAccess:
         """The same cluster as another identity. The client certificate is dropped: the

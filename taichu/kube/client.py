@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 from typing import Any, Literal
 
@@ -32,6 +33,8 @@ from taichu.kube.errors import (
     AnswerTooLarge,
     ClusterUnreachable,
     MalformedAnswer,
+    failover_error,
+    nothing_sent,
     status_error,
     transport_error,
 )
@@ -41,6 +44,7 @@ from taichu.kube.targets import guarded_socket
 from taichu.kube.tls import ssl_context
 from taichu.kube.watch import Watch
 
+log = logging.getLogger("taichu.kube")
 Obj = dict[str, Any]
 Params = dict[str, str | int | bool | None]
 PatchType = Literal["merge", "strategic", "apply", "json"]
@@ -84,7 +88,10 @@ class KubeClient(ClusterCalls, ListCalls):
         self.limits = limits or ReadLimits()
         # One per process when a ConnectionManager lends the client; its own otherwise.
         self.budget = budget or ReadBudget.of(self.limits)
-        self.server = access.server
+        # The cluster's API servers; requests go to the one that last answered (sticky) and
+        # move on to the next only when it cannot be connected to.
+        self._servers = access.servers
+        self._current = 0
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self._max_connections = max_connections
@@ -100,6 +107,11 @@ class KubeClient(ClusterCalls, ListCalls):
 
     def __repr__(self) -> str:
         return f"KubeClient({self.access!r})"
+
+    @property
+    def server(self) -> str:
+        """The API server requests go to now (the one that last answered)."""
+        return self._servers[self._current]
 
     @property
     def closed(self) -> bool:
@@ -147,21 +159,39 @@ class KubeClient(ClusterCalls, ListCalls):
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = content_type
-        try:
-            resp = await self._http().request(
-                method,
-                self.server + path,
-                params=_query(params),
-                data=data,
-                headers=headers,
-                timeout=self._timeout(total),
-                server_hostname=self.access.tls_server_name,
-                allow_redirects=False,
+        first, failed = self._current, []
+        for step in range(len(self._servers)):
+            index = (first + step) % len(self._servers)
+            server = self._servers[index]
+            try:
+                resp = await self._http().request(
+                    method,
+                    server + path,
+                    params=_query(params),
+                    data=data,
+                    headers=headers,
+                    timeout=self._timeout(total),
+                    server_hostname=self.access.tls_server_name,
+                    allow_redirects=False,
+                )
+                break
+            except TRANSPORT_ERRORS as e:
+                if nothing_sent(e) and step + 1 < len(self._servers):
+                    failed.append((server, e))  # no byte sent: the next may take it
+                    continue
+                raise failover_error(failed, e, server, total) from e
+        if failed:  # stick to the one that answered
+            log.warning(
+                "API servers %s could not be connected to: using %s",
+                ", ".join(s for s, _ in failed),
+                server,
             )
+            self._current = index
+        try:
             if 300 <= resp.status < 400:
                 resp.release()
                 raise ClusterUnreachable(
-                    f"{self.server} redirects {path} to {resp.headers.get('Location')}: point "
+                    f"{server} redirects {path} to {resp.headers.get('Location')}: point "
                     "the server address at the API server itself"
                 )
             if resp.status < 400 or not check:
@@ -171,8 +201,8 @@ class KubeClient(ClusterCalls, ListCalls):
             except AnswerTooLarge:
                 error_body = b""  # described by its status alone, like any non-Status body
         except TRANSPORT_ERRORS as e:
-            raise transport_error(e, self.server, total) from e
-        raise status_error(resp.status, error_body, method, self.server + path)
+            raise transport_error(e, server, total) from e
+        raise status_error(resp.status, error_body, method, server + path)
 
     async def _read(
         self,

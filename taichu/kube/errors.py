@@ -185,6 +185,32 @@ def _ssl_reason(error: BaseException) -> str:
     return (inner.reason or str(inner)).lower().replace("_", " ")
 
 
+def nothing_sent(error: BaseException) -> bool:
+    """Whether `error` kept the connection from being made at all (refused, connect timed
+    out, no route, name not resolved): not a byte of the request left, so another API
+    server of the cluster may be tried, whatever the method. TLS failures are not: a
+    certificate the CA does not vouch for is reported, never routed around."""
+    if isinstance(error, aiohttp.ClientSSLError):
+        return False
+    return isinstance(error, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+
+
+def failover_error(
+    failed: list[tuple[str, BaseException]], error: BaseException, server: str, timeout: float
+) -> TaichuError:
+    """The error for a request no API server answered: `failed` are the servers that could
+    not be connected to before `server` failed with `error`; the message names them all."""
+    last = transport_error(error, server, timeout)
+    if not failed or not isinstance(last, ClusterError):
+        return last
+    earlier = "; ".join(transport_error(e, s, timeout).message for s, e in failed)
+    return type(last)(
+        f"no API server of the cluster answered ({len(failed) + 1} tried): {earlier}; "
+        f"{last.message}",
+        last.cluster_status,
+    )
+
+
 def transport_error(error: BaseException, server: str, timeout: float) -> TaichuError:
     """The error for a request that got no usable answer from `server`."""
     if isinstance(error, aiohttp.ClientConnectorCertificateError):

@@ -131,6 +131,9 @@ async def register_cluster(ctx: StepContext, _: NodePlan | None) -> None:
     app, plan = ctx.app, ctx.plan
     text = await asyncio.to_thread(ctx.pki.admin_kubeconfig, plan.api_server)
     access = await asyncio.to_thread(parse_kubeconfig, text)
+    # Every master's API server: the platform fails over to the others when the first
+    # cannot be connected to (a single master has none).
+    access = access.with_fallbacks([f"https://{m.address}:{plan.api_port}" for m in plan.masters()])
     try:
         result = await clusters.reach(app, f"new:{plan.cluster_id}", access)
     finally:
@@ -144,6 +147,7 @@ async def register_cluster(ctx: StepContext, _: NodePlan | None) -> None:
         request = task.request or {}
         cluster.kubeconfig_encrypted = app.box.encrypt(render_kubeconfig(access, cluster.name))
         cluster.api_server_url = access.server
+        cluster.fallback_api_servers = list(access.fallback_servers) or None
         cluster.labels = request.get("labels", cluster.labels)
         cluster.environment_type = request.get("environment_type", cluster.environment_type)
         clusters.apply_probe(cluster, result)

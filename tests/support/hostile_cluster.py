@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from taichu.pki import issue, new_ca
+from taichu.pki import CertKey, issue, new_ca
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = "hostile-cluster-token"
@@ -152,9 +152,9 @@ def empty_list(kind: str) -> Handler:
 
 
 class HostileCluster:
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, ca: CertKey | None = None) -> None:
         self._dir = directory or Path(tempfile.mkdtemp(prefix="hostile-"))
-        self.ca = new_ca("hostile-ca")
+        self.ca = ca or new_ca("hostile-ca")  # `ca` shared: API servers of one cluster
         self._serving = issue(
             self.ca, "hostile", server=True, dns=("localhost",), ips=("127.0.0.1",)
         )

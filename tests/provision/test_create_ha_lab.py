@@ -1,0 +1,163 @@
+"""A highly available cluster from four real-node lab machines through a real `taichu
+serve`: three control-plane machines (a 3-member etcd) and a worker. The platform registered
+it at the first master's address; with that machine's API server stopped the cluster stays
+usable through the platform (it fails over to the other masters), the health monitor keeps
+it healthy, and the worker stays Ready (its lease renewed through taichu-apilb). Then
+teardown returns the machines."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taichu.lab.ssh_hosts import SshHost
+from taichu.provision.install import layout as L
+from tests.clusters.serving import ADMIN_PASSWORD
+from tests.provision.serving import Provision
+from tests.provision.test_create_lab import (  # noqa: F401 - `bundles` is a fixture
+    KUBECTL,
+    add_machine,
+    bundles,
+    needs_inputs,
+    wait,
+)
+from tests.support.server import (
+    ServerProcess,
+    drop_prepared_database,
+    free_port,
+    login_token,
+    prepare_database,
+    server_env,
+)
+
+pytestmark = pytest.mark.lab
+ROLES = (("CP-1", "master"), ("CP-2", "master"), ("CP-3", "master"), ("Worker-1", "worker"))
+
+
+@pytest.fixture
+def served(tmp_path: Path, bundles: Path) -> Iterator[Provision]:  # noqa: F811
+    url = prepare_database(tmp_path, "ha")
+    data_dir = tmp_path / "data"
+    log_path = tmp_path / "server.log"
+    env = server_env(
+        url,
+        data_dir,
+        TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        TAICHU_SECRET_KEY="ha-installer-secret-0123456789abcdef0123",
+        TAICHU_MACHINES__CHECK_INTERVAL="86400",
+        TAICHU_ARTIFACTS__DIR=str(bundles),
+        TAICHU_HEALTH_INTERVAL="3",  # the monitor's verdicts while an API server is down
+    )
+    server = ServerProcess(env, free_port(), log_path)
+    try:
+        server.start()
+        token = login_token(server.url, "admin", ADMIN_PASSWORD)
+        yield Provision(
+            server.url, {"Authorization": f"Bearer {token}"}, url, data_dir, log_path, server
+        )
+    finally:
+        server.kill(signal.SIGTERM)
+        drop_prepared_database(url)
+
+
+def refuses(address: str, port: int = 6443) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=5):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def lease(host: SshHost, node: str) -> str:
+    return host.exec(
+        f"{KUBECTL} -n kube-node-lease get lease {node} -o jsonpath='{{.spec.renewTime}}'"
+    ).stdout.strip()
+
+
+def heartbeat(cluster: dict[str, Any]) -> datetime | None:
+    at = cluster.get("last_heartbeat_at")
+    return datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None
+
+
+@needs_inputs
+def test_three_masters_and_a_worker_stay_usable_with_the_first_api_server_down(
+    served: Provision,
+    bundles: Path,  # noqa: F811
+    real_node_hosts: Any,
+) -> None:
+    (bundle_dir,) = [d for d in bundles.iterdir() if (d / "manifest.json").is_file()]
+    hosts: list[SshHost] = real_node_hosts(4)
+    ids = [add_machine(served, h, n, r) for h, (n, r) in zip(hosts, ROLES, strict=True)]
+    started = time.monotonic()
+    response = served.create("real-ha", ids, artifact_path=bundle_dir.name, with_packages=False)
+    assert response.status_code == 200, response.text
+    task_id = response.json()["data"]["id"]
+    cluster_id = response.json()["data"]["cluster_id"]
+    task = served.wait_task(
+        task_id, lambda t: t["status"] in ("completed", "failed", "cancelled"), timeout=1200
+    )
+    assert task["status"] == "completed", (task["error_msg"], task["logs"][-3000:])
+    print(f"HA cluster created in {time.monotonic() - started:.0f}s")
+    assert served.statuses(ids) == ["in_use"] * 4
+
+    def cluster() -> dict[str, Any]:
+        answer = served.get(f"/api/v1/clusters/{cluster_id}")
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["data"])
+
+    first = hosts[0].lan_address
+    assert cluster()["api_server_url"] == f"https://{first}:6443"  # registered there
+
+    def nodes() -> dict[str, Any] | None:
+        answer = served.get(f"/api/v1/clusters/{cluster_id}/nodes")
+        return answer.json()["data"] if answer.status_code == 200 else None
+
+    every_node = ["cp-1", "cp-2", "cp-3", "worker-1"]
+    listed = wait("4 nodes listed", nodes, 60)
+    assert sorted(n["name"] for n in listed["nodes"]) == every_node, listed
+
+    # The first master's API server down, with the installer's own service manager.
+    down = time.monotonic()
+    hosts[0].exec(f"{L.SUPERVISOR} stop kube-apiserver")
+    wait("the first API server refusing", lambda: refuses(first), 60)
+    stopped_at = datetime.now().astimezone()
+    before = lease(hosts[1], "worker-1")
+
+    # Through the platform: every node, all Ready (the worker too).
+    def all_ready() -> dict[str, Any] | None:
+        answer = nodes()
+        return answer if answer and answer["summary"]["ready_count"] == 4 else None
+
+    listed = wait("4 Ready nodes through the platform", all_ready, 60)
+    assert sorted(n["name"] for n in listed["nodes"]) == every_node, listed
+    assert listed["summary"] == {"control_plane_count": 3, "worker_count": 1, "ready_count": 4}
+    print(f"nodes through the platform {time.monotonic() - down:.1f}s after the stop")
+
+    # The health monitor: a verdict made after the stop, and it is healthy.
+    def healthy_since_stop() -> dict[str, Any] | None:
+        now = cluster()
+        beat = heartbeat(now)
+        return now if now["status"] == "healthy" and beat and beat > stopped_at else None
+
+    verdict = wait("a healthy verdict after the stop", healthy_since_stop, 90)
+    assert verdict["ready_node_count"] == 4, verdict
+    # The worker keeps renewing its lease through its balancer, to the other masters.
+    wait("the worker's lease renewed", lambda: lease(hosts[1], "worker-1") != before, 90)
+    assert refuses(first)  # still down: all of the above went elsewhere
+    assert "could not be connected to: using" in served.log_path.read_text()
+    print(f"healthy and renewing {time.monotonic() - down:.1f}s after the stop")
+
+    response = served.delete(f"/api/v1/clusters/{cluster_id}?teardown=true")
+    assert response.status_code == 200, response.text
+    wait("machines available", lambda: served.statuses(ids) == ["available"] * 4, 300)
+    for host in hosts:
+        left = host.exec(f"ls -A {L.OPT} {L.ETC} {L.KUBERNETES} 2>/dev/null; true").stdout
+        assert left.strip() == "", (host.hostname, left)
+    assert served.get(f"/api/v1/clusters/{cluster_id}").status_code == 404
