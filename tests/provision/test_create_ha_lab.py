@@ -37,7 +37,7 @@ from tests.support.server import (
     server_env,
 )
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.real_nodes]
 ROLES = (("CP-1", "master"), ("CP-2", "master"), ("CP-3", "master"), ("Worker-1", "worker"))
 
 
