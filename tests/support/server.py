@@ -59,6 +59,9 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        # Not left behind: a server that was merely slow would start later and outlive
+        # the test (one did, for 90 minutes, with its job worker).
+        self.kill()
         raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()[-3000:]}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
