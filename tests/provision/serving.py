@@ -119,23 +119,22 @@ class Provision(Inventory):
 
 
 @contextmanager
-def serve_provision(tmp_path: Path, label: str, **env: str) -> Iterator[Provision]:
+def serve_platform(
+    tmp_path: Path, label: str, artifacts: Path, data_dir: Path | None = None, **env: str
+) -> Iterator[Provision]:
+    """A migrated database and a `taichu serve` on it, signed in as admin; bundles in
+    `artifacts`; `env` adds or overrides settings."""
     url = prepare_database(tmp_path, label)
-    data_dir = tmp_path / f"data-{label}"
-    write_bundle(data_dir / "artifacts")
+    data_dir = data_dir or tmp_path / f"data-{label}"
     log_path = tmp_path / f"server-{label}.log"
-    full_env = server_env(
-        url,
-        data_dir,
-        TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        TAICHU_SECRET_KEY=f"provision-secret-{label}-0123456789abcdef",
-        TAICHU_MACHINES__CHECK_INTERVAL="86400",
-        TAICHU_PROVISION__PIPELINE="tests.provision.pipeline",
-        TAICHU_ARTIFACTS__DIR=str(data_dir / "artifacts"),
-        TAICHU_HEALTH_INTERVAL="3600",
-        **env,
-    )
-    server = ServerProcess(full_env, free_port(), log_path)
+    settings = {
+        "TAICHU_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "TAICHU_SECRET_KEY": f"provision-secret-{label}-0123456789abcdef",
+        "TAICHU_MACHINES__CHECK_INTERVAL": "86400",
+        "TAICHU_ARTIFACTS__DIR": str(artifacts),
+        "TAICHU_HEALTH_INTERVAL": "3600",
+    }
+    server = ServerProcess(server_env(url, data_dir, **{**settings, **env}), free_port(), log_path)
     try:
         server.start()
         token = login_token(server.url, "admin", ADMIN_PASSWORD)
@@ -145,6 +144,23 @@ def serve_provision(tmp_path: Path, label: str, **env: str) -> Iterator[Provisio
     finally:
         server.kill(signal.SIGTERM)
         drop_prepared_database(url)
+
+
+@contextmanager
+def serve_provision(tmp_path: Path, label: str, **env: str) -> Iterator[Provision]:
+    """The platform with the test pipeline (tests/provision/pipeline.py) and a stand-in
+    bundle."""
+    data_dir = tmp_path / f"data-{label}"
+    write_bundle(data_dir / "artifacts")
+    with serve_platform(
+        tmp_path,
+        label,
+        data_dir / "artifacts",
+        data_dir,
+        TAICHU_PROVISION__PIPELINE="tests.provision.pipeline",
+        **env,
+    ) as provision:
+        yield provision
 
 
 def reset_hosts(hosts: list[SshHost]) -> None:

@@ -7,7 +7,6 @@ teardown returns the machines."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -19,22 +18,13 @@ import pytest
 
 from taichu.lab.ssh_hosts import SshHost
 from taichu.provision.install import layout as L
-from tests.clusters.serving import ADMIN_PASSWORD
-from tests.provision.serving import Provision
+from tests.provision.serving import Provision, serve_platform
 from tests.provision.test_create_lab import (  # noqa: F401 - `bundles` is a fixture
     KUBECTL,
     add_machine,
     bundles,
     needs_inputs,
     wait,
-)
-from tests.support.server import (
-    ServerProcess,
-    drop_prepared_database,
-    free_port,
-    login_token,
-    prepare_database,
-    server_env,
 )
 
 pytestmark = [pytest.mark.lab, pytest.mark.real_nodes]
@@ -43,28 +33,9 @@ ROLES = (("CP-1", "master"), ("CP-2", "master"), ("CP-3", "master"), ("Worker-1"
 
 @pytest.fixture
 def served(tmp_path: Path, bundles: Path) -> Iterator[Provision]:  # noqa: F811
-    url = prepare_database(tmp_path, "ha")
-    data_dir = tmp_path / "data"
-    log_path = tmp_path / "server.log"
-    env = server_env(
-        url,
-        data_dir,
-        TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        TAICHU_SECRET_KEY="ha-installer-secret-0123456789abcdef0123",
-        TAICHU_MACHINES__CHECK_INTERVAL="86400",
-        TAICHU_ARTIFACTS__DIR=str(bundles),
-        TAICHU_HEALTH_INTERVAL="3",  # the monitor's verdicts while an API server is down
-    )
-    server = ServerProcess(env, free_port(), log_path)
-    try:
-        server.start()
-        token = login_token(server.url, "admin", ADMIN_PASSWORD)
-        yield Provision(
-            server.url, {"Authorization": f"Bearer {token}"}, url, data_dir, log_path, server
-        )
-    finally:
-        server.kill(signal.SIGTERM)
-        drop_prepared_database(url)
+    # A short health interval: the monitor's verdicts while an API server is down.
+    with serve_platform(tmp_path, "ha", bundles, TAICHU_HEALTH_INTERVAL="3") as provision:
+        yield provision
 
 
 def refuses(address: str, port: int = 6443) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,16 +22,7 @@ from taichu.lab.binaries import default_root
 from taichu.lab.ssh_hosts import SshHost
 from taichu.provision.install import layout as L
 from taichu.provision.install.pipeline import STEP_NAMES
-from tests.clusters.serving import ADMIN_PASSWORD
-from tests.provision.serving import Provision
-from tests.support.server import (
-    ServerProcess,
-    drop_prepared_database,
-    free_port,
-    login_token,
-    prepare_database,
-    server_env,
-)
+from tests.provision.serving import Provision, serve_platform
 
 pytestmark = [pytest.mark.lab, pytest.mark.real_nodes]
 MISSING = Sources(lab_bin=default_root() / "bin").missing()
@@ -61,28 +51,9 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def served(tmp_path: Path, bundles: Path) -> Iterator[Provision]:
-    url = prepare_database(tmp_path, "install")
-    data_dir = tmp_path / "data"
-    log_path = tmp_path / "server.log"
-    env = server_env(
-        url,
-        data_dir,
-        TAICHU_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        TAICHU_SECRET_KEY="installer-secret-0123456789abcdef0123",
-        TAICHU_MACHINES__CHECK_INTERVAL="86400",
-        TAICHU_ARTIFACTS__DIR=str(bundles),
-        TAICHU_HEALTH_INTERVAL="2",  # the monitor's verdict on the new cluster, soon
-    )
-    server = ServerProcess(env, free_port(), log_path)
-    try:
-        server.start()
-        token = login_token(server.url, "admin", ADMIN_PASSWORD)
-        yield Provision(
-            server.url, {"Authorization": f"Bearer {token}"}, url, data_dir, log_path, server
-        )
-    finally:
-        server.kill(signal.SIGTERM)
-        drop_prepared_database(url)
+    # A short health interval: the monitor's verdict on the new cluster, soon.
+    with serve_platform(tmp_path, "install", bundles, TAICHU_HEALTH_INTERVAL="2") as provision:
+        yield provision
 
 
 def add_machine(p: Provision, host: SshHost, name: str, role: str) -> str:
