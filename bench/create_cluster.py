@@ -120,24 +120,11 @@ def installer(tmp: Path, bundles: Path, hosts: list[SshHost]) -> dict[str, Any]:
             tmp / "server.log",
             server,
         )
-        ids = []
-        for host, (name, role) in zip(hosts, NODES, strict=True):
-            body = {
-                "name": name,
-                "ip_address": host.lan_address,
-                "port": host.port,
-                "user": "root",
-                "password": host.password,
-                "role": role,
-            }
-            response = p.post("/api/v1/machines", body)
-            assert response.status_code == 200, response.text
-            ids.append(str(response.json()["data"]["id"]))
-        for machine_id in ids:
-            deadline = time.monotonic() + 180
-            while (status := p.machine(machine_id)["status"]) != "available":
-                assert status != "error" and time.monotonic() < deadline, p.machine(machine_id)
-                time.sleep(0.3)
+        ids = [
+            p.register_machine(host, name, role, host.lan_address)
+            for host, (name, role) in zip(hosts, NODES, strict=True)
+        ]
+        p.wait_available(ids, timeout=180)
         started, posted = time.monotonic(), time.time()
         response = p.create("bench-one", ids, artifact_path=bundle_in(bundles).name)
         assert response.status_code == 200, response.text

@@ -5,7 +5,7 @@
 # With --with-metrics-server it also builds metrics-server (its own module) and copies
 # kwok's metrics configs into metrics/; a cache without them is completed in place.
 # With --with-node it also builds what a real node and an artifact bundle need: kubelet,
-# kube-proxy, etcdctl, containerd 2.x (+ctr, shim), CoreDNS, flanneld and a pause program.
+# kube-proxy, etcdctl, etcdutl, containerd 2.x (+ctr, shim), CoreDNS, flanneld and a pause program.
 set -euo pipefail
 
 WITH_METRICS_SERVER=0
@@ -27,7 +27,7 @@ STAGE_DIR="$LAB_DIR/stages"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 METRICS_SERVER_VERSION="${TAICHU_LAB_METRICS_SERVER_VERSION:-v0.9.0}"
 METRICS_DIR="$LAB_DIR/metrics"
-NODE_BINARIES=(kubelet kube-proxy etcdctl containerd ctr containerd-shim-runc-v2 coredns flanneld pause
+NODE_BINARIES=(kubelet kube-proxy etcdctl etcdutl containerd ctr containerd-shim-runc-v2 coredns flanneld pause
   taichu-apilb)
 CONTAINERD_VERSION="${TAICHU_LAB_CONTAINERD_VERSION:-v2.4.2}"
 COREDNS_VERSION="${TAICHU_LAB_COREDNS_VERSION:-v1.15.0}"
@@ -135,6 +135,19 @@ build_node() {
       && go get "go.etcd.io/etcd/etcdctl/v3@$etcd_version" 2>&1 | tail -3 >&2 \
       && go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/etcdctl.tmp" go.etcd.io/etcd/etcdctl/v3)
     mv "$BIN_DIR/etcdctl.tmp" "$BIN_DIR/etcdctl"
+  fi
+  if [ ! -x "$BIN_DIR/etcdutl" ]; then
+    # etcdutl (snapshot status and restore: etcdctl 3.6 no longer has them), the same way.
+    etcd_version=$(cd "$LAB_DIR/src/kubernetes" && GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+      go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+    mod="$LAB_DIR/src/etcdutl"
+    mkdir -p "$mod"
+    printf 'module taichu.local/lab/etcdutl\n\ngo 1.24\n' >"$mod/go.mod"
+    say "building etcdutl $etcd_version"
+    (cd "$mod" && export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+      && go get "go.etcd.io/etcd/etcdutl/v3@$etcd_version" 2>&1 | tail -3 >&2 \
+      && go build -trimpath -ldflags "-s -w" -o "$BIN_DIR/etcdutl.tmp" go.etcd.io/etcd/etcdutl/v3)
+    mv "$BIN_DIR/etcdutl.tmp" "$BIN_DIR/etcdutl"
   fi
   if [ ! -x "$BIN_DIR/containerd-shim-runc-v2" ]; then
     say "building containerd $CONTAINERD_VERSION"

@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+# The web console at / : built when missing or stale (a no-op otherwise).
+bash scripts/web-build.sh
 exec .venv/bin/taichu serve "$@"

@@ -17,6 +17,7 @@ from taichu.api.limits import BodyLimitMiddleware
 from taichu.api.openapi import install_openapi, operation_id
 from taichu.audit.integrity import warn_unkeyed
 from taichu.audit.middleware import AuditMiddleware
+from taichu.blacklist.enforcement import BlacklistMiddleware, Blocklist
 from taichu.config import Settings, get_settings
 from taichu.context import AppContext
 from taichu.db.session import transaction
@@ -25,7 +26,9 @@ from taichu.jobs.registry import default_registry
 from taichu.jobs.runner import JobRunner
 from taichu.jobs.supervisor import WorkerSupervisor
 from taichu.system.metrics import Metrics, MetricsMiddleware
+from taichu.traffic.middleware import SamplingMiddleware
 from taichu.users import service as users_service
+from taichu.web.serving import install_console
 
 log = logging.getLogger("taichu")
 
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await users_service.ensure_admin(session, settings)
         await warn_unkeyed(ctx.sessions)  # sealing is the operator's `taichu audit seal`
         app.state.ctx = ctx
+        await app.state.blocklist.start(ctx)  # loaded before the first request
         workers: JobRunner | WorkerSupervisor | None = None
         if settings.jobs.enabled and settings.jobs.run_in == "subprocess":
             workers = WorkerSupervisor(settings)
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if workers is not None:
                 await workers.stop()
+            await app.state.blocklist.stop()
             await ctx.close()
 
     app = FastAPI(
@@ -70,8 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        redoc_url="/api/redoc",
+        # Served by the console (taichu/web/serving.py) from vendored assets, not a CDN.
+        docs_url=None,
+        redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
     )
@@ -81,7 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.http.max_body_bytes)
     app.add_middleware(RejectNulMiddleware)
+    # The blacklist refuses blocked addresses before anything inside it runs (audit, body,
+    # routing, authentication); traffic sampling goes outside it, to see those refusals.
+    app.state.blocklist = Blocklist(settings.blacklist)
+    app.add_middleware(BlacklistMiddleware, blocklist=app.state.blocklist)
     app.add_middleware(ForwardedProtoMiddleware)
+    # Traffic sampling outside the blacklist's enforcement: it sees (and marks) refusals.
+    app.add_middleware(SamplingMiddleware, settings=settings.anomaly)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     domains = installed()
     # Every /api/v1 router before any runtime-family one, in the list's order.
@@ -91,4 +103,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for domain in domains:
         for router in domain.runtime_routers:
             app.include_router(router)
+    install_console(app)  # the web console answers GET/HEAD no route matched, outside /api
     return app

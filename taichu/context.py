@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taichu.audit.integrity import chain_key
+from taichu.commands.gate import CommandGate
 from taichu.config import Settings
 from taichu.crypto import SecretBox, jwt_signing_key, load_master_secret, secret_box
 from taichu.datadir import private_dir
@@ -52,6 +53,8 @@ class AppContext:
     # for a whole connect timeout, and a check after a create or an update must not wait
     # behind them.
     sweep_gate: asyncio.Semaphore = field(init=False)
+    # kubectl processes running for API requests (settings.commands: per user, in all).
+    command_gate: CommandGate = field(init=False)
 
     def __post_init__(self) -> None:
         self.probe_gate = asyncio.Semaphore(self.settings.cluster_probe_concurrency)
@@ -59,6 +62,13 @@ class AppContext:
         self.ssh = SshPool(self.settings.ssh)
         self.machine_gate = asyncio.Semaphore(self.settings.machines.check_concurrency)
         self.sweep_gate = asyncio.Semaphore(self.settings.machines.check_concurrency)
+        # Work outside a request (a periodic tick gets only a session: the blacklist's
+        # auto-blocks) finds this process's settings and audit key on its session.
+        info = {"taichu.settings": self.settings, "taichu.audit_key": self.audit_key}
+        for maker in (self.sessions, self.read_sessions):
+            maker.configure(info=info)
+        commands = self.settings.commands
+        self.command_gate = CommandGate(commands.per_user_concurrency, commands.global_concurrency)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:

@@ -49,14 +49,33 @@ def installed() -> list[Domain]:
     from taichu.audit.domain import DOMAIN as audit
     from taichu.auth.domain import DOMAIN as auth
     from taichu.backups.domain import DOMAIN as backups
+    from taichu.blacklist.domain import DOMAIN as blacklist
     from taichu.clusters.domain import DOMAIN as clusters
+    from taichu.commands.domain import DOMAIN as commands
     from taichu.machines.domain import DOMAIN as machines
     from taichu.observe.domain import DOMAIN as observe
     from taichu.provision.domain import DOMAIN as provision
     from taichu.system.domain import DOMAIN as system
+    from taichu.traffic.domain import DOMAIN as traffic
     from taichu.users.domain import DOMAIN as users
+    from taichu.web.domain import DOMAIN as console
 
-    return [system, auth, users, audit, provision, clusters, observe, backups, machines, artifacts]
+    return [
+        system,
+        auth,
+        users,
+        audit,
+        provision,
+        clusters,
+        observe,
+        backups,
+        machines,
+        artifacts,
+        blacklist,
+        commands,
+        traffic,
+        console,
+    ]
 
 
 def audit_vocabulary(domains: Sequence[Domain]) -> tuple[frozenset[str], dict[str, str]]:

@@ -126,6 +126,7 @@ def issue(
     client: bool = False,
     dns: tuple[str, ...] = (),
     ips: tuple[str, ...] = (),
+    validity: dt.timedelta | None = None,  # default _VALIDITY; short for join credentials
 ) -> CertKey:
     key = _key()
     now = dt.datetime.now(dt.UTC)
@@ -137,7 +138,7 @@ def issue(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_after(now + (validity or _VALIDITY))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

@@ -19,6 +19,30 @@ pytest_plugins = ["taichu.lab.pytest_fixtures"]
 ADMIN_PASSWORD = "Admin-Pass-2026"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-node tests (minutes each) go first: the workers share them out at the start
+    instead of one worker running the last of them alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("real_nodes") is None)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Any:
+    """After pytest's own summary, the failed tests' names alone: a CI log that keeps only
+    its tail (a long browser message can fill it) still says which tests failed."""
+    result = yield
+    failed = [
+        report.nodeid
+        for kind in ("failed", "error")
+        for report in terminalreporter.stats.get(kind, [])
+        if getattr(report, "nodeid", "")
+    ]
+    if failed:
+        terminalreporter.write_sep("=", "failed tests, by name")
+        for nodeid in dict.fromkeys(failed):
+            terminalreporter.write_line(f"FAILED {nodeid}")
+    return result
+
+
 def pytest_report_header() -> str:
     return f"taichu test database backend: {BACKEND}"
 

@@ -53,12 +53,15 @@ async def bearer_token(
     return credentials.credentials
 
 
-async def signed_in(ctx: Ctx, token: Annotated[str, Depends(bearer_token)]) -> Principal:
+async def signed_in(
+    ctx: Ctx, request: Request, token: Annotated[str, Depends(bearer_token)]
+) -> Principal:
     """Any valid session, the bootstrap one included: only for the routes it may use
     (profile, `me`, logout, the password change). Every other route takes `CurrentUser`."""
     async with ctx.read_sessions() as session:
         principal = await auth_service.authenticate(session, ctx.jwt_key, token)
     audit.note(user=principal.username, user_id=principal.user_id)
+    request.scope["taichu.user"] = principal.username  # distinct users, traffic sampling
     return principal
 
 

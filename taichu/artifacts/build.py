@@ -29,6 +29,7 @@ from taichu.timeutil import utcnow
 LAB_BIN = (
     "etcd",
     "etcdctl",
+    "etcdutl",  # etcd snapshot status and restore (etcdctl 3.6 has only save)
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",

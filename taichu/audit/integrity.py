@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -77,15 +78,22 @@ def _check(
 
 
 async def verify_chain(
-    session: AsyncSession, key: bytes, anchor: tuple[int, str] | None = None, batch: int = 1000
+    session: AsyncSession,
+    key: bytes,
+    anchor: tuple[int, str] | None = None,
+    batch: int = 1000,
+    on_batch: Callable[[int], Awaitable[None]] | None = None,
 ) -> ChainReport:
     """Walk the chain in order; report how many records were checked, the head and the
     first break. The chain alone cannot show that its newest records were removed; an
     `anchor` (a head reported earlier, kept outside the database) can: that record must
-    still be there, unchanged."""
+    still be there, unchanged. `on_batch(checked)` is awaited between batches (a job's
+    progress)."""
     report = ChainReport(0, None, None)
     expected_seq, expected_prev = 1, GENESIS_HASH
     while True:
+        if on_batch is not None and report.checked:
+            await on_batch(report.checked)
         rows = list(
             await session.scalars(
                 select(AuditRecord)

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from taichu.api.schemas import OutModel
 from taichu.audit.service import AuditFilter
@@ -48,3 +48,21 @@ def audit_filter(
         start_time=start_time,
         end_time=end_time,
     )
+
+
+class VerificationOut(BaseModel):
+    """One verification of the audit chain (a job); the outcome fields are null until it
+    has completed, `first_bad_seq` and `reason` null while the chain is intact."""
+
+    job_id: str
+    status: str = Field(description="pending | in_progress | completed | failed | cancelled")
+    progress: float = Field(description="0-100: the share of the records checked so far")
+    error_message: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    intact: bool | None
+    records_checked: int | None
+    head_seq: int | None = Field(description="seq of the newest record verified")
+    first_bad_seq: int | None
+    reason: str | None

@@ -25,7 +25,7 @@ from taichu.auth.schemas import (
     RuntimeUser,
     TokenData,
 )
-from taichu.errors import NotFound
+from taichu.errors import NotFound, TooManyRequests, Unauthorized
 from taichu.users.models import User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -34,15 +34,20 @@ runtime_router = APIRouter(prefix="/api/auth", tags=["runtime: auth"])
 
 async def _login(body: LoginRequest, request: Request, ctx: Ctx) -> service.IssuedToken:
     """Both families' login: the same checks, throttle and audit."""
-    return await service.login(
-        ctx.sessions,
-        ctx.read_sessions,
-        ctx.settings,
-        ctx.jwt_key,
-        username=body.username,
-        password=body.password,
-        ip_address=client_address(request.scope),
-    )
+    try:
+        return await service.login(
+            ctx.sessions,
+            ctx.read_sessions,
+            ctx.settings,
+            ctx.jwt_key,
+            username=body.username,
+            password=body.password,
+            ip_address=client_address(request.scope),
+        )
+    except (Unauthorized, TooManyRequests):
+        # Tells the traffic sampler (taichu/traffic/middleware.py) who failed to log in.
+        request.scope["taichu.login_failure"] = body.username
+        raise
 
 
 async def optional_caller(

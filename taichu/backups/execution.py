@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from taichu import __version__
 from taichu.backups.archive import ArchiveError
 from taichu.backups.collect import BackupSpec, Collector
@@ -55,21 +57,37 @@ async def _quietly(job: JobContext, what: str, call: Any) -> None:
 # --- backup ------------------------------------------------------------------------------
 
 
+async def begin_backup(
+    session: AsyncSession, settings: Settings, backup_id: str, step: str
+) -> tuple[Backup, Cluster, Storage, str] | dict[str, Any]:
+    """Claims an active backup for its run: its cluster, its storage and its archive's key,
+    with the first step recorded. A backup no longer active answers the job's skip result."""
+    backup = await session.get(Backup, backup_id)
+    if backup is None or backup.status not in ACTIVE:
+        return {"skipped": f"backup is {backup.status if backup else 'gone'}"}
+    cluster = await session.get(Cluster, backup.cluster_id)
+    if cluster is None:
+        raise PermanentJobError(f"cluster {backup.cluster_id} no longer exists")
+    storage = open_storage(settings, backup.storage_backend)
+    key = storage.key_for(cluster.id, backup.id)
+    backup.mark_progress(0.0, step)
+    backup.storage_key, backup.storage_location = key, storage.location(key)
+    return backup, cluster, storage, key
+
+
 async def run_backup(job: JobContext) -> dict[str, Any]:
+    from taichu.backups import etcd_backup
+
+    if await etcd_backup.is_etcd(job, job.payload["backup_id"]):
+        return await etcd_backup.run_etcd_backup(job)
     backup_id = job.payload["backup_id"]
     settings = job.app.settings
     async with transaction(job.sessions) as session:
-        backup = await session.get(Backup, backup_id)
-        if backup is None or backup.status not in ACTIVE:
-            return {"skipped": f"backup is {backup.status if backup else 'gone'}"}
-        cluster = await session.get(Cluster, backup.cluster_id)
-        if cluster is None:
-            raise PermanentJobError(f"cluster {backup.cluster_id} no longer exists")
+        started = await begin_backup(session, settings, backup_id, "Discovering resources")
+        if isinstance(started, dict):
+            return started
+        backup, cluster, storage, key = started
         access = access_for(cluster, job.app.box)
-        storage = open_storage(settings, backup.storage_backend)
-        key = storage.key_for(cluster.id, backup.id)
-        backup.mark_progress(0.0, "Discovering resources")
-        backup.storage_key, backup.storage_location = key, storage.location(key)
         options = dict(backup.options)
         spec = BackupSpec(
             backup_type=backup.backup_type,
@@ -187,6 +205,10 @@ async def verify(
 
 
 async def run_restore(job: JobContext) -> dict[str, Any]:
+    from taichu.backups import etcd_backup, etcd_restore
+
+    if await etcd_backup.is_etcd(job, None, job.payload["restore_id"]):
+        return await etcd_restore.run_etcd_restore(job)
     restore_id = job.payload["restore_id"]
     settings = job.app.settings
     async with transaction(job.sessions) as session:

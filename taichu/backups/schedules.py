@@ -91,11 +91,12 @@ async def _flush_unique(session: AsyncSession, name: str, change: Callable[[], N
 async def create_schedule(
     session: AsyncSession, cluster_id: str, body: ScheduleCreate, created_by: str | None
 ) -> BackupSchedule:
-    if await session.get(Cluster, cluster_id) is None:
+    cluster = await session.get(Cluster, cluster_id)
+    if cluster is None:
         raise NotFound(f"cluster {cluster_id} not found")
     expression = check_cron(body.cron_expression)
     options = backup_options(body)
-    validate_options(body.backup_type, options)
+    validate_options(body.backup_type, options, cluster)
     schedule = BackupSchedule(
         cluster_id=cluster_id,
         name=body.name,
@@ -133,7 +134,7 @@ async def update_schedule(
         if name in changes:
             value = changes[name]
             options[name] = list(value or []) if name.endswith("namespaces") else value
-    validate_options(backup_type, options)
+    validate_options(backup_type, options, await session.get(Cluster, cluster_id))
 
     def change() -> None:
         for name in ("name", "backup_type", "retention_days", "enabled"):

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.audit import context as audit
+from taichu.backups.etcd_snapshot import check_etcd_request
 from taichu.backups.models import (
     ACTIVE,
     CANCELLED,
@@ -36,10 +37,6 @@ from taichu.timeutil import utcnow
 BACKUP_KIND = "backup.run"
 RESTORE_KIND = "restore.run"
 PURGE_KIND = "backup.purge"
-ETCD_UNAVAILABLE = (
-    "backup_type: etcd snapshots are not available for this cluster: they need SSH access "
-    "to its control-plane machines, which the platform does not have for it"
-)
 
 
 def cluster_key(cluster_id: str) -> str:
@@ -66,9 +63,10 @@ async def claim_cluster(
     return job
 
 
-def validate_options(backup_type: str, options: dict[str, Any]) -> None:
+def validate_options(backup_type: str, options: dict[str, Any], cluster: Cluster | None) -> None:
     if backup_type == "etcd":
-        raise Invalid(ETCD_UNAVAILABLE)
+        check_etcd_request(cluster, options)  # 422 for a cluster without machines
+        return
     if backup_type == "namespaces" and not options.get("included_namespaces"):
         raise Invalid("included_namespaces: required when backup_type is namespaces")
     if options.get("label_selector"):
@@ -116,7 +114,7 @@ async def new_backup(
     schedule_id: str | None = None,
 ) -> Backup:
     """Insert a backup and claim its cluster (409 if busy); the caller commits."""
-    validate_options(backup_type, options)
+    validate_options(backup_type, options, cluster)
     open_storage(settings)  # a misconfigured backend fails now, not in the job
     taken = await session.scalar(
         select(Backup.id).where(
@@ -270,6 +268,8 @@ async def create_restore(
             "no longer exists; name the cluster to restore into"
         )
     access_for(target, box)  # 422 when the platform has no credentials of its own for it
+    if backup.backup_type == "etcd":
+        check_etcd_restore(backup, target, body)
     if body.included_namespaces and body.namespace_mapping:
         unknown = set(body.namespace_mapping) - set(body.included_namespaces)
         if unknown:
@@ -309,6 +309,19 @@ async def create_restore(
         },
     )
     return restore
+
+
+def check_etcd_restore(backup: Backup, target: Cluster, body: RestoreCreate) -> None:
+    """An etcd snapshot goes back into the members of the cluster it was taken of, whole."""
+    if target.id != backup.cluster_id:
+        raise Invalid(
+            "target_cluster_id: an etcd snapshot is restored into the cluster it was taken "
+            "of (its members' names and addresses are in it), not into another cluster"
+        )
+    if body.namespace_mapping or body.included_namespaces:
+        field = "namespace_mapping" if body.namespace_mapping else "included_namespaces"
+        raise Invalid(f"{field}: an etcd snapshot is restored whole; it takes no {field}")
+    check_etcd_request(target, {})
 
 
 async def get_restore(

@@ -141,9 +141,13 @@ async def import_status(
 
 
 @router.get("/clusters/{id}", response_model=Envelope[ClusterDetail])
-async def get_cluster(id: str, _: CurrentUser, session: Session) -> dict[str, object]:
+async def get_cluster(id: str, _: CurrentUser, ctx: Ctx, session: Session) -> dict[str, object]:
+    from taichu.provision.certificates import cluster_certificates
+
     cluster = await service.get_cluster(session, id)
-    return ok(ClusterDetail.model_validate(cluster).model_dump(mode="json"))
+    data = ClusterDetail.model_validate(cluster).model_dump(mode="json")
+    data["certificates"] = await cluster_certificates(ctx, session, cluster)
+    return ok(data)
 
 
 @router.delete("/clusters/{id}", response_model=Envelope[MessageData])

@@ -88,6 +88,8 @@ class ClusterDetail(ClusterSummary):
     used_storage_bytes: int | None
     storage_usage_percent: float | None
     last_probe_error: str | None
+    # A created cluster's CA and component certificate expiry (taichu.provision.certificates).
+    certificates: dict[str, Any] | None = None
 
 
 class ClusterList(BaseModel):

@@ -3,6 +3,7 @@ transaction commits, so a job is enqueued atomically with the row it acts on."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -118,10 +119,16 @@ async def request_cancel(session: AsyncSession, job_id: str) -> Job:
     return await get_job(session, job_id)
 
 
-async def counts_by_status(session: AsyncSession) -> dict[str, int]:
-    """Jobs per state, every state present (zero included) so gauges never go missing."""
+async def counts_by_status(
+    session: AsyncSession, job_ids: Collection[str] | None = None
+) -> dict[str, int]:
+    """Jobs per state (of `job_ids` only, when given), every state present (zero included)
+    so gauges never go missing."""
     counts = dict.fromkeys(ALL_STATES, 0)
-    rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
+    query = select(Job.status, func.count()).group_by(Job.status)
+    if job_ids is not None:
+        query = query.where(Job.id.in_(job_ids))
+    rows = await session.execute(query)
     for status, count in rows.all():
         counts[status] = int(count)
     return counts

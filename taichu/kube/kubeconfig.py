@@ -350,9 +350,12 @@ def _enc(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def render_kubeconfig(access: ClusterAccess, name: str = "taichu") -> str:
-    """A self-contained kubeconfig for `access` (e.g. a temp file for kubectl). It holds
-    the credentials: write it with mode 0600 and delete it after use."""
+def render_kubeconfig(
+    access: ClusterAccess, name: str = "taichu", namespace: str | None = None
+) -> str:
+    """A self-contained kubeconfig for `access` (e.g. a temp file for kubectl), with
+    `namespace` as its context's default. It holds the credentials: write it with mode
+    0600 and delete it after use."""
     cluster: dict[str, Any] = {"server": access.server}
     if access.insecure:
         cluster["insecure-skip-tls-verify"] = True
@@ -366,6 +369,9 @@ def render_kubeconfig(access: ClusterAccess, name: str = "taichu") -> str:
         user["client-key-data"] = _enc(access.client_key_data)
     if access.token:
         user["token"] = access.token
+    context: dict[str, Any] = {"cluster": name, "user": name}
+    if namespace:
+        context["namespace"] = namespace
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -373,6 +379,6 @@ def render_kubeconfig(access: ClusterAccess, name: str = "taichu") -> str:
         "preferences": {},
         "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": name, "user": user}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "contexts": [{"name": name, "context": context}],
     }
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False)

@@ -25,6 +25,7 @@ NODE_BINARIES = (
     "kubelet",
     "kube-proxy",
     "etcdctl",
+    "etcdutl",  # etcd snapshots' status and restore (taichu.backups.etcd_*)
     "containerd",
     "ctr",
     "containerd-shim-runc-v2",

@@ -24,7 +24,6 @@ from taichu.provision.models import (
     STEP_DONE,
     STEP_FAILED,
     STEP_RUNNING,
-    CreateTask,
     CreateTaskStep,
 )
 from taichu.provision.plan import (
@@ -167,14 +166,11 @@ async def run_step(run: Run, step: Step) -> bool:
 
 async def boundary(job: JobContext, run: Run, progress: float, step: Step) -> None:
     """Between steps: honour a cancel, then say what runs next."""
-    async with job.app.read_sessions() as session:
-        wanted = await session.scalar(
-            select(CreateTask.cancel_requested).where(CreateTask.id == run.plan.task_id)
-        )
-    if wanted:
-        raise JobCancelled(f"create task {run.plan.task_id} was cancelled")
+    model, record_id = run.run_record
+    if await run.cancel_wanted():
+        raise JobCancelled(f"{run.run_label} was cancelled")
     await tracked.report(
-        job, CreateTask, run.plan.task_id, progress, step.title, missing="create task vanished"
+        job, model, record_id, progress, step.title, missing=f"{run.run_label} vanished"
     )
 
 

@@ -51,9 +51,12 @@ def teardown_dedup_key(cluster_id: str) -> str:
 # --- the plan ------------------------------------------------------------------------------
 
 
-async def load_run(job: JobContext, task_id: str, *, with_bundle: bool = True) -> Run | None:
+async def load_run(
+    job: JobContext, task_id: str, *, with_bundle: bool = True, ended: bool = False
+) -> Run | None:
     """The task's plan (machines' credentials decrypted, bundle verified, PKI made once
-    and kept encrypted on the task); None when the task has ended already."""
+    and kept encrypted on the task); None when the task has ended already, unless
+    `ended` (an expansion's run over its cluster's completed task)."""
     app = job.app
     pipeline = engine.load_pipeline(app.settings.provision.pipeline)
     async with app.read_sessions() as session:
@@ -70,7 +73,7 @@ async def load_run(job: JobContext, task_id: str, *, with_bundle: bool = True) -
         active, request, pki_blob = task.is_active, dict(task.request), task.pki_encrypted
         fields = (task.cluster_id or "", task.cluster_name, task.kubernetes_version)
         plugin, runtime, artifact = task.network_plugin, task.container_runtime, task.artifact_name
-    if with_bundle and not active:
+    if with_bundle and not active and not ended:
         return None
     targets = await engine.targets_of(app, [m.machine_id for m in members])
     has_etcd = any(m.role == "etcd" for m in members)

@@ -101,3 +101,16 @@ class CreateTaskLog(Base):
     host: Mapped[str] = mapped_column(String(100))
     step: Mapped[str] = mapped_column(String(64))
     line: Mapped[str] = mapped_column(Text)
+
+
+# Expansions and node removals use this journal; their tables are declared beside it.
+from taichu.provision.expansion_models import ClusterExpansion, NodeRemoval  # noqa: E402
+
+__all__ = [
+    "ClusterExpansion",
+    "CreateTask",
+    "CreateTaskLog",
+    "CreateTaskMachine",
+    "CreateTaskStep",
+    "NodeRemoval",
+]

@@ -108,6 +108,20 @@ class ClusterPki:
     def admin_kubeconfig(self, server: str) -> str:
         return self.kubeconfig(ADMIN, server)
 
+    def add_kubelet_serving(self, name: str, address: str) -> CertKey:
+        """A joining node's kubelet serving certificate (made once, kept with the others).
+        Blocking (CPU): run it in a thread."""
+        key = self.kubelet_serving(name)
+        if key not in self.certs:
+            self.certs[key] = issue(
+                self.ca,
+                f"system:node:{name}",
+                orgs=("system:nodes",),
+                server=True,
+                **_host_sans(Member(name, address)),
+            )
+        return self.certs[key]
+
     @classmethod
     def create(cls, plan: ClusterPlan) -> ClusterPki:
         """Every certificate a task's plan needs. Blocking (CPU): run it in a thread."""

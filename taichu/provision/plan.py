@@ -12,6 +12,7 @@ A pipeline module (setting `provision.pipeline`, default
         teardown=teardown,                  # async (ctx, node) -> None, every machine
         new_pki=ClusterPki.create,          # (plan) -> pki, once per task (in a thread)
         load_pki=ClusterPki.from_json,      # (text) -> pki, on a retry or a resumed run
+        join_steps=(Step("kubelet", ...), ...),  # an expansion's, on the joining machines
     )
 
 Rules for step bodies: check before acting (a rerun must be safe: a step that was
@@ -68,6 +69,8 @@ class ClusterPlan:
     with_packages: bool
     bundle: Any  # taichu.artifacts.service.Bundle (verified before any machine is touched)
     nodes: tuple[NodePlan, ...]
+    # An expansion's plan: the machines joining (ids); the others are the cluster's own.
+    joining: frozenset[str] = frozenset()
 
     def masters(self) -> tuple[NodePlan, ...]:
         return tuple(n for n in self.nodes if n.role == MASTER)
@@ -77,6 +80,9 @@ class ClusterPlan:
 
     def workers(self) -> tuple[NodePlan, ...]:
         return tuple(n for n in self.nodes if n.role == WORKER)
+
+    def joining_nodes(self) -> tuple[NodePlan, ...]:
+        return tuple(n for n in self.nodes if n.machine_id in self.joining)
 
     def kube_nodes(self) -> tuple[NodePlan, ...]:
         """Machines that run a kubelet: masters and workers (etcd-only machines do not)."""
@@ -173,6 +179,11 @@ def all_nodes(plan: ClusterPlan) -> Sequence[NodePlan]:
     return plan.nodes
 
 
+def joining_nodes(plan: ClusterPlan) -> Sequence[NodePlan]:
+    """`Step.each` of an expansion's steps: the machines joining."""
+    return plan.joining_nodes()
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """What a pipeline module exposes as `PIPELINE`."""
@@ -181,3 +192,6 @@ class Pipeline:
     teardown: Callable[[StepContext, NodePlan], Awaitable[None]]
     new_pki: Callable[[ClusterPlan], Any]
     load_pki: Callable[[str], Any]
+    # Joining machines to a created cluster (an expansion): run over the cluster's whole
+    # plan, each step's `each` filtered to the joining machines by the expansion job.
+    join_steps: Sequence[Step] = ()

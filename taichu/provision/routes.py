@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from taichu.api.deps import AdminUser, Ctx, CurrentUser, Session
 from taichu.api.envelope import Envelope, PageParams, ok, page_params
-from taichu.provision import service
+from taichu.provision import planned, service
 from taichu.provision.models import CreateTask
 from taichu.provision.schemas import (
     CreateClusterIn,
@@ -42,6 +42,7 @@ async def _detail(ctx: Ctx, session: Session, task: CreateTask) -> dict[str, obj
             "steps": [
                 TaskStepOut.model_validate(r) for r in await service.task_steps(session, task.id)
             ],
+            "planned_steps": planned.create_steps(ctx.settings),
         }
     )
     return data.model_dump(mode="json")

@@ -40,19 +40,28 @@ class TaskLog:
     keep: int
     pending: list[tuple[Any, str, str, str]] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    trimmed: int = 0  # lines dropped from the front of `pending` while the database lagged
 
     def add(self, host: str, step: str, line: str) -> None:
         for part in line.splitlines() or [""]:
             self.pending.append((utcnow(), host[:100], step[:64], part[:MAX_LINE]))
+        # No more than the task keeps: the oldest would be deleted once written anyway.
+        excess = len(self.pending) - self.keep
+        if excess > 0:
+            del self.pending[:excess]
+            self.trimmed += excess
 
     async def flush(self) -> None:
+        """Write what is pending; lines leave `pending` only once committed, so a failed or
+        cancelled flush (the flusher is cancelled when the run ends) loses none of them."""
         async with self.lock:
             if not self.pending:
                 return
-            lines, self.pending = self.pending, []
+            lines, trimmed = list(self.pending), self.trimmed
             async with transaction(self.app.sessions) as session:
                 task = await session.get(CreateTask, self.task_id)
                 if task is None:
+                    self.pending.clear()
                     return
                 seq = task.log_seq
                 for at, host, step, line in lines:
@@ -69,6 +78,8 @@ class TaskLog:
                         CreateTaskLog.task_id == self.task_id, CreateTaskLog.seq < seq - self.keep
                     )
                 )
+            # add() appends (and trims the front): the written lines still here lead the list.
+            del self.pending[: max(0, len(lines) - (self.trimmed - trimmed))]
 
     async def flusher(self, interval: float = 1.0) -> None:
         while True:
@@ -89,6 +100,25 @@ class Run:
     log: TaskLog
     machine_names: dict[str, str]  # machine id -> inventory name (for messages)
     clients: list[KubeClient] = field(default_factory=list)
+    # The tracked run this pipeline reports to and whose cancel it honours: the create
+    # task itself, or an expansion (whose steps and log are still the task's journal).
+    record: tuple[type[Any], str] | None = None
+
+    @property
+    def run_record(self) -> tuple[type[Any], str]:
+        return self.record or (CreateTask, self.plan.task_id)
+
+    @property
+    def run_label(self) -> str:
+        model, record_id = self.run_record
+        return f"{getattr(model, 'run_label', 'create task')} {record_id}"
+
+    async def cancel_wanted(self) -> bool:
+        model, record_id = self.run_record
+        async with self.app.read_sessions() as session:
+            return bool(
+                await session.scalar(select(model.cancel_requested).where(model.id == record_id))
+            )
 
     def where(self, node: NodePlan | None) -> str:
         if node is None:
@@ -180,9 +210,5 @@ class EngineContext:
         return client
 
     async def check_cancelled(self) -> None:
-        async with self.app.read_sessions() as session:
-            wanted = await session.scalar(
-                select(CreateTask.cancel_requested).where(CreateTask.id == self.plan.task_id)
-            )
-        if wanted:
-            raise TaskCancelled(f"create task {self.plan.task_id} was cancelled")
+        if await self.run_state.cancel_wanted():
+            raise TaskCancelled(f"{self.run_state.run_label} was cancelled")

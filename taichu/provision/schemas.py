@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from taichu.api.schemas import InModel, OutModel
 from taichu.clusters.schemas import NAME_PATTERN, EnvironmentType, LabelMap
 from taichu.db.base import IN_PROGRESS
+from taichu.provision.planned import PlannedStep
 
 MAX_MACHINES = 200
 TASK_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
@@ -103,6 +104,9 @@ class CreateTaskDetail(CreateTaskSummary):
     machines: list[TaskMachineOut] = Field(default_factory=list)
     steps: list[TaskStepOut] = Field(
         default_factory=list, description="The journal: each step on each machine."
+    )
+    planned_steps: list[PlannedStep] = Field(
+        default_factory=list, description="Every step the task runs, in order."
     )
 
 

@@ -12,11 +12,12 @@ from taichu.clusters import events as cluster_events
 from taichu.clusters.models import Cluster
 from taichu.clusters.service import managed_cluster
 from taichu.context import AppContext
+from taichu.db.base import RUN_ACTIVE
 from taichu.errors import Conflict, Invalid
 from taichu.jobs import service as jobs
 from taichu.machines import service as machines
 from taichu.provision.jobs import TEARDOWN_KIND, owned_machines, teardown_dedup_key
-from taichu.provision.models import SOURCE_CREATED, CreateTask
+from taichu.provision.models import SOURCE_CREATED, ClusterExpansion, CreateTask, NodeRemoval
 from taichu.provision.service import set_machine_status
 
 
@@ -43,6 +44,15 @@ async def request_teardown(
         )
     if not tasks:
         raise Invalid(f"teardown: cluster {cluster.name} has no create task")
+    for model in (ClusterExpansion, NodeRemoval):  # their machines are mid-way
+        running = await session.scalar(
+            select(model.id).where(model.cluster_id == cluster.id, model.status.in_(RUN_ACTIVE))
+        )
+        if running is not None:
+            raise Conflict(
+                f"teardown: cluster {cluster.name} has {model.run_label} {running} running: "
+                "wait for it to end or cancel it"
+            )
     owned = await owned_machines(session, cluster.id)
     before: dict[str, str] = {}
     for member in owned:

@@ -37,6 +37,7 @@ from taichu.ssh.target import SshTarget
 
 if TYPE_CHECKING:
     from taichu.ssh.client import Connection, SshPool
+    from taichu.ssh.download import Downloaded
 
 log = logging.getLogger("taichu.ssh")
 
@@ -175,8 +176,10 @@ class SshSession:
         self, command: str, feed: bytes, limit: float, headroom: int = 0
     ) -> tuple[int, bytes, bytes, bool]:
         cap = self.pool.settings.max_output_bytes
-        process = await self._open(command)
+        # Before the channel opens: the machine may start the command (and its `timeout`)
+        # before a loaded event loop sees the open confirmed.
         started = time.monotonic()
+        process = await self._open(command)
         try:
             async with asyncio.timeout(limit + _KILL_GRACE):
                 if feed:
@@ -251,6 +254,21 @@ class SshSession:
         from taichu.ssh.upload import upload
 
         return await upload(self, data, remote_path, mode=mode, privileged=privileged)
+
+    async def download(
+        self,
+        remote_path: str,
+        local_path: Path,
+        *,
+        max_bytes: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (enforced inside)
+    ) -> Downloaded:
+        """Copy a remote file the login user can read to `local_path`, at most
+        `max_bytes` (TooLarge beyond), within `timeout` (default: upload_timeout)."""
+        from taichu.ssh.download import download
+
+        limit = timeout or self.pool.settings.upload_timeout
+        return await download(self, remote_path, local_path, max_bytes=max_bytes, timeout=limit)
 
 
 def _sudo_reason(stderr: bytes) -> str:

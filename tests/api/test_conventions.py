@@ -99,6 +99,8 @@ async def test_every_route_documents_request_and_response_schemas(
         ("POST", "/api/v1/machines/{id}/check"),
         ("POST", "/api/v1/create-tasks/{taskId}/retry"),
         ("POST", "/api/v1/create-tasks/{taskId}/cancel"),
+        ("POST", "/api/v1/clusters/{id}/expansion/{expansionId}/cancel"),
+        ("POST", "/api/v1/audit/verification"),
     }
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():

@@ -16,6 +16,7 @@ ANSWERS = {
     "kubectl": "Client Version: v1.36.3\nKustomize Version: v5.7.1",
     "etcd": "etcd Version: 3.6.5\nGit SHA: GitNotFound\nGo Version: go1.25.3",
     "etcdctl": "etcdctl version: 3.6.5\nAPI version: 3.6",
+    "etcdutl": "etcdutl version: 3.6.5\nAPI version: 3.6",
     "containerd": "containerd github.com/containerd/containerd/v2 v2.4.2 0123abcd",
     "ctr": "ctr github.com/containerd/containerd/v2 v2.4.2",
     "containerd-shim-runc-v2": "shim",

@@ -141,7 +141,7 @@ async def test_hashing_runs_in_a_thread_not_on_the_loop(
     monkeypatch.setattr(service, "sha256_file", recording)
     bundle = await open_bundle(dest, NAME)
     assert len(threads) == 1 and threading.get_ident() not in threads
-    assert len(hashed) == len(bundle.manifest.files) == 21  # 14 bin, 4 cni, 3 images
+    assert len(hashed) == len(bundle.manifest.files) == 22  # 15 bin, 4 cni, 3 images
 
 
 async def test_the_list_skips_nothing_and_reports_broken_bundles(dest: Path) -> None:

@@ -162,7 +162,9 @@ async def test_the_periodic_tick_backs_up_and_retention_deletes_expired_backups(
         headers=headers,
         json={
             "name": "tick",
-            "cron_expression": "0 3 * * *",
+            # Twelve hours away: the cron itself never fires during the test (only the
+            # next_run_at set below does), whatever time of day the suite runs.
+            "cron_expression": f"0 {(utcnow().hour + 12) % 24} * * *",
             "backup_type": "namespaces",
             "retention_days": 2,
             "included_namespaces": ["sched-ns"],

@@ -86,10 +86,14 @@ class Provision(Inventory):
             assert time.monotonic() < deadline, f"task not as expected: {task}"
             time.sleep(0.3)
 
-    def add_machine(self, host: SshHost, name: str, role: str) -> str:
+    def register_machine(
+        self, host: SshHost, name: str, role: str, address: str | None = None
+    ) -> str:
+        """Adds a lab host as a machine (at `address`, default the host's own) and answers
+        its id; its first check runs in the background."""
         body = {
             "name": name,
-            "ip_address": host.address,
+            "ip_address": address or host.address,
             "port": host.port,
             "user": "root",
             "password": host.password,
@@ -97,11 +101,18 @@ class Provision(Inventory):
         }
         response = self.post("/api/v1/machines", body)
         assert response.status_code == 200, response.text
-        machine_id = str(response.json()["data"]["id"])
-        deadline = time.monotonic() + 90
-        while self.machine(machine_id)["status"] != "available":
-            assert time.monotonic() < deadline, self.machine(machine_id)
-            time.sleep(0.3)
+        return str(response.json()["data"]["id"])
+
+    def wait_available(self, ids: list[str], timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        for machine_id in ids:
+            while (status := self.machine(machine_id)["status"]) != "available":
+                assert status != "error" and time.monotonic() < deadline, self.machine(machine_id)
+                time.sleep(0.3)
+
+    def add_machine(self, host: SshHost, name: str, role: str) -> str:
+        machine_id = self.register_machine(host, name, role)
+        self.wait_available([machine_id])
         return machine_id
 
     def statuses(self, ids: list[str]) -> list[str]:
@@ -157,8 +168,7 @@ def serve_provision(tmp_path: Path, label: str, **env: str) -> Iterator[Provisio
         label,
         data_dir / "artifacts",
         data_dir,
-        TAICHU_PROVISION__PIPELINE="tests.provision.pipeline",
-        **env,
+        **{"TAICHU_PROVISION__PIPELINE": "tests.provision.pipeline", **env},
     ) as provision:
         yield provision
 

@@ -65,6 +65,7 @@ def test_apiserver_listens_everywhere_advertises_the_machine_and_talks_tls_to_et
     assert f["--authorization-mode"] == "Node,RBAC"
     assert f["--enable-admission-plugins"] == "NodeRestriction"
     assert f["--kubelet-certificate-authority"] == "/etc/kubernetes/pki/ca.crt"
+    assert f["--shutdown-send-retry-after"] == "true"  # a stop takes seconds, not a minute
 
 
 def test_controller_manager_allocates_node_cidrs_from_the_pod_network() -> None:

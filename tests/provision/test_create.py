@@ -69,6 +69,17 @@ def test_create_register_and_teardown(served: Provision, ssh_hosts: list[SshHost
     assert task["kubernetes_version"] == "v1.36.3" and task["network_plugin"] == "flannel"
     assert task["started_at"] and task["completed_at"]
     assert [m["node_name"] for m in task["machines"]] == ["cp-one", "worker-a", "worker-b"]
+    # Every step in order (the pipeline's, then the engine's register), before and after.
+    assert [(s["step"], s["per_machine"]) for s in task["planned_steps"]] == [
+        ("prepare", True),
+        ("needs", True),
+        ("hold", True),
+        ("upload", True),
+        ("finish", True),
+        ("cluster", False),
+        ("register", False),
+    ]
+    assert task["planned_steps"][-1]["title"] == "Registering the cluster"
     lines = task["logs"].splitlines()
     assert lines and all(LOG_LINE.match(line) for line in lines), lines[:5]
     assert any(line.split(" ", 2)[1] == "[cp-one]" and " finish: " in line for line in lines)

@@ -12,6 +12,7 @@ import pytest
 
 from taichu.lab.ssh_hosts import SshHost
 from tests.provision.serving import Provision, count, reset_hosts, serve_provision
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 HOLD_TITLE = "Waiting on the machines"
@@ -136,6 +137,16 @@ def test_platform_killed_mid_task_finishes_after_restart(
         host.exec("touch /root/hold")
     task_id = served.create("survivor", ids).json()["data"]["id"]
     served.wait_task(task_id, lambda t: t["current_step"] == HOLD_TITLE)
+    # The step is announced before its machines start it: kill only once all three run it.
+    running = (
+        "SELECT count(*) FROM create_task_steps"
+        " WHERE task_id = :id AND step = 'hold' AND status = 'running'"
+    )
+    wait_until(
+        lambda: served.sql(running, id=task_id)[0][0],
+        lambda n: n == 3,
+        timeout=60,
+    )
     served.restart()  # SIGKILL, then a new process on the same database
     assert served.statuses(ids) == ["deploying"] * 3
     for host in ssh_hosts:

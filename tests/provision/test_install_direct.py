@@ -101,9 +101,12 @@ def node_bundle(tmp_path: Path) -> Any:
 
 
 def lease_renewed(host: SshHost, node: str) -> str:
-    return host.exec(
-        f"{KUBECTL} -n kube-node-lease get lease {node} -o jsonpath='{{.spec.renewTime}}'"
-    ).stdout.strip()
+    """The node's lease renewal time; "" while the kubelet has not made its lease yet."""
+    done = host.exec(
+        f"{KUBECTL} -n kube-node-lease get lease {node} -o jsonpath='{{.spec.renewTime}}'",
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 @pytest.mark.skipif(
@@ -136,10 +139,13 @@ async def test_three_masters_and_a_worker_survive_one_api_server_down(
         "https://127.0.0.1:6443" in hosts[3].exec("cat /etc/kubernetes/kubelet.kubeconfig").stdout
     )
 
+    # Without the verify step nothing waited for the worker to register: its lease first.
+    await wait_for(lambda: lease_renewed(hosts[1], "w-1"), timeout=120)
     # m-1's API server down (the one a worker would use without the balancer): the API
     # answers on the others and the worker keeps renewing its lease through them.
     hosts[0].exec(f"{L.SUPERVISOR} stop kube-apiserver")
     before = lease_renewed(hosts[1], "w-1")
+    assert before, "w-1's lease is gone"
     await wait_for(lambda: lease_renewed(hosts[1], "w-1"), lambda t: t != before, timeout=60)
     assert "ok" in hosts[2].exec(f"{KUBECTL} get --raw=/readyz").stdout
     assert "Ready" in hosts[1].exec(f"{KUBECTL} get node w-1").stdout

@@ -171,4 +171,4 @@ async def test_supervisor_caps_the_log(session: SshSession, ssh_hosts: list[SshH
         assert current < 100000
     finally:
         await services.remove(name)
-        host.exec(f"rm -f {layout.log_path(name)} {layout.log_path(name)}.1")
+        host.exec(f"rm -f {layout.log_path(name)} {layout.log_path(name)}.1*")

@@ -30,6 +30,23 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
+def wait_until(
+    fetch: Callable[[], Any],
+    predicate: Callable[[Any], bool] = bool,
+    timeout: float = 30,
+    interval: float = 0.3,
+) -> Any:
+    """`wait_for` for synchronous tests."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if predicate(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value}")
+        time.sleep(interval)
+
+
 def wait_process_stopped(pid: int, timeout: float = 5.0) -> None:
     """SIGSTOP is asynchronous: a busy thread may still answer one request before the
     kernel stops it. Wait until every thread of the process is in state T."""

@@ -139,6 +139,11 @@ def apiserver_argv(
         f"--proxy-client-cert-file={pki_file('front-proxy-client')}",
         f"--proxy-client-key-file={pki_file('front-proxy-client', 'key')}",
         "--profiling=false",
+        # On SIGTERM, drain the requests in flight (new ones answered 429 + Retry-After),
+        # then give the open watches 2 s. Without it the HTTP server's shutdown waits up to
+        # --request-timeout (60 s) for every watch to close, long after the listener is
+        # gone: the supervisor killed it at 20 s, and a restart was that long a silence.
+        "--shutdown-send-retry-after=true",
     )
 
 
@@ -309,7 +314,15 @@ def kubelet_config(
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def kubelet_argv(*, node_name: str, address: str, taints: Sequence[str] = ()) -> tuple[str, ...]:
+BOOTSTRAP_KUBECONFIG = kubeconfig_path("bootstrap-kubelet")
+KUBELET_CERT_DIR = f"{L.KUBELET_DATA}/pki"
+
+
+def kubelet_argv(
+    *, node_name: str, address: str, taints: Sequence[str] = (), bootstrap: bool = False
+) -> tuple[str, ...]:
+    """`bootstrap`: a joining node's kubelet asks for its client certificate with the join
+    credential (TLS bootstrap) and writes its kubeconfig itself."""
     argv = (
         f"{L.BIN}/kubelet",
         f"--config={KUBELET_CONFIG}",
@@ -318,6 +331,8 @@ def kubelet_argv(*, node_name: str, address: str, taints: Sequence[str] = ()) ->
         f"--hostname-override={node_name}",
         "--v=1",
     )
+    if bootstrap:
+        argv += (f"--bootstrap-kubeconfig={BOOTSTRAP_KUBECONFIG}", f"--cert-dir={KUBELET_CERT_DIR}")
     if taints:
         argv += (f"--register-with-taints={','.join(taints)}",)
     return argv

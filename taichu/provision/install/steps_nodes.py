@@ -34,7 +34,7 @@ _INSTALL = {
 CONTROL_PLANE_FILES = frozenset(
     {"bin/kube-apiserver", "bin/kube-controller-manager", "bin/kube-scheduler", "bin/kubectl"}
 )
-ETCD_FILES = frozenset({"bin/etcd", "bin/etcdctl"})
+ETCD_FILES = frozenset({"bin/etcd", "bin/etcdctl", "bin/etcdutl"})
 APILB = "bin/taichu-apilb"
 
 
@@ -172,8 +172,11 @@ async def distribute(ctx: StepContext, node: NodePlan | None) -> None:
     await m.log(f"artifact {bundle.manifest.name}: {sent} files copied, {skipped} already there")
 
 
-def node_files(ctx: StepContext, node: NodePlan) -> list[tuple[Any, str, int]]:
-    """(data, path, mode) of every certificate, key and kubeconfig the machine needs."""
+def node_files(
+    ctx: StepContext, node: NodePlan, *, kubelet_client: bool = True
+) -> list[tuple[Any, str, int]]:
+    """(data, path, mode) of every certificate, key and kubeconfig the machine needs.
+    Without `kubelet_client` (a joining node) the kubelet gets its own by TLS bootstrap."""
     pki = ctx.pki
     files: list[tuple[Any, str, int]] = []
 
@@ -190,7 +193,8 @@ def node_files(ctx: StepContext, node: NodePlan) -> list[tuple[Any, str, int]]:
         files.append((pki.ca.cert_pem, C.CA, 0o644))
         pair(pki.kubelet_serving(node.name), "kubelet")
         server = api_server(ctx.plan, node)
-        kubeconfig(pki.kubelet_client(node.name), "kubelet", server)
+        if kubelet_client:
+            kubeconfig(pki.kubelet_client(node.name), "kubelet", server)
         kubeconfig(KUBE_PROXY, "kube-proxy", server)
         kubeconfig(FLANNEL, "flannel", server)
     if node.role == "master":

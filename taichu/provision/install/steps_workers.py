@@ -125,7 +125,11 @@ def node_ready(node: dict[str, Any] | None) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-async def kubelet(ctx: StepContext, node: NodePlan | None) -> None:
+async def kubelet(
+    ctx: StepContext, node: NodePlan | None, *, bootstrap: bool = False, restart: bool = False
+) -> None:
+    """`bootstrap`: a joining node (its kubelet asks for its certificate); `restart`: a
+    file the kubelet reads at start changed (its join credential)."""
     assert node is not None
     m = Machine(ctx, node)
     plan = ctx.plan
@@ -150,7 +154,9 @@ async def kubelet(ctx: StepContext, node: NodePlan | None) -> None:
     taints = [M.CONTROL_PLANE_TAINT] if node.role == "master" and plan.workers() else []
     svc = Service(
         "kubelet",
-        C.kubelet_argv(node_name=node.name, address=node.address, taints=taints),
+        C.kubelet_argv(
+            node_name=node.name, address=node.address, taints=taints, bootstrap=bootstrap
+        ),
         env=C.CONTAINERD_ENV,
     )
     services = await m.services()
@@ -159,7 +165,7 @@ async def kubelet(ctx: StepContext, node: NodePlan | None) -> None:
         apilb = Service("taichu-apilb", C.apilb_argv(port=plan.api_port, backends=backends))
         if await services.ensure(apilb):
             await m.log(f"taichu-apilb started (127.0.0.1:{plan.api_port} to {backends})")
-    if await services.ensure(svc, changed=changed):
+    if await services.ensure(svc, changed=changed or restart):
         await m.log("kubelet started")
     client = ctx.admin_client()
     found = await wait_api(

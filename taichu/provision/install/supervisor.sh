@@ -44,8 +44,9 @@ rotate() {
   [ -f "$f" ] || return 0
   size=$(wc -c < "$f" 2>/dev/null) || return 0
   if [ "$size" -gt "$LOG_MAX" ]; then
-    # copy and truncate: the service keeps its O_APPEND descriptor and writes from 0 again
-    cp -f "$f" "$f.1" && : > "$f"
+    # copy and truncate: the service keeps its O_APPEND descriptor and writes from 0 again.
+    # NAME.log.1 appears only once NAME.log is truncated, so a reader never sees both full.
+    cp -f "$f" "$f.1.part" && : > "$f" && mv -f "$f.1.part" "$f.1"
   fi
 }
 

@@ -1,0 +1,1 @@
+"""kubectl execution through the platform, with history (runtime family)."""

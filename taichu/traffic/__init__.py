@@ -1,0 +1,1 @@
+"""Traffic sampling, anomaly detectors and their events (routed under `/api/anomaly/`)."""
