@@ -23,7 +23,6 @@ from taichu.clusters import service as clusters
 from taichu.clusters.models import Cluster
 from taichu.clusters.probe import probe_cluster
 from taichu.db.base import CANCELLED, COMPLETED
-from taichu.db.session import transaction
 from taichu.errors import TaichuError
 from taichu.jobs import tracked
 from taichu.jobs.errors import JobCancelled, PermanentJobError
@@ -64,7 +63,7 @@ async def finish(ctx: StepContext, _: NodePlan | None) -> None:
         async with app.kube.client(plan.cluster_id, access) as kube:
             result = await probe_cluster(kube, app.settings.cluster_probe_timeout)
     pki_blob = app.box.encrypt(await asyncio.to_thread(ctx.pki.to_json))
-    async with transaction(app.sessions) as session:
+    async with ctx.run_state.log.closing_transaction() as session:  # ends with its log written
         record = await session.get(ClusterExpansion, expansion_id)
         cluster = await session.get(Cluster, plan.cluster_id)
         task = await session.get(CreateTask, plan.task_id)

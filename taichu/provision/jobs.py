@@ -142,7 +142,7 @@ async def register_cluster(ctx: StepContext, _: NodePlan | None) -> None:
     finally:
         await app.kube.invalidate(f"new:{plan.cluster_id}")
     await ctx.log(None, f"API server {access.server}: {result.status}")
-    async with transaction(app.sessions) as session:
+    async with ctx.run_state.log.closing_transaction() as session:  # ends with its log written
         task = await session.get(CreateTask, plan.task_id)
         cluster = await session.get(Cluster, plan.cluster_id)
         if task is None or cluster is None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.context import AppContext
 from taichu.db.session import transaction
@@ -54,32 +57,45 @@ class TaskLog:
     async def flush(self) -> None:
         """Write what is pending; lines leave `pending` only once committed, so a failed or
         cancelled flush (the flusher is cancelled when the run ends) loses none of them."""
+        if not self.pending:
+            return
+        async with self.closing_transaction():
+            pass
+
+    @asynccontextmanager
+    async def closing_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that also writes every pending line, committed together: a run
+        that records its end in it is never seen ended with its log still unwritten."""
         async with self.lock:
-            if not self.pending:
-                return
-            lines, trimmed = list(self.pending), self.trimmed
             async with transaction(self.app.sessions) as session:
-                task = await session.get(CreateTask, self.task_id)
-                if task is None:
-                    self.pending.clear()
-                    return
-                seq = task.log_seq
-                for at, host, step, line in lines:
-                    session.add(
-                        CreateTaskLog(
-                            task_id=self.task_id, seq=seq, at=at, host=host, step=step, line=line
-                        )
-                    )
-                    seq += 1
-                task.log_seq = seq
-                await session.flush()
-                await session.execute(
-                    delete(CreateTaskLog).where(
-                        CreateTaskLog.task_id == self.task_id, CreateTaskLog.seq < seq - self.keep
-                    )
-                )
+                yield session
+                written = await self._write(session)
             # add() appends (and trims the front): the written lines still here lead the list.
-            del self.pending[: max(0, len(lines) - (self.trimmed - trimmed))]
+            lines, trimmed = written
+            del self.pending[: max(0, lines - (self.trimmed - trimmed))]
+
+    async def _write(self, session: AsyncSession) -> tuple[int, int]:
+        """Adds the pending lines to `session`: (how many, `trimmed` when taken)."""
+        lines, trimmed = list(self.pending), self.trimmed
+        if not lines:
+            return 0, trimmed
+        task = await session.get(CreateTask, self.task_id)
+        if task is None:  # deleted: nothing to write them to
+            return len(lines), trimmed
+        seq = task.log_seq
+        for at, host, step, line in lines:
+            session.add(
+                CreateTaskLog(task_id=self.task_id, seq=seq, at=at, host=host, step=step, line=line)
+            )
+            seq += 1
+        task.log_seq = seq
+        await session.flush()
+        await session.execute(
+            delete(CreateTaskLog).where(
+                CreateTaskLog.task_id == self.task_id, CreateTaskLog.seq < seq - self.keep
+            )
+        )
+        return len(lines), trimmed
 
     async def flusher(self, interval: float = 1.0) -> None:
         while True:

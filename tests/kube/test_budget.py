@@ -10,6 +10,7 @@ import pytest
 from taichu.kube import ReadBudgetExhausted, ReadLimits
 from taichu.kube.budget import GRAIN, ReadBudget
 from taichu.kube.limits import KiB, MiB, honours_limit
+from tests.support.waiting import wait_for
 
 FREE = 64 * KiB
 
@@ -71,24 +72,20 @@ async def test_no_room_in_time_is_a_503_cluster_error_naming_the_settings() -> N
 
 
 async def test_the_wait_is_bounded_per_answer_not_per_grain() -> None:
-    b = budget(total=3 * MiB, wait=0.4)
+    b = budget(total=3 * MiB, wait=30)
     hog = b.hold("hog")
     await hog.cover(FREE + 2 * MiB)
     held = b.hold("slow")
     await held.cover(FREE + MiB)  # the budget is full now
-
-    async def free_a_little() -> None:
-        await asyncio.sleep(0.2)
-        hog.trim(FREE + MiB)
-
-    releaser = asyncio.create_task(free_a_little())
-    await held.cover(FREE + 2 * MiB)  # waits ~0.2 s for the grain the hog gives back
-    await releaser
-    began = held.waited
-    assert 0.15 < began < 0.4
-    with pytest.raises(ReadBudgetExhausted):
-        await held.cover(FREE + 3 * MiB)  # only what is left of its 0.4 s
-    assert held.waited - began < 0.35 and held.waited < 0.6
+    growing = asyncio.create_task(held.cover(FREE + 2 * MiB))
+    await wait_for(lambda: b.waiting, lambda n: n == 1, timeout=10, interval=0.01)
+    hog.trim(FREE + MiB)  # gives back the grain it waits for
+    await asyncio.wait_for(growing, 10)
+    assert 0 < held.waited < 30  # the answer's wait so far is counted
+    held.waited = 29.9  # as if it had already waited nearly all of its 30 s
+    with pytest.raises(ReadBudgetExhausted):  # after the 0.1 s left, not another 30 s
+        await asyncio.wait_for(held.cover(FREE + 3 * MiB), 10)
+    assert held.reserved == 2 * MiB and b.waiting == 0
 
 
 async def test_first_come_first_served_a_big_answer_is_not_overtaken() -> None:

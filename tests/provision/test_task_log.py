@@ -1,6 +1,6 @@
 """A create task's log (written in batches by the run): a flush cancelled mid-write (the
 run ending cancels its flusher) or failed loses no line, and the memory it holds is
-bounded by what the task keeps."""
+bounded by what the task keeps; the transaction that ends a run writes its log too."""
 
 from __future__ import annotations
 
@@ -61,3 +61,45 @@ async def test_pending_lines_are_bounded_by_what_the_task_keeps(ctx: AppContext)
     log.add("w-1", "distribute", "line 12")
     await log.flush()
     assert await _lines(ctx, task_id) == [f"line {n}" for n in range(8, 13)]
+
+
+async def test_a_run_ending_in_the_closing_transaction_commits_its_log_with_it(
+    ctx: AppContext,
+) -> None:
+    task_id = await _task(ctx)
+    log = TaskLog(ctx, task_id, keep=100)
+    log.add("cluster", "needs", "2 already done, skipped")
+    async with log.closing_transaction() as session:
+        flushing = asyncio.create_task(log.flush())  # the flusher's turn comes meanwhile
+        await asyncio.sleep(0)
+        task = await session.get(CreateTask, task_id)
+        assert task is not None
+        task.status = "completed"
+        log.add("cluster", "register", "API server: healthy")  # logged before the end
+    await flushing
+    async with ctx.read_sessions() as session:
+        task = await session.get(CreateTask, task_id)
+        assert task is not None and task.status == "completed"
+    assert await _lines(ctx, task_id) == ["2 already done, skipped", "API server: healthy"]
+    assert log.pending == []
+
+
+async def test_a_closing_transaction_that_fails_keeps_its_lines(ctx: AppContext) -> None:
+    task_id = await _task(ctx)
+    log = TaskLog(ctx, task_id, keep=100)
+    log.add("cluster", "register", "API server: unreachable")
+    try:
+        async with log.closing_transaction() as session:
+            task = await session.get(CreateTask, task_id)
+            assert task is not None
+            task.status = "completed"
+            raise RuntimeError("the cluster was deleted during its creation")
+    except RuntimeError:
+        pass
+    async with ctx.read_sessions() as session:
+        task = await session.get(CreateTask, task_id)
+        assert task is not None and task.status != "completed"
+    assert await _lines(ctx, task_id) == []
+    assert [line for *_, line in log.pending] == ["API server: unreachable"]
+    await log.flush()
+    assert await _lines(ctx, task_id) == ["API server: unreachable"]
