@@ -25,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from taichu.config import default_hash_threads
 from tests.support.server import ServerProcess, free_port, login_token, server_env
 
 ADMIN_PASSWORD = "Flood-Bench-2026"
@@ -141,7 +142,7 @@ def main() -> None:
         loaded, (done, failed, elapsed) = asyncio.run(measure_flood(server.url, token, args))
     finally:
         server.kill(15)
-    hash_threads = env.get("TAICHU_AUTH__HASH_THREADS", "2 (default)")
+    hash_threads = env.get("TAICHU_AUTH__HASH_THREADS", f"{default_hash_threads()} (default)")
     print(
         f"login flood: {args.concurrency} concurrent, {os.cpu_count()} cores, "
         f"hash threads {hash_threads}, db={'sqlite' if url.startswith('sqlite') else 'postgresql'}"
