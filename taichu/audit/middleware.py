@@ -1,8 +1,9 @@
 """One audit record for every mutating API request. The transaction that makes the
 request's change writes it (`taichu.audit.recording`: the request's unit of work, or a
 service's own transaction), so a crash cannot keep the change and lose its record. Here,
-after the response, only requests that committed no record are written, in a transaction
-of their own: refusals and errors, which changed nothing."""
+requests that committed no record (refusals and errors, which changed nothing) are
+written in a transaction of their own before their answer starts: a caller who has the
+answer finds its record in the log."""
 
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ class AuditMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                if not audit.written:
+                    await self._write(scope, ctx, audit, message["status"])
             await send(message)
 
         token = begin_scope(audit)
@@ -93,6 +96,8 @@ class AuditMiddleware:
         except Exception:
             # The request changed nothing, but its record is lost: that must be loud.
             log.exception("could not write audit record for %s %s", scope["method"], template)
+        # Once, even when it failed: the fallback after the app must not write it again.
+        audit.written = True
 
 
 def _template(scope: Scope) -> str:

@@ -37,6 +37,12 @@ FAST = {
 }
 
 
+WRONG = {"username": "root", "password": "not-the-password"}
+# With one failure allowed, a user's later logins from that address are refused (429)
+# before any password check, and each refusal still counts as a failed login.
+LOCKOUT_AFTER_ONE = {"TAICHU_AUTH__LOGIN_MAX_FAILURES": "1"}
+
+
 def client_at(base_url: str, address: str, token: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.AsyncClient(
@@ -75,6 +81,19 @@ async def serve(tmp_path: Path, database: str) -> AsyncIterator[Callable[..., An
     yield _serve
     for server in started:
         await asyncio.to_thread(server.kill, 15)
+
+
+async def lock_out(url: str, address: str) -> None:
+    """One wrong login for WRONG's user from `address` (on a server started with
+    LOCKOUT_AFTER_ONE). A burst of guesses after it is answered without hashing, so it lands
+    in one sample window however slowly the server verifies passwords: one low-priority
+    hashing thread on a loaded machine checks fewer than one a second, and a burst of
+    twelve checked ones spread over windows of three seconds with fewer than four each."""
+    async with client_at(url, address) as guesser:
+        first = await guesser.post("/api/v1/auth/login", json=WRONG)
+        assert first.status_code == 401, first.text
+        locked = await guesser.post("/api/v1/auth/login", json=WRONG)
+        assert locked.status_code == 429, locked.text
 
 
 async def admin_client(server: ServerProcess) -> httpx.AsyncClient:
