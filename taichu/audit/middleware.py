@@ -69,13 +69,10 @@ class AuditMiddleware:
         ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
         audit.key = getattr(ctx, "audit_key", None)
         audit.build_entry = lambda audit_, status: _entry(scope, audit_, status)
-        status_holder: dict[str, int] = {"status": 500}
 
         async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                if not audit.written:
-                    await self._write(scope, ctx, audit, message["status"])
+            if message["type"] == "http.response.start" and not audit.written:
+                await self._write(scope, ctx, audit, message["status"])
             await send(message)
 
         token = begin_scope(audit)
@@ -83,8 +80,8 @@ class AuditMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             end_scope(token)
-            if not audit.written:
-                await self._write(scope, ctx, audit, status_holder["status"])
+            if not audit.written:  # no answer was started: the request failed
+                await self._write(scope, ctx, audit, 500)
 
     async def _write(self, scope: Scope, ctx: Any, audit: AuditScope, status: int) -> None:
         if ctx is None or audit.key is None:
