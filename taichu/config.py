@@ -545,7 +545,14 @@ class Settings(BaseSettings):
     )
     health_interval: float = Field(30.0, description="Seconds between cluster health probes.")
     cluster_probe_timeout: float = Field(
-        10.0, description="A health probe that takes longer marks the cluster disconnected."
+        10.0,
+        description="A probe whose /readyz and /version take longer marks the cluster "
+        "disconnected (a registration is refused).",
+    )
+    cluster_node_list_timeout: float = Field(
+        20.0,
+        description="A probe whose node list takes longer, after the server answered, marks "
+        "the cluster unhealthy and keeps its last node totals.",
     )
     cluster_probe_concurrency: int = Field(
         32, description="Health probes one job worker runs at once."

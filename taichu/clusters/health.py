@@ -55,12 +55,12 @@ async def enqueue_probes(session: AsyncSession, now: datetime) -> None:
 async def probe_one(app: AppContext, cluster_id: str, access: ClusterAccess) -> ProbeResult | None:
     """What one probe saw; None for no verdict (the platform's read budget had no room:
     the cluster keeps its status, nothing is recorded, the next sweep tries again)."""
-    timeout = app.settings.cluster_probe_timeout
+    settings = app.settings
     try:
         async with app.kube.client(cluster_id, access) as kube:
-            return await asyncio.wait_for(probe_cluster(kube), timeout)
-    except TimeoutError:
-        return ProbeResult(status="disconnected", error=f"no answer within {timeout:g}s")
+            return await probe_cluster(
+                kube, settings.cluster_probe_timeout, settings.cluster_node_list_timeout
+            )
     except ReadBudgetExhausted as e:
         log.warning("cluster %s: no health verdict this sweep: %s", cluster_id, e.message)
         return None
@@ -95,7 +95,7 @@ async def record_results(
 
 
 async def probe_and_record(app: AppContext, ids: Sequence[str]) -> dict[str, int]:
-    """Probe these clusters concurrently, each bounded by the probe timeout, and record
+    """Probe these clusters concurrently, each bounded by the probe's timeouts, and record
     every outcome in one short transaction."""
     started_at = utcnow()
     targets: dict[str, ClusterAccess] = {}

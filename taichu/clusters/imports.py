@@ -185,7 +185,10 @@ async def run_import(job: JobContext) -> dict[str, Any]:
             )
         await _step(job, record_id, 75, "Counting resources")
         counts = await _count(kube)
-        result = await probe_cluster(kube)
+        settings = job.app.settings
+        result = await probe_cluster(
+            kube, settings.cluster_probe_timeout, settings.cluster_node_list_timeout
+        )
     async with transaction(job.sessions) as session:
         record = await session.get(ClusterImport, record_id)
         cluster = await session.get(Cluster, cluster_id)

@@ -40,6 +40,9 @@ class ProbeResult:
     total_storage_bytes: int = 0
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # False: the server answered but its node list did not come in time; the node totals
+    # above are unknown, and whoever stores this result keeps the ones it had.
+    nodes_read: bool = True
 
 
 def node_is_ready(node: dict[str, Any]) -> bool:
@@ -88,15 +91,38 @@ def summarize_nodes(nodes: list[Any]) -> dict[str, Any]:
     }
 
 
-async def probe_cluster(kube: KubeClient, max_seconds: float | None = None) -> ProbeResult:
+def _failure(e: TaichuError) -> ProbeResult:
+    status = "disconnected" if isinstance(e, ClusterUnreachable) else "error"
+    return ProbeResult(status=status, error=e.message[:MAX_ERROR_LENGTH])
+
+
+async def probe_cluster(
+    kube: KubeClient, max_seconds: float | None = None, node_list_seconds: float | None = None
+) -> ProbeResult:
     """healthy: /readyz passes and every node is Ready; unhealthy: reachable but not;
     disconnected: unreachable; error: reachable but refusing our credentials or answering
-    what an API server would not. `max_seconds` bounds the whole probe. Raises
+    what an API server would not.
+
+    `max_seconds` bounds reaching the server (/readyz, /version); `node_list_seconds` bounds
+    the node list read after it. A server that answered but whose node list does not come in
+    time is `unhealthy` with its node totals unknown (`nodes_read` False): a big cluster busy
+    creating nodes is slow, not gone, and can still be registered. Raises
     ReadBudgetExhausted: no verdict, the caller retries later."""
     try:
         async with asyncio.timeout(max_seconds):
             ready, detail = await kube.readyz()
             version = await kube.git_version()
+    except TimeoutError:
+        return ProbeResult(
+            status="disconnected",
+            error=f"the probe took longer than {max_seconds:g}s (setting cluster_probe_timeout)",
+        )
+    except ReadBudgetExhausted:
+        raise
+    except TaichuError as e:
+        return _failure(e)
+    try:
+        async with asyncio.timeout(node_list_seconds):
             # resourceVersion=0 lets the API server answer from its watch cache.
             nodes, _ = await kube.list_all(
                 "/api/v1/nodes",
@@ -107,15 +133,16 @@ async def probe_cluster(kube: KubeClient, max_seconds: float | None = None) -> P
         totals = summarize_nodes(nodes)
     except TimeoutError:
         return ProbeResult(
-            status="disconnected",
-            error=f"the probe took longer than {max_seconds:g}s (setting cluster_probe_timeout)",
+            status="unhealthy",
+            version=version,
+            nodes_read=False,
+            error=f"the API server answered, but its node list took longer than "
+            f"{node_list_seconds:g}s (setting cluster_node_list_timeout)",
         )
-    except ClusterUnreachable as e:
-        return ProbeResult(status="disconnected", error=e.message[:MAX_ERROR_LENGTH])
     except ReadBudgetExhausted:
         raise
     except TaichuError as e:
-        return ProbeResult(status="error", error=e.message[:MAX_ERROR_LENGTH])
+        return _failure(e)
     healthy = ready and totals["ready_node_count"] == totals["node_count"]
     error = None
     if not ready:

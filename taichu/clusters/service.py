@@ -129,7 +129,9 @@ def access_for(cluster: Cluster, box: SecretBox) -> ClusterAccess:
 async def reach(app: AppContext, cluster_key: str, access: ClusterAccess) -> ProbeResult:
     """Probe a cluster that is not stored yet. Call with no transaction open."""
     async with app.kube.client(cluster_key, access) as kube:
-        return await probe_cluster(kube, app.settings.cluster_probe_timeout)
+        return await probe_cluster(
+            kube, app.settings.cluster_probe_timeout, app.settings.cluster_node_list_timeout
+        )
 
 
 UNREACHABLE_FOR_USERS = (
@@ -168,12 +170,13 @@ def apply_probe(cluster: Cluster, result: ProbeResult) -> None:
     cluster.last_probe_error = result.error[:MAX_ERROR_LENGTH] if result.error else None
     if result.status in ("healthy", "unhealthy"):
         cluster.version = result.version
-        cluster.node_count = result.node_count
-        cluster.ready_node_count = result.ready_node_count
-        cluster.total_cpu_cores = result.total_cpu_cores
-        cluster.total_memory_bytes = result.total_memory_bytes
-        cluster.total_storage_bytes = result.total_storage_bytes
         cluster.last_heartbeat_at = utcnow()
+        if result.nodes_read:  # else the node list was too slow: the last totals stay
+            cluster.node_count = result.node_count
+            cluster.ready_node_count = result.ready_node_count
+            cluster.total_cpu_cores = result.total_cpu_cores
+            cluster.total_memory_bytes = result.total_memory_bytes
+            cluster.total_storage_bytes = result.total_storage_bytes
 
 
 async def insert_cluster(

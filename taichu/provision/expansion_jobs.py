@@ -61,7 +61,9 @@ async def finish(ctx: StepContext, _: NodePlan | None) -> None:
     result = None
     if access is not None:
         async with app.kube.client(plan.cluster_id, access) as kube:
-            result = await probe_cluster(kube, app.settings.cluster_probe_timeout)
+            result = await probe_cluster(
+                kube, app.settings.cluster_probe_timeout, app.settings.cluster_node_list_timeout
+            )
     pki_blob = app.box.encrypt(await asyncio.to_thread(ctx.pki.to_json))
     async with ctx.run_state.log.closing_transaction() as session:  # ends with its log written
         record = await session.get(ClusterExpansion, expansion_id)

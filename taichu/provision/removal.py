@@ -213,7 +213,9 @@ async def run_remove(job: JobContext) -> dict[str, Any]:
         await run.close()
     result_probe = None
     async with app.kube.client(cluster.id, access) as kube:
-        result_probe = await probe_cluster(kube, app.settings.cluster_probe_timeout)
+        result_probe = await probe_cluster(
+            kube, app.settings.cluster_probe_timeout, app.settings.cluster_node_list_timeout
+        )
     async with transaction(job.sessions) as session:
         await session.execute(
             delete(CreateTaskMachine).where(
