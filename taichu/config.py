@@ -546,11 +546,13 @@ class Settings(BaseSettings):
     health_interval: float = Field(30.0, description="Seconds between cluster health probes.")
     cluster_probe_timeout: float = Field(
         10.0,
+        gt=0,
         description="A probe whose /readyz and /version take longer marks the cluster "
         "disconnected (a registration is refused).",
     )
     cluster_node_list_timeout: float = Field(
         20.0,
+        gt=0,
         description="A probe whose node list takes longer, after the server answered, marks "
         "the cluster unhealthy and keeps its last node totals.",
     )

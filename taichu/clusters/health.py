@@ -1,7 +1,7 @@
 """The health monitor. A periodic tick lists the clusters to probe and enqueues probe jobs
-for them in shards; a shard job probes its clusters concurrently, each bounded by the probe
-timeout (so one hung cluster never delays the others), and records every outcome in one
-short transaction.
+for them in shards; a shard job probes its clusters concurrently, each within the probe's
+bounds (reaching the server, then its node list: so one hung cluster never delays the
+others), and records every outcome in one short transaction.
 
 Why shards, not one job per cluster: each job costs a few write transactions of queue
 bookkeeping; at 2,000 clusters on a 15 s heartbeat that alone is hundreds of write

@@ -91,6 +91,11 @@ def summarize_nodes(nodes: list[Any]) -> dict[str, Any]:
     }
 
 
+def _nodes_unread(version: str, why: str) -> ProbeResult:
+    error = f"the API server answered, but {why}"[:MAX_ERROR_LENGTH]
+    return ProbeResult(status="unhealthy", version=version, nodes_read=False, error=error)
+
+
 def _failure(e: TaichuError) -> ProbeResult:
     status = "disconnected" if isinstance(e, ClusterUnreachable) else "error"
     return ProbeResult(status=status, error=e.message[:MAX_ERROR_LENGTH])
@@ -115,12 +120,16 @@ async def probe_cluster(
     except TimeoutError:
         return ProbeResult(
             status="disconnected",
-            error=f"the probe took longer than {max_seconds:g}s (setting cluster_probe_timeout)",
+            error=f"/readyz and /version took longer than {max_seconds:g}s "
+            "(setting cluster_probe_timeout)",
         )
     except ReadBudgetExhausted:
         raise
     except TaichuError as e:
         return _failure(e)
+    # A whole list (one answer) may take longer than the client's per-request timeout; the
+    # node-list bound is the one that holds, and its own message says so.
+    per_request = None if node_list_seconds is None else node_list_seconds + 1
     try:
         async with asyncio.timeout(node_list_seconds):
             # resourceVersion=0 lets the API server answer from its watch cache.
@@ -129,16 +138,17 @@ async def probe_cluster(
                 {"resourceVersion": "0"},
                 max_items=PROBE_MAX_NODES,
                 max_pages=PROBE_MAX_PAGES,
+                request_timeout=per_request,
             )
         totals = summarize_nodes(nodes)
     except TimeoutError:
-        return ProbeResult(
-            status="unhealthy",
-            version=version,
-            nodes_read=False,
-            error=f"the API server answered, but its node list took longer than "
-            f"{node_list_seconds:g}s (setting cluster_node_list_timeout)",
+        return _nodes_unread(
+            version,
+            f"its node list took longer than {node_list_seconds:g}s "
+            "(setting cluster_node_list_timeout)",
         )
+    except ClusterUnreachable as e:  # it answered a moment ago: slow or flapping, not gone
+        return _nodes_unread(version, f"its node list failed: {e.message}")
     except ReadBudgetExhausted:
         raise
     except TaichuError as e:

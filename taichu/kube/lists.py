@@ -33,11 +33,13 @@ class ListCalls:
         max_pages: int | None = None,
         max_items: int | None = None,
         max_seconds: float | None = None,
+        request_timeout: float | None = None,
     ) -> AsyncIterator[Obj]:
         """The raw pages of a paged list, each checked for shape (items an array, metadata
         an object) and the whole within the bounds: pages, items and time spent waiting on
         the cluster (the consumer's time between pages does not count). Past a bound:
         `ListTooLong`, naming it. The items themselves are the consumer's to check.
+        `request_timeout` replaces the client's for each page (a whole list may need more).
 
         A page is read within the bound of what was asked (`ReadLimits.page_bound`): a
         page of `page_size` items, or the whole list where the API server ignores the
@@ -63,7 +65,14 @@ class ListCalls:
             began = time.monotonic()
             try:
                 async with asyncio.timeout(remaining):
-                    page = await self.request("GET", path, params=query, accept=accept, bound=bound)
+                    page = await self.request(
+                        "GET",
+                        path,
+                        params=query,
+                        accept=accept,
+                        bound=bound,
+                        request_timeout=request_timeout,
+                    )
             except TimeoutError:  # the request's own timeout is a ClusterUnreachable
                 raise self._list_bound(path, "took longer than {:g}s", time_bound) from None
             except AnswerTooLarge as e:
