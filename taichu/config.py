@@ -411,7 +411,7 @@ class HttpSettings(BaseModel):
         1024 * 1024,
         ge=1024,
         description="Largest request body accepted (413 beyond it), counted while it streams "
-        "in; a route may allow more for itself (`max_body_size=` on the route).",
+        "in; a route may allow more for itself (`@allow_body(...)` on the route).",
     )
     header_timeout_seconds: float = Field(
         10.0, gt=0, description="A request's line and headers must arrive within this time."

@@ -1,5 +1,5 @@
 """What `make serve` installs is what the README promises: `taichu lab` works in that
-install (no test extras), aiohttp is a declared dependency, kubernetes_asyncio is not."""
+install (no test extras), aiohttp and yarl are declared dependencies, kubernetes_asyncio is not."""
 
 from __future__ import annotations
 
@@ -39,4 +39,45 @@ def test_make_serve_install_has_the_lab_and_declares_what_it_imports(tmp_path: P
         "import importlib.metadata as m; print('\\n'.join(m.requires('taichu')))",
     ).stdout.splitlines()
     core = {r.split(">")[0].split("[")[0].strip() for r in requires if "extra ==" not in r}
-    assert "aiohttp" in core and "kubernetes_asyncio" not in core
+    assert {"aiohttp", "yarl"} <= core and "kubernetes_asyncio" not in core
+
+
+def test_every_third_party_import_of_the_package_is_a_declared_dependency() -> None:
+    """Scans `taichu/` for imports: each top-level module that is neither the standard
+    library nor ours must come from a distribution the package declares (the core list,
+    or the `lab` extra for `taichu/lab/`), not from one that only arrives transitively."""
+    import ast
+    import importlib.metadata as metadata
+    import re
+    import sys
+
+    def names(requirements: list[str], extra: str | None) -> set[str]:
+        picked = set()
+        for requirement in requirements:
+            marker = re.search(r'extra == "([^"]+)"', requirement)
+            if (marker.group(1) if marker else None) in (None, extra):
+                picked.add(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower())
+        return {name.replace("_", "-") for name in picked}
+
+    requires = metadata.requires("taichu") or []
+    owners = metadata.packages_distributions()
+    undeclared = []
+    for path in sorted((REPO / "taichu").rglob("*.py")):
+        if path.name == "pytest_fixtures.py":  # a pytest plugin: loaded only by pytest
+            continue
+        declared = names(requires, "lab" if "lab" in path.parts else None)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top == "taichu" or top in sys.stdlib_module_names:
+                    continue
+                dists = {d.lower().replace("_", "-") for d in owners.get(top, [])}
+                if not dists & declared:
+                    undeclared.append(f"{path.relative_to(REPO)}: {top} ({sorted(dists)})")
+    assert not undeclared, undeclared

@@ -108,7 +108,7 @@ def test_body_limit_is_a_setting(edge_server: Callable[..., ServerProcess]) -> N
 
 
 async def test_a_route_may_allow_a_larger_body() -> None:
-    """The per-route override (no route of ours needs one yet: kubeconfigs fit in 1 MiB)."""
+    """The per-route override (`@allow_body`), as the command route uses it for manifests."""
     app = FastAPI()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=1024)
