@@ -8,6 +8,7 @@ by the statuses each operation can answer, in its family's error shape.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -103,13 +104,21 @@ ERROR_DETAIL = {
 _DESCRIPTIONS = {
     400: "Malformed request: bad JSON, a missing field or a wrong type",
     401: "Not authenticated: no, invalid or expired token; or wrong credentials",
-    403: "Authenticated but not allowed",
+    403: "Not allowed: the caller's role, or the client's address is blocked",
     404: "No such resource",
     409: "Conflicts with an existing resource or its state",
     413: "Request body larger than the limit",
     422: "A well-formed value breaks a rule",
     429: "Too many attempts; retry after the Retry-After seconds",
+    502: "A cluster or machine answered something the platform could not use",
+    503: "Unavailable now (a cluster, a machine, or the audit log could not be written); "
+    "retry later",
 }
+# Paths whose operations reach a cluster or a machine while the request waits (their
+# errors are 502 or 503, never the caller's 401/403/404: `kube.errors`).
+_UPSTREAM = re.compile(
+    r"^/api/(v1/clusters/\{id\}/|v1/clusters$|v1/machines|runtime/|state/command/|auth/k8s/)"
+)
 # Statuses that the generic rules below cannot see from the schema alone.
 _EXTRA = {
     ("post", "/api/v1/auth/login"): {401, 429},
@@ -118,16 +127,21 @@ _EXTRA = {
     ("post", "/api/auth/register/"): {403, 409, 429},  # it logs in, too
     ("post", "/api/v1/auth/refresh"): {401},
     ("get", "/api/v1/auth/token"): {403, 404},
+    ("post", "/api/state/command/"): {429},  # too many commands running (commands/gate.py)
+    ("get", "/readyz"): {503},  # the database does not answer
 }
 
 
 def _statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
     statuses: set[int] = set(_EXTRA.get((method, path), ()))
     params = operation.get("parameters") or []
+    statuses.add(403)  # a blocked address, on every path (blacklist/enforcement.py)
     if operation.get("security"):
-        statuses |= {401, 403}
+        statuses.add(401)
         if method in {"post", "put", "patch", "delete"}:
-            statuses.add(409)
+            statuses |= {409, 503}  # 503: its audit record could not be written
+    if _UPSTREAM.match(path):
+        statuses |= {502, 503}
     if any(p.get("in") == "path" for p in params):
         statuses.add(404)
     if params or "requestBody" in operation:
