@@ -77,7 +77,6 @@ def _settings(
         os.environ["TAICHU_DATABASE_URL"] = database_url
     if data_dir:
         os.environ["TAICHU_DATA_DIR"] = str(data_dir)
-    get_settings.cache_clear()
     try:
         settings = get_settings()
     except ValidationError as e:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -599,6 +598,7 @@ class Settings(BaseSettings):
         return self.resolved_database_url.startswith("sqlite")
 
 
-@lru_cache
 def get_settings() -> Settings:
+    """The settings as the environment gives them now (read afresh each call: a CLI command
+    sets flags into the environment first; nothing holds them at module level)."""
     return Settings()

@@ -14,6 +14,7 @@ from taichu.config import Settings
 from taichu.crypto import SecretBox, jwt_signing_key, load_master_secret, secret_box
 from taichu.datadir import private_dir
 from taichu.db.session import make_engine, make_sessionmaker
+from taichu.kube.access import AccessCache
 from taichu.kube.limits import ReadLimits
 from taichu.kube.manager import ConnectionManager
 from taichu.observe.cache import ObserveHub
@@ -38,6 +39,8 @@ class AppContext:
     read_engine: AsyncEngine | None = None
     jobs: JobRunner | None = None
     kube: ConnectionManager = field(default_factory=ConnectionManager)
+    # Parsed platform accesses to clusters (`clusters.service.access_for`).
+    accesses: AccessCache = field(default_factory=AccessCache)
     # Collector behind /metrics (the app hands in the one its middleware feeds).
     metrics: Metrics = field(default_factory=Metrics)
     # One gate for the whole process: health probes share the event loop with API

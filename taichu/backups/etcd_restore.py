@@ -251,7 +251,7 @@ async def _cleanup(ctx: EngineContext, run: Run) -> None:
 
 async def _verify(job: JobContext, target: Cluster) -> int:
     """The cluster answers through the platform's own connection: how many namespaces."""
-    access = access_for(target, job.app.box)
+    access = access_for(target, job.app)
     await job.app.kube.invalidate(target.id)  # connections opened before the restart
     last: Exception | None = None
     for _ in range(60):

@@ -87,7 +87,7 @@ async def run_backup(job: JobContext) -> dict[str, Any]:
         if isinstance(started, dict):
             return started
         backup, cluster, storage, key = started
-        access = access_for(cluster, job.app.box)
+        access = access_for(cluster, job.app)
         options = dict(backup.options)
         spec = BackupSpec(
             backup_type=backup.backup_type,
@@ -221,7 +221,7 @@ async def run_restore(job: JobContext) -> dict[str, Any]:
         target = await session.get(Cluster, restore.target_cluster_id)
         if target is None:
             raise PermanentJobError(f"cluster {restore.target_cluster_id} no longer exists")
-        access = access_for(target, job.app.box)
+        access = access_for(target, job.app)
         restore.mark_progress(step="Verifying the archive")
         runs = int(restore.checkpoint.get("runs", 0)) + 1
         restore.checkpoint = {**restore.checkpoint, "runs": runs}

@@ -168,7 +168,7 @@ async def create_restore(
         # A body field: a missing target is the service's 422, not a 404 of the path.
         ensure_may_manage(principal, await session.get(Cluster, body.target_cluster_id))
     restore = await service.create_restore(
-        session, ctx.settings, ctx.box, id, backupId, body, principal.username
+        session, ctx.settings, id, backupId, body, principal.username
     )
     return ok(_restore(restore))
 

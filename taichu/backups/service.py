@@ -27,7 +27,7 @@ from taichu.backups.schemas import BackupCreate, RestoreCreate
 from taichu.backups.storage import open_storage
 from taichu.clusters.models import Cluster
 from taichu.clusters.selectors import parse_selector
-from taichu.clusters.service import access_for
+from taichu.clusters.service import require_credentials
 from taichu.config import Settings
 from taichu.errors import Conflict, Invalid, NotFound
 from taichu.jobs import service as jobs
@@ -247,7 +247,6 @@ async def delete_backup(session: AsyncSession, cluster_id: str, backup_id: str) 
 async def create_restore(
     session: AsyncSession,
     settings: Settings,
-    box: Any,
     cluster_id: str,
     backup_id: str,
     body: RestoreCreate,
@@ -267,7 +266,7 @@ async def create_restore(
             else "target_cluster_id: the backup's cluster "
             "no longer exists; name the cluster to restore into"
         )
-    access_for(target, box)  # 422 when the platform has no credentials of its own for it
+    require_credentials(target)
     if backup.backup_type == "etcd":
         check_etcd_restore(backup, target, body)
     if body.included_namespaces and body.namespace_mapping:

@@ -40,7 +40,6 @@ def _settings(database_url: str | None, data_dir: Path | None) -> Settings:
         os.environ["TAICHU_DATABASE_URL"] = database_url
     if data_dir:
         os.environ["TAICHU_DATA_DIR"] = str(data_dir)
-    get_settings.cache_clear()
     try:
         settings = get_settings()
         asyncio.run(installation.prepare(settings, "command"))

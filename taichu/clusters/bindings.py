@@ -121,7 +121,7 @@ async def register_by_address(
 def base_access(cluster: Cluster, app: AppContext, token: str) -> ClusterAccess:
     """The cluster's address and trust, with `token` as the identity."""
     if cluster.kubeconfig_encrypted:
-        return access_for(cluster, app.box).with_token(token)
+        return access_for(cluster, app).with_token(token)
     return _runtime_access(cluster, app, token)
 
 
@@ -209,7 +209,7 @@ async def identity_for(
         )
     if principal.is_admin and cluster.kubeconfig_encrypted:
         return RuntimeIdentity(
-            access_for(cluster, app.box),
+            access_for(cluster, app),
             PLATFORM_IDENTITY,
             f"the platform's account on {cluster.name}",
         )

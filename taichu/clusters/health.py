@@ -104,7 +104,7 @@ async def probe_and_record(app: AppContext, ids: Sequence[str]) -> dict[str, int
             if cluster.status in NOT_PROBED:
                 continue
             try:
-                targets[cluster.id] = access_for(cluster, app.box)
+                targets[cluster.id] = access_for(cluster, app)
             except TaichuError:
                 continue  # registered by address: reached through bound tokens only
     gate = app.probe_gate

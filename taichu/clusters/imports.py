@@ -130,7 +130,7 @@ async def run_import(job: JobContext) -> dict[str, Any]:
         cluster = await session.get(Cluster, record.cluster_id) if record else None
         if record is None or cluster is None:
             raise PermanentJobError("import record or its cluster no longer exists")
-        access = access_for(cluster, job.app.box)
+        access = access_for(cluster, job.app)
         cluster_id, name = cluster.id, cluster.name
         importer = await session.get(User, record.imported_by_id) if record.imported_by_id else None
         by_admin = importer is None or importer.role == "admin"

@@ -95,34 +95,31 @@ async def validated_access(
     return access
 
 
-# Parsed accesses by cluster id, valid while the stored ciphertext and fallback servers
-# are unchanged (a new kubeconfig is a new ciphertext): the health monitor needs them
-# every sweep.
-_ACCESS_CACHE: dict[str, tuple[tuple[str, tuple[str, ...]], ClusterAccess]] = {}
-_ACCESS_CACHE_MAX = 20_000
-
-
-def access_for(cluster: Cluster, box: SecretBox) -> ClusterAccess:
-    """The platform's own access to a cluster (from its stored, encrypted kubeconfig), with
-    the cluster's further API servers to fail over to."""
+def require_credentials(cluster: Cluster) -> None:
+    """422 unless the platform holds credentials of its own for the cluster."""
     if not cluster.kubeconfig_encrypted:
         raise Invalid(
             f"cluster {cluster.name} has no platform credentials: it was registered by "
             "address; bind a service-account token (POST /api/auth/k8s/account/bind/)"
         )
+
+
+def access_for(cluster: Cluster, app: AppContext) -> ClusterAccess:
+    """The platform's own access to a cluster (from its stored, encrypted kubeconfig), with
+    the cluster's further API servers to fail over to; parsed once per kubeconfig
+    (`app.accesses`)."""
+    require_credentials(cluster)
     key = (cluster.kubeconfig_encrypted, tuple(cluster.fallback_api_servers or ()))
-    cached = _ACCESS_CACHE.get(cluster.id)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    cached = app.accesses.get(cluster.id, key)
+    if cached is not None:
+        return cached
     access = parse_kubeconfig(
-        box.decrypt(cluster.kubeconfig_encrypted),
+        app.box.decrypt(cluster.kubeconfig_encrypted),
         allow_insecure=cluster.insecure_skip_tls_verify,
     )
     if key[1]:
         access = access.with_fallbacks(key[1])
-    if len(_ACCESS_CACHE) >= _ACCESS_CACHE_MAX:
-        _ACCESS_CACHE.clear()
-    _ACCESS_CACHE[cluster.id] = (key, access)
+    app.accesses.put(cluster.id, key, access)
     return access
 
 
@@ -301,7 +298,7 @@ async def delete_cluster(app: AppContext, session: AsyncSession, cluster_id: str
     )
     await session.delete(cluster)
     await session.flush()
-    _ACCESS_CACHE.pop(cluster_id, None)
+    app.accesses.drop(cluster_id)
     await app.observe.invalidate(cluster_id)  # its watches borrow kube clients: first
     await app.kube.invalidate(cluster_id)
 

@@ -190,3 +190,26 @@ def access_from_token(
         tls_server_name=tls_server_name,
         token=check_token(token, "token"),
     )
+
+
+class AccessCache:
+    """Parsed accesses by cluster id, each valid while its key (the stored ciphertext and
+    fallback servers) is unchanged: a new kubeconfig is a new ciphertext. One per process
+    (`AppContext.accesses`): the health monitor needs every cluster's access each sweep,
+    and decrypting and parsing thousands of kubeconfigs each time would cost its CPU."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[object, ClusterAccess]] = {}
+
+    def get(self, cluster_id: str, key: object) -> ClusterAccess | None:
+        cached = self._entries.get(cluster_id)
+        return cached[1] if cached is not None and cached[0] == key else None
+
+    def put(self, cluster_id: str, key: object, access: ClusterAccess) -> None:
+        if len(self._entries) >= self.max_entries and cluster_id not in self._entries:
+            self._entries.clear()  # rare (more clusters than this): start over, bounded
+        self._entries[cluster_id] = (key, access)
+
+    def drop(self, cluster_id: str) -> None:
+        self._entries.pop(cluster_id, None)

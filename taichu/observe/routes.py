@@ -49,7 +49,7 @@ async def _cluster(
     ctx: AppContext, principal: Principal, cluster_id: str
 ) -> tuple[Cluster, ClusterAccess]:
     cluster = await _owned(ctx, principal, cluster_id)
-    return cluster, access_for(cluster, ctx.box)
+    return cluster, access_for(cluster, ctx)
 
 
 async def _view(ctx: AppContext, cluster: Cluster, access: ClusterAccess) -> ClusterView:
@@ -118,7 +118,7 @@ async def list_events(
     cluster = await _owned(ctx, principal, id)
     note: str | None = None
     try:
-        access = access_for(cluster, ctx.box)
+        access = access_for(cluster, ctx)
         cluster_events = await ctx.observe.events(
             cluster.id,
             access,

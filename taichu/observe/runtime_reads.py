@@ -52,7 +52,7 @@ async def _target(app: AppContext, principal: Principal, cluster_id: str) -> Tar
     async with app.read_sessions() as session:
         cluster = await get_cluster(session, cluster_id)
         caller = await identity_for(app, session, principal, cluster)
-    platform = access_for(cluster, app.box) if cluster.kubeconfig_encrypted else None
+    platform = access_for(cluster, app) if cluster.kubeconfig_encrypted else None
     return Target(cluster.id, cluster.name, caller, platform)
 
 

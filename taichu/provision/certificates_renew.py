@@ -195,7 +195,7 @@ async def _store(job: JobContext, run: Run) -> None:
             raise PermanentJobError("the cluster was deleted during the renewal")
         task.pki_encrypted = blob
         access = replace(
-            access_for(cluster, app.box),
+            access_for(cluster, app),
             client_cert_data=admin.cert_pem,
             client_key_data=admin.key_pem,
         )
@@ -211,7 +211,7 @@ async def run_renewal(job: JobContext) -> dict[str, Any]:
         cluster = await session.get(Cluster, cluster_id)
         if cluster is None:
             raise PermanentJobError(f"cluster {cluster_id} no longer exists")
-        access = access_for(cluster, job.app.box)
+        access = access_for(cluster, job.app)
         name = cluster.name
     run = await members.open_run(job, cluster_id)
     if not isinstance(run.pki, ClusterPki):

@@ -102,7 +102,7 @@ class LiveState:
 
 async def live_state(ctx: AppContext, cluster: Cluster) -> LiveState:
     """The cluster as its API server answers now (call with no transaction open)."""
-    access = access_for(cluster, ctx.box)
+    access = access_for(cluster, ctx)
     async with ctx.kube.client(cluster.id, access) as kube:
         version = await kube.git_version()
         nodes, _ = await kube.list_all(

@@ -57,7 +57,7 @@ async def finish(ctx: StepContext, _: NodePlan | None) -> None:
     _, expansion_id = run.run_record
     async with app.read_sessions() as session:
         cluster = await session.get(Cluster, plan.cluster_id)
-        access = clusters.access_for(cluster, app.box) if cluster is not None else None
+        access = clusters.access_for(cluster, app) if cluster is not None else None
     result = None
     if access is not None:
         async with app.kube.client(plan.cluster_id, access) as kube:
@@ -155,7 +155,7 @@ async def roll_back(job: JobContext, run: Run, expansion_id: str) -> str:
         problems.append(f"cleaning a machine failed: {e}")
     async with app.read_sessions() as session:
         cluster = await session.get(Cluster, plan.cluster_id)
-        access = clusters.access_for(cluster, app.box) if cluster is not None else None
+        access = clusters.access_for(cluster, app) if cluster is not None else None
     try:
         if access is not None:
             async with app.kube.client(plan.cluster_id, access) as kube:

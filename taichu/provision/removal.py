@@ -61,7 +61,7 @@ async def request_removal(
         owned = await owned_machines(reads, cluster.id)
     member = next((m for m in owned if m.node_name == node_name[:63]), None)
     if member is None:
-        access = clusters.access_for(cluster, ctx.box)
+        access = clusters.access_for(cluster, ctx)
         async with ctx.kube.client(cluster.id, access) as kube:
             try:
                 await kube.get(f"/api/v1/nodes/{node_name[:253]}")
@@ -161,7 +161,7 @@ async def run_remove(job: JobContext) -> dict[str, Any]:
         cluster = await session.get(Cluster, record.cluster_id)
         if cluster is None:
             raise PermanentJobError("the cluster was deleted")
-        access = clusters.access_for(cluster, app.box)
+        access = clusters.access_for(cluster, app)
         node_name, task_id, machine_id = record.node_name, record.task_id, record.machine_id
         cluster_id = record.cluster_id
         force, timeout, drained = record.force, record.drain_timeout_seconds, dict(record.drained)

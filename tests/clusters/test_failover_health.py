@@ -42,7 +42,7 @@ async def test_the_monitor_fails_over_to_the_stored_api_servers(ctx: AppContext)
         async with ctx.read_sessions() as session:
             stored = await session.get(Cluster, cluster_id)
             assert stored is not None
-            assert access_for(stored, ctx.box).servers == (first.server, second.server)
+            assert access_for(stored, ctx).servers == (first.server, second.server)
 
         await health.probe_and_record(ctx, [cluster_id])
         assert await _status(ctx, cluster_id) == ("healthy", None)
