@@ -72,7 +72,8 @@ async def ensure_admin(session: AsyncSession, settings: Settings) -> User | None
     if await session.scalar(select(func.count(User.id))):
         return None
     password = settings.admin_password or "admin"
-    default = settings.admin_password is None
+    # Unset or empty (`TAICHU_ADMIN_PASSWORD=`, a variable left blank): the bootstrap password.
+    default = not settings.admin_password
     user = User(
         username=DEFAULT_ADMIN,
         email=None,
