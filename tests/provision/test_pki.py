@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from taichu.kube import parse_kubeconfig
-from taichu.pki import CertKey
+from taichu.pki import CertKey, issue, new_ca
 from taichu.provision.pki import ClusterPki, Member, create_cluster_pki
 
 MASTERS = (Member("m1", "10.1.0.11"), Member("m2", "10.1.0.12"), Member("m3", "10.1.0.13"))
@@ -176,3 +176,15 @@ def test_an_address_given_as_extra_san_lands_in_the_right_list() -> None:
     dns, ips = sans(pki.cert("apiserver"))
     assert "api.example.com" in dns and "192.168.5.100" in ips and "10.100.0.1" in ips
     assert all(ipaddress.ip_address(i) for i in ips)
+
+
+def test_a_pair_for_neither_role_has_no_extended_key_usage() -> None:
+    """cryptography >= 51 refuses an empty ExtendedKeyUsage: a pair issued for neither serving
+    nor clients carries none (any usage) instead of failing; one for both carries both."""
+    ca = new_ca("test-ca")
+    plain = issue(ca, "bob")
+    assert x509.ExtendedKeyUsage not in {e.value.__class__ for e in plain.cert.extensions}
+    plain.cert.verify_directly_issued_by(ca.cert)
+    both = issue(ca, "carol", server=True, client=True).cert
+    usages = both.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usages) == [ExtendedKeyUsageOID.SERVER_AUTH, CLIENT]
