@@ -16,6 +16,7 @@ from taichu.clusters import events
 from taichu.clusters.models import Cluster, K8sAccountBinding
 from taichu.clusters.service import (
     access_for,
+    connect_policy,
     ensure_may_bind,
     get_cluster,
     name_taken,
@@ -64,7 +65,7 @@ def _runtime_access(cluster: Cluster, app: AppContext, token: str) -> ClusterAcc
     ca = app.box.decrypt(cluster.ca_data_encrypted) if cluster.ca_data_encrypted else None
     return access_from_token(
         cluster.api_server_url, token, ca, insecure=cluster.insecure_skip_tls_verify
-    )
+    ).restricted(connect_policy(app, cluster))
 
 
 async def register_by_address(
@@ -72,8 +73,10 @@ async def register_by_address(
 ) -> Cluster:
     url = server_url(reg.api_server, reg.port)
     ca = check_certificates(reg.ca_certificate, "ca_certificate") if reg.ca_certificate else None
-    probe = access_from_token(url, _PROBE_TOKEN, ca, insecure=reg.insecure_skip_tls_verify)
     policy = target_policy(app, owner)
+    probe = access_from_token(
+        url, _PROBE_TOKEN, ca, insecure=reg.insecure_skip_tls_verify
+    ).restricted(None if policy.allow_loopback else policy)
     await check_server(url, policy, "api_server", app.settings.kube.connect_timeout_seconds)
     try:
         async with app.kube.client(f"probe:{url}", probe) as kube:

@@ -75,6 +75,19 @@ def target_policy(app: AppContext, caller: Principal | None) -> TargetPolicy:
     return TargetPolicy.for_caller(is_admin, app.settings.kube.allowed_networks)
 
 
+# Sources whose address the registering user typed: a created cluster's address is a
+# machine of the inventory, which only admins write.
+_ADDRESS_CHOSEN_BY_USER = frozenset({"manual", "import", "runtime"})
+
+
+def connect_policy(app: AppContext, cluster: Cluster) -> TargetPolicy | None:
+    """What connections to a stored cluster may reach: a non-admin's registration keeps its
+    registration rules at every connect (a name rebound to loopback later is refused)."""
+    if cluster.shared or cluster.source not in _ADDRESS_CHOSEN_BY_USER:
+        return None
+    return TargetPolicy.for_caller(False, app.settings.kube.allowed_networks)
+
+
 async def validated_access(
     app: AppContext, new: NewCluster, caller: Principal | None
 ) -> ClusterAccess:
@@ -89,10 +102,10 @@ async def validated_access(
         max_bytes=settings.max_kubeconfig_kib * 1024,
     )
     where = f"kubeconfig clusters[{shown(access.cluster or '')}].cluster.server"
-    await check_server(
-        access.server, target_policy(app, caller), where, settings.connect_timeout_seconds
-    )
-    return access
+    policy = target_policy(app, caller)
+    await check_server(access.server, policy, where, settings.connect_timeout_seconds)
+    # The registration's own probe connects under the same rules (no rebinding in between).
+    return access if policy.allow_loopback else access.restricted(policy)
 
 
 def require_credentials(cluster: Cluster) -> None:
@@ -109,14 +122,15 @@ def access_for(cluster: Cluster, app: AppContext) -> ClusterAccess:
     the cluster's further API servers to fail over to; parsed once per kubeconfig
     (`app.accesses`)."""
     require_credentials(cluster)
-    key = (cluster.kubeconfig_encrypted, tuple(cluster.fallback_api_servers or ()))
+    policy = connect_policy(app, cluster)
+    key = (cluster.kubeconfig_encrypted, tuple(cluster.fallback_api_servers or ()), policy)
     cached = app.accesses.get(cluster.id, key)
     if cached is not None:
         return cached
     access = parse_kubeconfig(
         app.box.decrypt(cluster.kubeconfig_encrypted),
         allow_insecure=cluster.insecure_skip_tls_verify,
-    )
+    ).restricted(policy)
     if key[1]:
         access = access.with_fallbacks(key[1])
     app.accesses.put(cluster.id, key, access)

@@ -6,12 +6,15 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
 
 from taichu.errors import Invalid
+
+if TYPE_CHECKING:  # targets imports this module
+    from taichu.kube.targets import TargetPolicy
 
 CREDENTIALS_HINT = "embed a token or client-certificate-data and client-key-data instead"
 MAX_SERVER_LENGTH = 500  # the column that keeps it
@@ -43,6 +46,9 @@ class ClusterAccess:
     # Further API servers of the same cluster (same CA, same credentials), tried in order
     # when `server` cannot be connected to: a highly available control plane's masters.
     fallback_servers: tuple[str, ...] = ()
+    # Checked at every connect when the address was a non-admin's choice (loopback refused
+    # unless allowed); None: only what nobody may reach (taichu.kube.targets).
+    connect_policy: TargetPolicy | None = None
 
     def __post_init__(self) -> None:
         for server in (self.server, *self.fallback_servers):
@@ -58,6 +64,8 @@ class ClusterAccess:
     def __repr__(self) -> str:
         # Never key or token material: reprs end up in logs and tracebacks.
         fallbacks = f", fallbacks={self.fallback_servers!r}" if self.fallback_servers else ""
+        if self.connect_policy is not None:
+            fallbacks += ", restricted"
         return (
             f"ClusterAccess(server={self.server!r}{fallbacks}, auth={self.auth_kind!r}, "
             f"ca={'custom' if self.ca_data else 'system'}, insecure={self.insecure}, "
@@ -89,6 +97,7 @@ class ClusterAccess:
             self.client_key_data,
             self.token,
             self.fallback_servers,
+            self.connect_policy,
         ):
             raw = part if isinstance(part, bytes) else repr(part).encode()
             digest.update(len(raw).to_bytes(8, "big") + raw)
@@ -110,6 +119,10 @@ class ClusterAccess:
             if url != self.server and url not in fallbacks:
                 fallbacks.append(url)
         return replace(self, fallback_servers=tuple(fallbacks))
+
+    def restricted(self, policy: TargetPolicy | None) -> ClusterAccess:
+        """The same access, connecting only where `policy` allows."""
+        return replace(self, connect_policy=policy)
 
     def with_token(self, token: str) -> ClusterAccess:
         """The same cluster as another identity. The client certificate is dropped: the

@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import ssl
+from functools import partial
 from typing import Any, Literal
 
 import aiohttp
@@ -128,7 +129,9 @@ class KubeClient(ClusterCalls, ListCalls):
                 connector=aiohttp.TCPConnector(
                     ssl=self._ssl,
                     limit=self._max_connections,
-                    socket_factory=guarded_socket,  # no metadata/link-local, even after DNS
+                    # No metadata/link-local (nor loopback for a user's address), even
+                    # after DNS: checked on the address each connection goes to.
+                    socket_factory=partial(guarded_socket, policy=self.access.connect_policy),
                 ),
                 headers=self._headers,
                 timeout=self._timeout(self.request_timeout),

@@ -8,7 +8,9 @@ network position: without limits, any user could make it reach the cloud metadat
   at connect time (`guarded_socket`, so a host name that later resolves there is refused
   too).
 - Loopback is refused for non-admins at registration, unless the operator allows it
-  (`TAICHU_KUBE__ALLOWED_NETWORKS`).
+  (`TAICHU_KUBE__ALLOWED_NETWORKS`), and at every connect to a cluster whose address a
+  non-admin chose (`ClusterAccess.connect_policy`): a name that resolved elsewhere when it
+  was registered and to loopback later is refused then (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit
 
 from taichu.errors import Invalid
 from taichu.kube.access import shown
+from taichu.kube.errors import ClusterUnreachable
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -136,12 +139,67 @@ async def check_server(
             raise Invalid(f"{where}: the host {shown(host)} resolves to {why}")
 
 
-def guarded_socket(addr_info: tuple[Any, ...]) -> socket.socket:
-    """aiohttp's `socket_factory`: it sees the very address each connection goes to (after
-    DNS, literal IPs included), so a name rebound to a refused address fails here."""
+def connect_refusal(address: Address, policy: TargetPolicy | None) -> str | None:
+    """Why a connection to `address` is refused: `policy` when the address was a
+    non-admin's choice, else only what nobody may reach."""
+    if policy is not None:
+        return policy.refusal(address)
+    what = always_refused(address)
+    return None if what is None else f"{what}, which clusters may not use"
+
+
+def guarded_socket(addr_info: tuple[Any, ...], policy: TargetPolicy | None = None) -> socket.socket:
+    """aiohttp's `socket_factory` (with the access's `connect_policy` bound): it sees the very
+    address each connection goes to (after DNS, literal IPs included), so a name rebound to
+    a refused address fails here."""
     family, type_, proto, _, sockaddr = addr_info
     address = _literal(str(sockaddr[0]))
-    what = always_refused(address) if address is not None else None
-    if what is not None:
-        raise OSError(errno.EACCES, f"{address} is {what}, which clusters may not use")
+    why = connect_refusal(address, policy) if address is not None else None
+    if why is not None:
+        raise OSError(errno.EACCES, f"{address} is {why}")
     return socket.socket(family=family, type=type_, proto=proto)
+
+
+@dataclass(frozen=True)
+class PinnedServer:
+    """A server URL with its host resolved to the addresses the caller may reach, for a
+    client that resolves names itself (kubectl): it is handed one of them, so a name
+    rebound between this check and its connection changes nothing."""
+
+    urls: tuple[str, ...]  # in the resolver's order; never empty
+    tls_name: str | None  # the host name the certificate must show; None for a literal
+
+
+async def pin_server(
+    server: str, policy: TargetPolicy | None, resolve_seconds: float
+) -> PinnedServer:
+    """`server` with its host replaced by each resolved address that is not refused (503
+    when the name does not resolve or every address is refused)."""
+    parts = urlsplit(server)
+    host, port = parts.hostname or "", parts.port or 443
+    literal = _literal(host)
+    if literal is not None:
+        why = connect_refusal(literal, policy)
+        if why is not None:
+            raise ClusterUnreachable(f"{server}: {literal} is {why}")
+        return PinnedServer((server,), None)
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), resolve_seconds
+        )
+    except (OSError, TimeoutError, UnicodeError) as e:
+        raise ClusterUnreachable(f"{server}: the host {shown(host)} cannot be resolved") from e
+    urls: list[str] = []
+    why: str | None = "no address"
+    for *_, sockaddr in infos:
+        address = _literal(str(sockaddr[0]))
+        why = connect_refusal(address, policy) if address is not None else "not an IP address"
+        if why is None and address is not None:
+            where = f"[{address}]" if address.version == 6 else str(address)
+            url = f"https://{where}:{port}{parts.path}"
+            if url not in urls:
+                urls.append(url)
+    if not urls:
+        raise ClusterUnreachable(f"{server}: the host {shown(host)} resolves to {why}")
+    return PinnedServer(tuple(urls), host)

@@ -53,6 +53,19 @@ class Served:
 def serve(tmp_path: Path, label: str, **env: str) -> Iterator[Served]:
     """`taichu serve` on its own migrated database, with `env` on top of the defaults."""
     url = prepare_database(tmp_path, label)
+    try:
+        with serve_database(url, tmp_path, label, **env) as served:
+            yield served
+    finally:
+        drop_prepared_database(url)
+
+
+@contextmanager
+def serve_database(
+    url: str, tmp_path: Path, label: str, log_name: str = "", **env: str
+) -> Iterator[Served]:
+    """`taichu serve` on a prepared database: served again with the same `label`, it is the
+    same installation (data directory, secret key) restarted, with `env` as given now."""
     full_env = server_env(
         url,
         tmp_path / f"data-{label}",
@@ -60,12 +73,9 @@ def serve(tmp_path: Path, label: str, **env: str) -> Iterator[Served]:
         TAICHU_SECRET_KEY=f"targets-secret-{label}-0123456789abcdef",
         **env,
     )
-    try:
-        with running_server(full_env, tmp_path / f"server-{label}.log") as server:
-            token = login_token(server.url, "admin", ADMIN_PASSWORD)
-            yield Served(server.url, {"Authorization": f"Bearer {token}"})
-    finally:
-        drop_prepared_database(url)
+    with running_server(full_env, tmp_path / f"server-{log_name or label}.log") as server:
+        token = login_token(server.url, "admin", ADMIN_PASSWORD)
+        yield Served(server.url, {"Authorization": f"Bearer {token}"})
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 from taichu.config import KubeSettings, Settings
 from taichu.lab.cluster import LabCluster
 from tests.clusters.helpers import new_user, register
+from tests.conftest import ADMIN_PASSWORD, bearer, login
 
 pytestmark = pytest.mark.lab
 
@@ -103,3 +104,29 @@ async def test_imports_are_seen_by_who_started_them_and_admins(
     assert (await client.get(status, headers=carol)).status_code == 200
     assert (await client.get(status, headers=admin_headers)).status_code == 200
     assert (await client.get(status, headers=dave)).status_code == 404
+
+
+async def test_a_users_cluster_is_held_to_the_users_rules_at_every_connect(
+    start_app: Any,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    lab_cluster: LabCluster,
+    make_settings: Any,
+) -> None:
+    """A user's address is checked at each connection, not only when registered (a name
+    rebound to loopback later): with the allowance withdrawn and the server restarted,
+    the platform's own reads of a user's loopback cluster are refused; an admin's are not."""
+    alice = await new_user(client, "alice")
+    users = await register(client, alice, "alices", lab_cluster.kubeconfig)
+    admins = await register(client, admin_headers, "admins", lab_cluster.kubeconfig)
+    assert users.status_code == admins.status_code == 200, (users.text, admins.text)
+    ids = {name: r.json()["data"]["id"] for name, r in (("user", users), ("admin", admins))}
+
+    restarted = await start_app(make_settings())  # the default: no allowance for users
+    admin = bearer(await login(restarted, "admin", ADMIN_PASSWORD))
+    refused = await restarted.get(f"/api/v1/clusters/{ids['user']}/nodes", headers=admin)
+    assert refused.status_code == 503, refused.text
+    assert "loopback" in refused.json()["message"], refused.text
+    opened = await restarted.get(f"/api/v1/clusters/{ids['admin']}/nodes", headers=admin)
+    assert opened.status_code == 200, opened.text
+    assert len(opened.json()["data"]["nodes"]) == 4

@@ -14,8 +14,16 @@ import httpx
 import pytest
 
 from taichu.clusters.service import UNREACHABLE_FOR_USERS
-from tests.clusters.serving import FakeApiServer, Served, fake_apiserver, kubeconfig, serve
-from tests.support.server import free_port
+from tests.clusters.serving import (
+    USER_PASSWORD,
+    FakeApiServer,
+    Served,
+    fake_apiserver,
+    kubeconfig,
+    serve,
+    serve_database,
+)
+from tests.support.server import drop_prepared_database, free_port, login_token, prepare_database
 
 
 @pytest.fixture(scope="module")
@@ -141,15 +149,7 @@ def test_a_users_runtime_cluster_is_theirs_alone(allowing: Served, fake: FakeApi
     )
     assert shared.status_code == 200, shared.text
 
-    def bind(headers: dict[str, str], cluster_id: str, token: str) -> httpx.Response:
-        return httpx.post(
-            f"{allowing.url}/api/auth/k8s/account/bind/",
-            headers=headers,
-            json={"cluster_id": cluster_id, "token": token},
-            timeout=60,
-        )
-
-    refused = bind(bob, mine.json()["id"], "bobs-secret-token")
+    refused = bind(allowing, bob, mine.json()["id"], "bobs-secret-token")
     assert refused.status_code == 403, refused.text
     assert "another user" in refused.json()["detail"]
     assert "bobs-secret-token" not in fake.seen_tokens  # never sent to Alice's server
@@ -161,12 +161,56 @@ def test_a_users_runtime_cluster_is_theirs_alone(allowing: Served, fake: FakeApi
     assert reads.status_code == 403
 
     # Alice may bind to her own; anyone to an admin's (this server then rejects the token).
-    own = bind(alice, mine.json()["id"], "alices-token")
+    own = bind(allowing, alice, mine.json()["id"], "alices-token")
     assert own.status_code == 422 and "rejected" in own.json()["detail"]
     assert "alices-token" in fake.seen_tokens
-    open_to_all = bind(bob, shared.json()["id"], "bobs-other-token")
+    open_to_all = bind(allowing, bob, shared.json()["id"], "bobs-other-token")
     assert open_to_all.status_code == 422 and "rejected" in open_to_all.json()["detail"]
     assert "bobs-other-token" in fake.seen_tokens
+
+
+def bind(served: Served, headers: dict[str, str], cluster_id: str, token: str) -> httpx.Response:
+    return httpx.post(
+        f"{served.url}/api/auth/k8s/account/bind/",
+        headers=headers,
+        json={"cluster_id": cluster_id, "token": token},
+        timeout=60,
+    )
+
+
+def test_a_users_address_is_checked_again_at_every_connect(
+    tmp_path: Path, fake: FakeApiServer
+) -> None:
+    """What DNS rebinding would do (a name a user registered resolving to loopback later),
+    with the allowance the address was registered under withdrawn instead: a connection to
+    the user's cluster is refused before it is opened, an admin's is not."""
+    url = prepare_database(tmp_path, "rebind")
+    ca = fake.ca_pem.decode()
+    try:
+        allowing = {"TAICHU_KUBE__ALLOWED_NETWORKS": "127.0.0.0/8"}
+        with serve_database(url, tmp_path, "rebind", "before", **allowing) as served:
+            alice = served.new_user("alice")
+            mine = by_address(served, alice, "alices", "127.0.0.1", fake.port, ca_certificate=ca)
+            assert mine.status_code == 200, mine.text
+            shared = by_address(
+                served, served.admin, "admins", "127.0.0.1", fake.port, ca_certificate=ca
+            )
+            assert shared.status_code == 200, shared.text
+            first = bind(served, alice, mine.json()["id"], "alices-first-token")
+            assert "rejected" in first.json()["detail"], first.text  # it was reached
+        with serve_database(url, tmp_path, "rebind", "after") as served:
+            alice = {"Authorization": f"Bearer {login_token(served.url, 'alice', USER_PASSWORD)}"}
+            before = fake.requests
+            refused = bind(served, alice, mine.json()["id"], "alices-second-token")
+            assert refused.status_code == 422, refused.text
+            assert "loopback" in refused.json()["detail"], refused.text
+            assert fake.requests == before and "alices-second-token" not in fake.seen_tokens
+            # An admin's registration on the same address is still reached.
+            opened = bind(served, alice, shared.json()["id"], "alices-token-for-admins")
+            assert "rejected" in opened.json()["detail"], opened.text
+            assert "alices-token-for-admins" in fake.seen_tokens
+    finally:
+        drop_prepared_database(url)
 
 
 def test_errors_do_not_echo_long_hosts(served: Served, tmp_path: Path) -> None:

@@ -5,13 +5,20 @@ a single byte is sent (real sockets, no cluster needed)."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
 
 import pytest
 
 from taichu.errors import Invalid
 from taichu.kube import ClusterUnreachable, KubeClient, access_from_token
-from taichu.kube.targets import TargetPolicy, always_refused, check_server
+from taichu.kube.targets import (
+    PinnedServer,
+    TargetPolicy,
+    always_refused,
+    check_server,
+    pin_server,
+)
 
 USER = TargetPolicy.for_caller(False, [])
 ADMIN = TargetPolicy.for_caller(True, [])
@@ -76,3 +83,51 @@ async def test_connections_to_metadata_addresses_are_refused(server: str) -> Non
     finally:
         await client.close()
     assert time.monotonic() - started < 2  # refused, not timed out
+
+
+async def test_a_restricted_access_refuses_loopback_at_connect() -> None:
+    """A user's cluster keeps the user's rules at every connect: a name that resolves to
+    loopback later (DNS rebinding) is refused before a byte is sent; an unrestricted access
+    connects (here: nothing listens, so it is refused by the peer, not by us)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        server = f"https://localhost:{listener.getsockname()[1]}"
+        restricted = access_from_token(server, "t").restricted(USER)
+        assert restricted.fingerprint != access_from_token(server, "t").fingerprint
+        assert "restricted" in repr(restricted)
+        client = KubeClient(restricted, connect_timeout=5, request_timeout=5)
+        try:
+            with pytest.raises(ClusterUnreachable, match="loopback address"):
+                await client.version()
+        finally:
+            await client.close()
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nothing ever connected
+        allowed = restricted.restricted(TargetPolicy.for_caller(False, ["127.0.0.0/8", "::1"]))
+        client = KubeClient(allowed, connect_timeout=5, request_timeout=1)
+        try:
+            with pytest.raises(ClusterUnreachable) as caught:
+                await client.version()  # reached, then no TLS answer
+            assert "loopback" not in caught.value.message
+        finally:
+            await client.close()
+
+
+async def test_pinned_servers_are_the_checked_addresses() -> None:
+    """kubectl resolves names itself: it is handed an address checked here, and the name
+    the certificate must show."""
+    pinned = await pin_server("https://localhost:6443/prefix", None, 5)
+    assert pinned.tls_name == "localhost"
+    assert set(pinned.urls) <= {"https://127.0.0.1:6443/prefix", "https://[::1]:6443/prefix"}
+    assert pinned.urls
+    literal = await pin_server("https://10.0.0.1:6443", USER, 5)
+    assert literal == PinnedServer(("https://10.0.0.1:6443",), None)
+    for server in ("https://localhost:6443", "https://127.0.0.1:6443"):
+        with pytest.raises(ClusterUnreachable, match="loopback address"):
+            await pin_server(server, USER, 5)
+    with pytest.raises(ClusterUnreachable, match="link-local or cloud metadata"):
+        await pin_server("https://169.254.169.254", None, 5)
+    with pytest.raises(ClusterUnreachable, match="cannot be resolved"):
+        await pin_server("https://no-such-host.invalid", None, 5)
