@@ -30,6 +30,10 @@ CLUSTER_STATUSES = (
 )
 
 
+# clusters.source of a cluster the platform built (on machines of the inventory).
+SOURCE_CREATED = "created"
+
+
 class Cluster(IdMixin, TimestampMixin, Base):
     __tablename__ = "clusters"
 

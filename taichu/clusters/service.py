@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.clusters import events
-from taichu.clusters.models import Cluster
+from taichu.clusters.models import SOURCE_CREATED, Cluster
 from taichu.clusters.probe import MAX_ERROR_LENGTH, ProbeResult, probe_cluster
 from taichu.clusters.selectors import labelled_page
 from taichu.context import AppContext
@@ -75,15 +75,11 @@ def target_policy(app: AppContext, caller: Principal | None) -> TargetPolicy:
     return TargetPolicy.for_caller(is_admin, app.settings.kube.allowed_networks)
 
 
-# Sources whose address the registering user typed: a created cluster's address is a
-# machine of the inventory, which only admins write.
-_ADDRESS_CHOSEN_BY_USER = frozenset({"manual", "import", "runtime"})
-
-
 def connect_policy(app: AppContext, cluster: Cluster) -> TargetPolicy | None:
     """What connections to a stored cluster may reach: a non-admin's registration keeps its
-    registration rules at every connect (a name rebound to loopback later is refused)."""
-    if cluster.shared or cluster.source not in _ADDRESS_CHOSEN_BY_USER:
+    registration rules at every connect (a name rebound to loopback later is refused).
+    A created cluster's address is a machine of the inventory, which only admins write."""
+    if cluster.shared or cluster.source == SOURCE_CREATED:
         return None
     return TargetPolicy.for_caller(False, app.settings.kube.allowed_networks)
 

@@ -27,6 +27,7 @@ from taichu.commands.policy import (
     redact_command,
     redact_text,
 )
+from taichu.commands.proxy import run_proxy
 from taichu.commands.target import kubeconfig_for, target_for
 from taichu.context import AppContext
 from taichu.crypto import SecretBox
@@ -159,19 +160,21 @@ async def run_command(app: AppContext, principal: Principal, ask: CommandAsk) ->
         raise await _refuse(app, principal, cluster, ask, timeout, refused) from refused
     target = await target_for(app, principal, cluster)
     binary = kubectl_binary(app)
+    connect_seconds = app.settings.kube.connect_timeout_seconds
     with app.command_gate.slot(principal.user_id):
-        kubeconfig = await kubeconfig_for(target, app.settings.kube.connect_timeout_seconds)
-        outcome = await runner.run(
-            runner.Invocation(
-                binary=binary,
-                argv=argv,
-                kubeconfig=kubeconfig,
-                stdin=stdin,
-                timeout=timeout,
-                max_output=settings.max_output_bytes,
-                cache_dir=_cache_dir(app, cluster.id),
+        async with run_proxy(target.access.connect_policy, connect_seconds) as proxy:
+            kubeconfig = await kubeconfig_for(target, connect_seconds, proxy.url)
+            outcome = await runner.run(
+                runner.Invocation(
+                    binary=binary,
+                    argv=argv,
+                    kubeconfig=kubeconfig,
+                    stdin=stdin,
+                    timeout=timeout,
+                    max_output=settings.max_output_bytes,
+                    cache_dir=_cache_dir(app, cluster.id),
+                )
             )
-        )
     stdout_enc, stderr_enc = await asyncio.to_thread(
         _encrypt_pair, app.box, outcome.stdout, outcome.stderr
     )

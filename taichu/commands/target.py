@@ -16,8 +16,7 @@ from taichu.auth.principal import Principal
 from taichu.clusters.bindings import identity_for
 from taichu.clusters.models import Cluster, K8sAccountBinding
 from taichu.context import AppContext
-from taichu.kube import PLATFORM_IDENTITY, ClusterAccess, ClusterUnreachable, render_kubeconfig
-from taichu.kube.targets import PinnedServer, pin_server
+from taichu.kube import PLATFORM_IDENTITY, ClusterAccess, render_kubeconfig
 
 log = logging.getLogger("taichu.commands")
 
@@ -59,52 +58,19 @@ async def _connects(server: str, wait_seconds: float) -> bool:
     return True
 
 
-async def kubeconfig_for(target: RunTarget, connect_timeout: float) -> str:
+async def kubeconfig_for(target: RunTarget, connect_timeout: float, proxy_url: str) -> str:
     """A kubeconfig of one server: kubectl knows no fallbacks, so with several API servers
     (an HA control plane) the first that takes a connection is used, in the platform's
-    order; if none does, the first (kubectl then says why).
-
-    kubectl resolves names itself, past the platform's connect-time checks: it is given an
-    address that was checked (`pin_server`), the name kept as the certificate's."""
+    order; if none does, the first (kubectl then says why). kubectl goes through
+    `proxy_url` (the run's `taichu.commands.proxy`), which checks every address it reaches."""
     access = target.access
-    first = await pin_server(access.server, access.connect_policy, connect_timeout)
-    chosen = (first.urls[0], first.tls_name)
-    for candidate in access.servers:
-        pinned = (
-            first
-            if candidate == access.server
-            else await _pinned(candidate, access, connect_timeout)
-        )
-        url = await _first_connecting(pinned.urls, connect_timeout) if pinned else None
-        if pinned is not None and url is not None:
-            chosen = (url, pinned.tls_name)
-            if candidate != access.server:
-                log.info(
-                    "kubectl run: %s cannot be connected to, using %s", access.server, candidate
-                )
-            break
-    single = replace(
-        access,
-        server=chosen[0],
-        tls_server_name=access.tls_server_name or chosen[1],
-        fallback_servers=(),
-    )
-    return render_kubeconfig(single, "taichu", target.namespace)
-
-
-async def _pinned(
-    server: str, access: ClusterAccess, resolve_seconds: float
-) -> PinnedServer | None:
-    """A fallback server's checked addresses; None (logged) when it cannot be used."""
-    try:
-        return await pin_server(server, access.connect_policy, resolve_seconds)
-    except ClusterUnreachable as e:
-        log.info("kubectl run: %s", e.message)
-        return None
-
-
-async def _first_connecting(urls: tuple[str, ...], wait_seconds: float) -> str | None:
-    for url in urls:
-        if await _connects(url, wait_seconds):
-            return url
-    return None
+    server = access.server
+    if access.fallback_servers:
+        for candidate in access.servers:
+            if await _connects(candidate, connect_timeout):
+                server = candidate
+                break
+        if server != access.server:
+            log.info("kubectl run: %s cannot be connected to, using %s", access.server, server)
+    single = replace(access, server=server, fallback_servers=())
+    return render_kubeconfig(single, "taichu", target.namespace, proxy_url=proxy_url)

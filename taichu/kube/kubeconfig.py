@@ -351,12 +351,18 @@ def _enc(data: bytes) -> str:
 
 
 def render_kubeconfig(
-    access: ClusterAccess, name: str = "taichu", namespace: str | None = None
+    access: ClusterAccess,
+    name: str = "taichu",
+    namespace: str | None = None,
+    *,
+    proxy_url: str | None = None,
 ) -> str:
     """A self-contained kubeconfig for `access` (e.g. a temp file for kubectl), with
-    `namespace` as its context's default. It holds the credentials: write it with mode
-    0600 and delete it after use."""
+    `namespace` as its context's default and `proxy_url` as the proxy to go through. It
+    holds the credentials: write it with mode 0600 and delete it after use."""
     cluster: dict[str, Any] = {"server": access.server}
+    if proxy_url:
+        cluster["proxy-url"] = proxy_url
     if access.insecure:
         cluster["insecure-skip-tls-verify"] = True
     elif access.ca_data:

@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 
 from taichu.errors import Invalid
 from taichu.kube.access import shown
-from taichu.kube.errors import ClusterUnreachable
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -154,52 +153,7 @@ def guarded_socket(addr_info: tuple[Any, ...], policy: TargetPolicy | None = Non
     a refused address fails here."""
     family, type_, proto, _, sockaddr = addr_info
     address = _literal(str(sockaddr[0]))
-    why = connect_refusal(address, policy) if address is not None else None
+    why = connect_refusal(address, policy) if address is not None else "not an IP address"
     if why is not None:
         raise OSError(errno.EACCES, f"{address} is {why}")
     return socket.socket(family=family, type=type_, proto=proto)
-
-
-@dataclass(frozen=True)
-class PinnedServer:
-    """A server URL with its host resolved to the addresses the caller may reach, for a
-    client that resolves names itself (kubectl): it is handed one of them, so a name
-    rebound between this check and its connection changes nothing."""
-
-    urls: tuple[str, ...]  # in the resolver's order; never empty
-    tls_name: str | None  # the host name the certificate must show; None for a literal
-
-
-async def pin_server(
-    server: str, policy: TargetPolicy | None, resolve_seconds: float
-) -> PinnedServer:
-    """`server` with its host replaced by each resolved address that is not refused (503
-    when the name does not resolve or every address is refused)."""
-    parts = urlsplit(server)
-    host, port = parts.hostname or "", parts.port or 443
-    literal = _literal(host)
-    if literal is not None:
-        why = connect_refusal(literal, policy)
-        if why is not None:
-            raise ClusterUnreachable(f"{server}: {literal} is {why}")
-        return PinnedServer((server,), None)
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), resolve_seconds
-        )
-    except (OSError, TimeoutError, UnicodeError) as e:
-        raise ClusterUnreachable(f"{server}: the host {shown(host)} cannot be resolved") from e
-    urls: list[str] = []
-    why: str | None = "no address"
-    for *_, sockaddr in infos:
-        address = _literal(str(sockaddr[0]))
-        why = connect_refusal(address, policy) if address is not None else "not an IP address"
-        if why is None and address is not None:
-            where = f"[{address}]" if address.version == 6 else str(address)
-            url = f"https://{where}:{port}{parts.path}"
-            if url not in urls:
-                urls.append(url)
-    if not urls:
-        raise ClusterUnreachable(f"{server}: the host {shown(host)} resolves to {why}")
-    return PinnedServer(tuple(urls), host)

@@ -29,14 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taichu.clusters import events as cluster_events
-from taichu.clusters.models import Cluster, PlatformEvent
+from taichu.clusters.models import SOURCE_CREATED, Cluster, PlatformEvent
 from taichu.context import AppContext
 from taichu.db.session import transaction
 from taichu.jobs import service as jobs
 from taichu.jobs.registry import JobContext, JobRegistry
 from taichu.pki import CertKey, new_key
 from taichu.provision.members import latest_task_id
-from taichu.provision.models import SOURCE_CREATED, CreateTask
+from taichu.provision.models import CreateTask
 from taichu.timeutil import rfc3339, utcnow
 
 log = logging.getLogger("taichu.provision.certificates")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.clusters import events as cluster_events
-from taichu.clusters.models import Cluster
+from taichu.clusters.models import SOURCE_CREATED, Cluster
 from taichu.clusters.probe import PROBE_MAX_NODES, PROBE_MAX_PAGES, summarize_nodes
 from taichu.clusters.service import access_for, managed_cluster
 from taichu.context import AppContext
@@ -27,7 +27,6 @@ from taichu.machines.preflight_service import run_preflight
 from taichu.provision import bundles, join, validation
 from taichu.provision.expansion_models import ClusterExpansion, NodeRemoval
 from taichu.provision.models import (
-    SOURCE_CREATED,
     CreateTask,
     CreateTaskLog,
     CreateTaskMachine,

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from taichu.clusters.models import Cluster
+from taichu.clusters.models import SOURCE_CREATED, Cluster
 from taichu.db.base import COMPLETED
 from taichu.errors import Invalid
 from taichu.jobs.errors import PermanentJobError
 from taichu.provision.install import configs as C
 from taichu.provision.install import layout as L
-from taichu.provision.models import SOURCE_CREATED, CreateTask
+from taichu.provision.models import CreateTask
 from taichu.provision.plan import NodePlan, Step, StepContext
 from taichu.provision.runtime import EngineContext, Run
 

@@ -15,7 +15,6 @@ from taichu.timeutil import utcnow
 # Journal row states.
 STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED = "pending", "running", "done", "failed"
 CLUSTER_WIDE = ""  # machine_id of a journal row of a once-per-cluster step
-SOURCE_CREATED = "created"  # clusters.source of a cluster the platform built
 
 
 class CreateTask(IdMixin, TimestampMixin, TrackedRunMixin, Base):

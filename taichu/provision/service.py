@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.clusters import events as cluster_events
-from taichu.clusters.models import Cluster
+from taichu.clusters.models import SOURCE_CREATED, Cluster
 from taichu.clusters.service import name_taken, store_new
 from taichu.context import AppContext
 from taichu.db.base import CANCELLED, COMPLETED, PENDING
@@ -26,7 +26,6 @@ from taichu.machines.preflight_report import PreflightPolicy
 from taichu.machines.preflight_service import run_preflight, validate_request
 from taichu.provision import bundles, validation
 from taichu.provision.models import (
-    SOURCE_CREATED,
     CreateTask,
     CreateTaskLog,
     CreateTaskMachine,

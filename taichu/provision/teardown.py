@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taichu.audit import context as audit
 from taichu.auth.principal import Principal
 from taichu.clusters import events as cluster_events
-from taichu.clusters.models import Cluster
+from taichu.clusters.models import SOURCE_CREATED, Cluster
 from taichu.clusters.service import managed_cluster
 from taichu.context import AppContext
 from taichu.db.base import RUN_ACTIVE
@@ -17,7 +17,7 @@ from taichu.errors import Conflict, Invalid
 from taichu.jobs import service as jobs
 from taichu.machines import service as machines
 from taichu.provision.jobs import TEARDOWN_KIND, owned_machines, teardown_dedup_key
-from taichu.provision.models import SOURCE_CREATED, ClusterExpansion, CreateTask, NodeRemoval
+from taichu.provision.models import ClusterExpansion, CreateTask, NodeRemoval
 from taichu.provision.service import set_machine_status
 
 

@@ -100,13 +100,30 @@ def _status_401() -> bytes:
 
 
 @contextmanager
-def fake_apiserver() -> Iterator[FakeApiServer]:
-    ca = new_ca("fake-ca")
-    leaf = issue(ca, "fake-apiserver", server=True, dns=("localhost",), ips=("127.0.0.1",))
+def https_on_loopback(
+    handler: type[BaseHTTPRequestHandler], label: str
+) -> Iterator[tuple[int, bytes]]:
+    """A threaded HTTPS server on 127.0.0.1 with a certificate for 127.0.0.1 and localhost
+    from a CA of its own: its port and that CA."""
+    ca = new_ca(f"{label}-ca")
+    leaf = issue(ca, label, server=True, dns=("localhost",), ips=("127.0.0.1",))
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     with tempfile.TemporaryDirectory() as tmp:
         crt, key = leaf.write(Path(tmp), "leaf")
         ctx.load_cert_chain(crt, key)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(httpd.server_address[1]), ca.cert_pem
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextmanager
+def fake_apiserver() -> Iterator[FakeApiServer]:
     state: dict[str, FakeApiServer] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -131,16 +148,9 @@ def fake_apiserver() -> Iterator[FakeApiServer]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    state["fake"] = FakeApiServer(httpd.server_address[1], ca.cert_pem)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with https_on_loopback(Handler, "fake-apiserver") as (port, ca_pem):
+        state["fake"] = FakeApiServer(port, ca_pem)
         yield state["fake"]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def kubeconfig(server: str, ca_pem: bytes | None = None, token: str = "kube-token") -> str:  # noqa: S107

@@ -138,16 +138,24 @@ def test_the_operator_may_allow_loopback_for_users(allowing: Served, fake: FakeA
     assert response.status_code == 422
 
 
+def users_and_admins(
+    served: Served, user: dict[str, str], fake: FakeApiServer
+) -> tuple[httpx.Response, httpx.Response]:
+    """The user's and an admin's registration of the same loopback server, by address."""
+    ca = fake.ca_pem.decode()
+    mine = by_address(served, user, "users-fake", "127.0.0.1", fake.port, ca_certificate=ca)
+    assert mine.status_code == 200, mine.text
+    shared = by_address(
+        served, served.admin, "admins-shared", "127.0.0.1", fake.port, ca_certificate=ca
+    )
+    assert shared.status_code == 200, shared.text
+    return mine, shared
+
+
 def test_a_users_runtime_cluster_is_theirs_alone(allowing: Served, fake: FakeApiServer) -> None:
     """Bob binding his token to Alice's cluster would send it to the server Alice chose."""
     alice, bob = allowing.new_user("alice"), allowing.new_user("bob")
-    ca = fake.ca_pem.decode()
-    mine = by_address(allowing, alice, "alices-fake", "127.0.0.1", fake.port, ca_certificate=ca)
-    assert mine.status_code == 200, mine.text
-    shared = by_address(
-        allowing, allowing.admin, "admins-shared", "127.0.0.1", fake.port, ca_certificate=ca
-    )
-    assert shared.status_code == 200, shared.text
+    mine, shared = users_and_admins(allowing, alice, fake)
 
     refused = bind(allowing, bob, mine.json()["id"], "bobs-secret-token")
     assert refused.status_code == 403, refused.text
@@ -185,17 +193,11 @@ def test_a_users_address_is_checked_again_at_every_connect(
     with the allowance the address was registered under withdrawn instead: a connection to
     the user's cluster is refused before it is opened, an admin's is not."""
     url = prepare_database(tmp_path, "rebind")
-    ca = fake.ca_pem.decode()
     try:
         allowing = {"TAICHU_KUBE__ALLOWED_NETWORKS": "127.0.0.0/8"}
         with serve_database(url, tmp_path, "rebind", "before", **allowing) as served:
             alice = served.new_user("alice")
-            mine = by_address(served, alice, "alices", "127.0.0.1", fake.port, ca_certificate=ca)
-            assert mine.status_code == 200, mine.text
-            shared = by_address(
-                served, served.admin, "admins", "127.0.0.1", fake.port, ca_certificate=ca
-            )
-            assert shared.status_code == 200, shared.text
+            mine, shared = users_and_admins(served, alice, fake)
             first = bind(served, alice, mine.json()["id"], "alices-first-token")
             assert "rejected" in first.json()["detail"], first.text  # it was reached
         with serve_database(url, tmp_path, "rebind", "after") as served:

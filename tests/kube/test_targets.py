@@ -12,13 +12,7 @@ import pytest
 
 from taichu.errors import Invalid
 from taichu.kube import ClusterUnreachable, KubeClient, access_from_token
-from taichu.kube.targets import (
-    PinnedServer,
-    TargetPolicy,
-    always_refused,
-    check_server,
-    pin_server,
-)
+from taichu.kube.targets import TargetPolicy, always_refused, check_server
 
 USER = TargetPolicy.for_caller(False, [])
 ADMIN = TargetPolicy.for_caller(True, [])
@@ -113,21 +107,3 @@ async def test_a_restricted_access_refuses_loopback_at_connect() -> None:
             assert "loopback" not in caught.value.message
         finally:
             await client.close()
-
-
-async def test_pinned_servers_are_the_checked_addresses() -> None:
-    """kubectl resolves names itself: it is handed an address checked here, and the name
-    the certificate must show."""
-    pinned = await pin_server("https://localhost:6443/prefix", None, 5)
-    assert pinned.tls_name == "localhost"
-    assert set(pinned.urls) <= {"https://127.0.0.1:6443/prefix", "https://[::1]:6443/prefix"}
-    assert pinned.urls
-    literal = await pin_server("https://10.0.0.1:6443", USER, 5)
-    assert literal == PinnedServer(("https://10.0.0.1:6443",), None)
-    for server in ("https://localhost:6443", "https://127.0.0.1:6443"):
-        with pytest.raises(ClusterUnreachable, match="loopback address"):
-            await pin_server(server, USER, 5)
-    with pytest.raises(ClusterUnreachable, match="link-local or cloud metadata"):
-        await pin_server("https://169.254.169.254", None, 5)
-    with pytest.raises(ClusterUnreachable, match="cannot be resolved"):
-        await pin_server("https://no-such-host.invalid", None, 5)
