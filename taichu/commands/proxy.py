@@ -17,20 +17,17 @@ import asyncio
 import base64
 import contextlib
 import errno
-import ipaddress
 import logging
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from taichu.kube.targets import TargetPolicy, connect_refusal
+from taichu.kube.targets import TargetPolicy, open_checked
 
 log = logging.getLogger("taichu.commands")
 
 _MAX_REQUEST_HEAD = 8192  # a CONNECT line and a few headers
 _HEAD_SECONDS = 10.0
-_MAX_ADDRESSES = 4  # tried per name: a name with hundreds of silent records holds nothing
 _CHUNK = 65536
 _USER = "taichu"
 
@@ -45,7 +42,9 @@ def _target(line: str) -> tuple[str, int] | None:
     if len(parts) != 3 or parts[0] != "CONNECT" or not parts[2].startswith("HTTP/1."):
         return None
     host, sep, port = parts[1].rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdecimal() and len(port) <= 5):
+        return None
+    if not 0 < int(port) < 65536:
         return None
     host = host.removeprefix("[").removesuffix("]")
     return (host, int(port)) if host else None
@@ -58,7 +57,7 @@ class RunProxy:
         self.policy = policy
         self.connect_seconds = connect_seconds
         self._password = secrets.token_urlsafe(24)
-        self._expected = "Basic " + base64.b64encode(f"{_USER}:{self._password}".encode()).decode()
+        self._expected = b"Basic " + base64.b64encode(f"{_USER}:{self._password}".encode())
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.refusals: list[str] = []  # why tunnels were refused, for the server log
@@ -96,7 +95,13 @@ class RunProxy:
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await writer.drain()
             await asyncio.gather(_pipe(reader, upstream), _pipe(upstream_reader, writer))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+        except asyncio.LimitOverrunError:
+            writer.write(_answer("431 Request Header Fields Too Large"))
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            # The run ended with the tunnel open. Returning (not raising) keeps asyncio's
+            # stream callback from logging the cancellation as an error.
             pass
         finally:
             self._tasks.discard(task)
@@ -116,7 +121,7 @@ class RunProxy:
             return None, None
         authorized = any(
             name.strip().lower() == "proxy-authorization"
-            and secrets.compare_digest(value.strip(), self._expected)
+            and secrets.compare_digest(value.strip().encode("latin-1"), self._expected)
             for name, _, value in (line.partition(":") for line in lines[1:])
         )
         if not authorized:
@@ -124,48 +129,26 @@ class RunProxy:
             return None, None
         host, port = target
         try:
-            return await self._connect(host, port)
+            return await open_checked(host, port, self.policy, self.connect_seconds)
         except OSError as e:
             self.refusals.append(f"{host}:{port}: {e.strerror or e}")
             log.info("kubectl run: no tunnel to %s:%s: %s", host, port, e.strerror or e)
+            # kubectl prints the status line: the reason, on one line, is what the user sees.
+            why = " ".join(str(e.strerror or e).split())[:200]
             status = "403 Forbidden" if e.errno == errno.EACCES else "502 Bad Gateway"
-            writer.write(_answer(status))
+            writer.write(_answer(f"{status}: {why}"))
             return None, None
-
-    async def _connect(
-        self, host: str, port: int
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self.connect_seconds
-            )
-        except (TimeoutError, UnicodeError) as e:
-            raise OSError(errno.EHOSTUNREACH, f"{host} cannot be resolved") from e
-        refused: OSError | None = None
-        for *_, sockaddr in infos[:_MAX_ADDRESSES]:
-            try:
-                address = ipaddress.ip_address(sockaddr[0])
-            except ValueError:
-                continue
-            why = connect_refusal(address, self.policy)
-            if why is not None:
-                refused = OSError(errno.EACCES, f"{address} is {why}")
-                continue
-            try:
-                return await asyncio.wait_for(
-                    asyncio.open_connection(str(address), port), self.connect_seconds
-                )
-            except (OSError, TimeoutError) as e:
-                refused = refused or OSError(errno.ECONNREFUSED, f"{address}: {e}")
-        raise refused or OSError(errno.EHOSTUNREACH, f"{host} has no usable address")
 
 
 async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    """One direction of a tunnel, until its end closes or resets (then the other ends
+    when its own side closes, or when the run ends)."""
     try:
         while chunk := await source.read(_CHUNK):
             sink.write(chunk)
             await sink.drain()
+    except OSError:
+        return
     finally:
         with contextlib.suppress(OSError):
             if sink.can_write_eof():

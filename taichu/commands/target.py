@@ -4,7 +4,6 @@ with the cluster's address and TLS trust exactly as the platform itself uses the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from taichu.clusters.bindings import identity_for
 from taichu.clusters.models import Cluster, K8sAccountBinding
 from taichu.context import AppContext
 from taichu.kube import PLATFORM_IDENTITY, ClusterAccess, render_kubeconfig
+from taichu.kube.targets import TargetPolicy, open_checked
 
 log = logging.getLogger("taichu.commands")
 
@@ -44,13 +44,15 @@ async def target_for(app: AppContext, principal: Principal, cluster: Cluster) ->
     return RunTarget(ident.access, identity[:255], namespace)
 
 
-async def _connects(server: str, wait_seconds: float) -> bool:
+async def _connects(server: str, policy: TargetPolicy | None, wait_seconds: float) -> bool:
+    """Whether `server` takes a connection, under the same rules as the run's tunnels (a
+    refused address is not probed)."""
     parts = urlsplit(server)
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(parts.hostname, parts.port or 443), wait_seconds
+        _, writer = await open_checked(
+            parts.hostname or "", parts.port or 443, policy, wait_seconds
         )
-    except (OSError, TimeoutError):
+    except OSError:
         return False
     writer.close()
     with contextlib.suppress(OSError):
@@ -67,7 +69,7 @@ async def kubeconfig_for(target: RunTarget, connect_timeout: float, proxy_url: s
     server = access.server
     if access.fallback_servers:
         for candidate in access.servers:
-            if await _connects(candidate, connect_timeout):
+            if await _connects(candidate, access.connect_policy, connect_timeout):
                 server = candidate
                 break
         if server != access.server:

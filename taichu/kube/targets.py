@@ -157,3 +157,33 @@ def guarded_socket(addr_info: tuple[Any, ...], policy: TargetPolicy | None = Non
     if why is not None:
         raise OSError(errno.EACCES, f"{address} is {why}")
     return socket.socket(family=family, type=type_, proto=proto)
+
+
+async def open_checked(
+    host: str, port: int, policy: TargetPolicy | None, seconds: float, max_addresses: int = 4
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to `host`, resolved here and held to `policy` (see
+    `connect_refusal`), for a client that does not take `guarded_socket`: the first of at
+    most `max_addresses` resolved addresses that is allowed and answers. OSError (EACCES
+    when every address was refused) otherwise; each step is bounded by `seconds`."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), seconds
+        )
+    except (TimeoutError, UnicodeError) as e:
+        raise OSError(errno.EHOSTUNREACH, f"{shown(host)} cannot be resolved") from e
+    failure: OSError | None = None
+    for *_, sockaddr in infos[:max_addresses]:
+        address = _literal(str(sockaddr[0]))
+        if address is None:
+            continue
+        why = connect_refusal(address, policy)
+        if why is not None:
+            failure = OSError(errno.EACCES, f"{address} is {why}")
+            continue
+        try:
+            return await asyncio.wait_for(asyncio.open_connection(str(address), port), seconds)
+        except (OSError, TimeoutError) as e:
+            failure = failure or OSError(errno.ECONNREFUSED, f"{address}: {e or 'timed out'}")
+    raise failure or OSError(errno.EHOSTUNREACH, f"{shown(host)} has no usable address")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,9 @@ async def test_only_the_runs_own_connect_requests_are_served() -> None:
             b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\n\r\n",  # no credentials
             b"GET http://169.254.169.254/ HTTP/1.1\r\nHost: x\r\n\r\n",
             b"CONNECT " + b"a" * 9000 + b":1 HTTP/1.1\r\n\r\n",  # over the head limit
+            "CONNECT 127.0.0.1:\u00b2 HTTP/1.1\r\n\r\n".encode(),  # a digit, not ASCII
+            b"CONNECT 127.0.0.1:" + b"9" * 5000 + b" HTTP/1.1\r\n\r\n",
+            "CONNECT 127.0.0.1:1 HTTP/1.1\r\nProxy-Authorization: Basic \u00e9\r\n\r\n".encode(),
         ):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
@@ -132,4 +136,29 @@ async def test_only_the_runs_own_connect_requests_are_served() -> None:
             writer.close()
     assert answers[0].startswith(b"HTTP/1.1 407"), answers
     assert answers[1].startswith(b"HTTP/1.1 405"), answers
-    assert answers[2] == b"", answers  # closed without an answer
+    assert answers[2].startswith(b"HTTP/1.1 431"), answers
+    assert answers[3].startswith(b"HTTP/1.1 405") and answers[4].startswith(b"HTTP/1.1 405")
+    assert answers[5].startswith(b"HTTP/1.1 407"), answers
+    assert not proxy.refusals
+
+
+async def test_a_run_ending_with_a_tunnel_open_closes_it_quietly(
+    fake: FakeApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """kubectl killed at its timeout leaves tunnels open: closing the proxy ends them,
+    promptly and without an error in the log."""
+    async with run_proxy(None, 5) as proxy:
+        credentials = proxy.url.removeprefix("http://").rsplit("@", 1)[0]
+        port = int(proxy.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        auth = base64.b64encode(credentials.encode()).decode()
+        writer.write(
+            f"CONNECT localhost:{fake.port} HTTP/1.1\r\nProxy-Authorization: Basic {auth}"
+            "\r\n\r\n".encode()
+        )
+        await writer.drain()
+        established = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert established.startswith(b"HTTP/1.1 200"), established
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # the tunnel was closed
+    writer.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
